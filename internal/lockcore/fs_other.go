@@ -1,0 +1,5 @@
+//go:build !linux && !windows
+
+package lockcore
+
+func networkFS(dir string) bool { return true }

@@ -1,0 +1,36 @@
+//go:build unix
+
+package lockcore
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+const (
+	oNoFollow = syscall.O_NOFOLLOW
+	oNonblock = syscall.O_NONBLOCK
+)
+
+// refuseSymlink is done by O_NOFOLLOW at open time on Unix.
+func refuseSymlink(string) error { return nil }
+
+// noFollowError turns O_NOFOLLOW's ELOOP into a clear message.
+func noFollowError(name string, err error) error {
+	if errors.Is(err, syscall.ELOOP) {
+		if st, lerr := os.Lstat(name); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
+			return &fs.PathError{Op: "open", Path: name, Err: errors.New("is a symlink; dotlock never follows one at a lock path")}
+		}
+	}
+	return err
+}
+
+// contendedErrno reports errors that a network filesystem may return to the
+// loser of a racing exclusive create instead of EEXIST (sshfs: EPERM), or
+// for a create whose reply was lost (EIO).
+func contendedErrno(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) ||
+		errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENOTEMPTY)
+}

@@ -1,0 +1,35 @@
+//go:build windows
+
+package lockcore
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"syscall"
+)
+
+const (
+	oNoFollow = 0
+	oNonblock = 0
+)
+
+// refuseSymlink checks before opening: Windows has no O_NOFOLLOW.
+func refuseSymlink(name string) error {
+	st, err := os.Lstat(name)
+	if err != nil {
+		return err
+	}
+	if st.Mode()&fs.ModeSymlink != 0 || st.Mode()&fs.ModeIrregular != 0 {
+		return &fs.PathError{Op: "open", Path: name, Err: errors.New("is a symlink or reparse point; dotlock never follows one at a lock path")}
+	}
+	return nil
+}
+
+func noFollowError(name string, err error) error { return err }
+
+func contendedErrno(err error) bool {
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ERROR_SHARING_VIOLATION)
+}
+
+func networkFS(dir string) bool { return true }

@@ -1,0 +1,243 @@
+package lockcore
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+
+	"github.com/google/uuid"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// Entry is a freshly created lock entry, open for writing its record.
+type Entry interface {
+	WriteAt(p []byte, off int64) (int, error)
+	Sync() error
+	Close() error
+}
+
+// Store is the on-disk primitive under a lock: everything the protocol in
+// lock.go needs from the filesystem, and nothing else. FileStore and DirStore
+// implement it.
+type Store interface {
+	// Path is the lock path, for errors.
+	Path() string
+	// Create atomically creates an empty entry at the lock path, failing if
+	// anything exists there. It never follows a symlink at the path.
+	Create(perm fs.FileMode) (Entry, error)
+	// Read returns the record at the lock path (at most MaxRecordSize+1
+	// bytes; empty while an entry has no record yet). It fails with an
+	// error matching fs.ErrNotExist when there is no entry.
+	Read() ([]byte, error)
+	// ReadLast returns the record of the last hold that left the path.
+	ReadLast() ([]byte, error)
+	// Retire atomically moves the record away from the lock path — to the
+	// last-record slot if keep, else to a unique name that is then removed —
+	// and frees the path, but only if check approves the record it moved;
+	// otherwise it puts the record back and returns false.
+	Retire(keep bool, check func(moved []byte) bool) (bool, error)
+}
+
+// readRecord reads a record file without following a symlink at name and
+// without blocking on a planted FIFO, and bounds what it reads.
+func readRecord(name string) ([]byte, error) {
+	if err := refuseSymlink(name); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(name, os.O_RDONLY|oNoFollow|oNonblock, 0)
+	if err != nil {
+		return nil, noFollowError(name, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if !st.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("not a lock record: %s", describe(st.Mode()))}
+	}
+	b, err := io.ReadAll(io.LimitReader(f, stale.MaxRecordSize+1))
+	if err != nil {
+		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+	}
+	return b, nil
+}
+
+// tempName is a unique sibling of path, for records on their way out.
+func tempName(path string) string {
+	return path + ".gone." + uuid.NewString()[:13]
+}
+
+// FileStore keeps the lock as a file created with O_CREATE|O_EXCL; the
+// file's content is the owner record.
+type FileStore struct{ path string }
+
+// NewFileStore returns the store for a lock file at path.
+func NewFileStore(path string) *FileStore { return &FileStore{path: path} }
+
+func (s *FileStore) Path() string { return s.path }
+
+func (s *FileStore) Create(perm fs.FileMode) (Entry, error) {
+	// O_EXCL with O_CREATE never follows a symlink at the path.
+	return os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, perm)
+}
+
+func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
+
+func (s *FileStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".last") }
+
+func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
+	dst := tempName(s.path)
+	if keep {
+		dst = s.path + ".last"
+	}
+	if err := os.Rename(s.path, dst); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, err
+	}
+	moved, err := readRecord(dst)
+	if err != nil || !check(moved) {
+		// Put back what we should not have moved. Any entry created at the
+		// path meanwhile is undecided (its creator waits for the guard this
+		// caller holds, or verifies afterwards), so replacing it is safe.
+		if rerr := os.Rename(dst, s.path); rerr != nil {
+			return false, rerr
+		}
+		return false, err
+	}
+	if !keep {
+		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return true, err
+		}
+	}
+	return true, nil
+}
+
+// DirStore keeps the lock as a directory created with os.Mkdir; the owner
+// record is the file "owner" inside it. Other names inside are reserved
+// for shared holders.
+type DirStore struct{ path string }
+
+// NewDirStore returns the store for a lock directory at path.
+func NewDirStore(path string) *DirStore { return &DirStore{path: path} }
+
+// OwnerFile is the name of the record inside a lock directory.
+const OwnerFile = "owner"
+
+func (s *DirStore) Path() string { return s.path }
+
+func (s *DirStore) owner() string { return s.path + string(os.PathSeparator) + OwnerFile }
+
+func (s *DirStore) Create(perm fs.FileMode) (Entry, error) {
+	if err := os.Mkdir(s.path, perm|(perm&0o444)>>2); err != nil {
+		return nil, err
+	}
+	// Create the record inside the directory we made, not inside whatever
+	// the path names by now.
+	root, err := os.OpenRoot(s.path)
+	if err != nil {
+		os.Remove(s.path)
+		return nil, err
+	}
+	defer root.Close()
+	f, err := root.OpenFile(OwnerFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		os.Remove(s.path) // our own empty directory; leave no ownerless lock behind
+		return nil, &fs.PathError{Op: "create", Path: s.owner(), Err: unwrapPath(err)}
+	}
+	return f, nil
+}
+
+func (s *DirStore) Read() ([]byte, error) {
+	st, err := os.Lstat(s.path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() {
+		return nil, &fs.PathError{Op: "read", Path: s.path, Err: fmt.Errorf("not a lock directory (%s)", describe(st.Mode()))}
+	}
+	b, err := readRecord(s.owner())
+	if errors.Is(err, fs.ErrNotExist) {
+		if _, err := os.Lstat(s.path); err != nil {
+			return nil, err
+		}
+		return nil, nil // a directory without a record yet
+	}
+	return b, err
+}
+
+func (s *DirStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".last") }
+
+func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
+	dst := tempName(s.path)
+	if keep {
+		dst = s.path + ".last"
+	}
+	var moved []byte
+	err := os.Rename(s.owner(), dst)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		// No record: the victim, if approved, is an empty directory.
+		if _, lerr := os.Lstat(s.path); lerr != nil {
+			return false, nil
+		}
+		if !check(nil) {
+			return false, nil
+		}
+	case err != nil:
+		return false, err
+	default:
+		moved, err = readRecord(dst)
+		if err != nil || !check(moved) {
+			if rerr := os.Rename(dst, s.owner()); rerr != nil {
+				os.Remove(dst)
+				return false, rerr
+			}
+			return false, err
+		}
+		if !keep {
+			os.Remove(dst)
+		}
+	}
+	// The directory is ours to remove: no one else can create the path
+	// while it exists, and no one else takes records out of it while we
+	// hold it (or, when breaking, hold the guard).
+	if err := os.Remove(s.path); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return true, nil
+		}
+		// Not empty (stray files): move the whole directory aside first,
+		// so that the path is free at once, then clear it.
+		aside := tempName(s.path)
+		if rerr := os.Rename(s.path, aside); rerr != nil {
+			return true, rerr
+		}
+		return true, os.RemoveAll(aside)
+	}
+	return true, nil
+}
+
+func describe(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "a symlink; dotlock never follows one at a lock path"
+	case m.IsRegular():
+		return "a regular file"
+	case m.IsDir():
+		return "a directory"
+	}
+	return "a " + m.Type().String() + " file"
+}
+
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}

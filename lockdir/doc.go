@@ -1,0 +1,22 @@
+// Package lockdir provides locks that work across processes and across
+// hosts sharing a filesystem (NFS, SMB, sshfs, cluster filesystems), where
+// flock and fcntl locks are missing, local-only or hang.
+//
+// The lock is a directory created with os.Mkdir, which is atomic on every
+// filesystem, including old NFS versions and SMB shares where O_EXCL is not
+// to be trusted. The owner record (see package stale) is the file "owner"
+// inside it; `cat x.lock/owner` shows who holds the lock. Other names inside
+// the directory are reserved for shared (reader) holders.
+//
+//	l, err := lockdir.New("/shared/jobs/x.lock")
+//	if err != nil { ... }
+//	if err := l.Lock(ctx); err != nil { ... }
+//	defer l.Unlock()
+//
+// A dead holder's lock is reclaimed, a live one's never; a holder on
+// another host is judged by its lease (WithStaleAfter), and learns through
+// Lost and ErrLost when it loses the lock. Beside the directory live
+// "x.lock.last" (the last hold's record, which carries the fencing-token
+// sequence) and, briefly, "x.lock.break" (the guard taken while removing a
+// dead holder's lock). docs/PROTOCOL.md states the guarantees and limits.
+package lockdir

@@ -1,0 +1,29 @@
+// Package lockfile provides locks that work across processes and across
+// hosts sharing a filesystem (NFS, SMB, sshfs, cluster filesystems), where
+// flock and fcntl locks are missing, local-only or hang.
+//
+// The lock is a file created with O_CREATE|O_EXCL, which is atomic on every
+// such filesystem (NFSv3 and later). Its content is an owner record (see
+// package stale) naming the holder, so `cat` shows who holds it, and so a
+// waiter can tell a crashed holder from a live one: a dead holder's lock is
+// reclaimed, a live one's never.
+//
+//	l, err := lockfile.New("/shared/jobs/x.lock")
+//	if err != nil { ... }
+//	if err := l.Lock(ctx); err != nil { ... }
+//	defer l.Unlock()
+//	write(data, l.Token()) // storage rejects tokens older than the newest it saw
+//
+// Beside the lock file live "x.lock.last" (the record of the last hold,
+// which carries the fencing-token sequence) and, briefly, "x.lock.break"
+// (the guard taken while removing a dead holder's lock). Do not delete
+// x.lock.last: the tokens would start again from 1.
+//
+// Caveats. A holder on another host is judged by its lease: if it stops
+// heartbeating for longer than WithStaleAfter (paused, partitioned), it
+// loses the lock — it learns so through Lost and ErrLost, and its fencing
+// token is older than the new holder's. On NFS, mount without lookupcache
+// of negative entries (lookupcache=positive or none) for prompt takeovers;
+// see docs/PROTOCOL.md for filesystems and options. Package lockdir offers
+// the same locks as directories, and shared (reader) locks.
+package lockfile

@@ -1,0 +1,62 @@
+package stale
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shirou/gopsutil/v3/host"
+)
+
+func bootID() (string, error) {
+	b, err := os.ReadFile("/proc/sys/kernel/random/boot_id")
+	if err != nil {
+		return bootTimeID()
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func pidNamespace() string {
+	s, err := os.Readlink("/proc/self/ns/pid")
+	if err != nil {
+		return ""
+	}
+	return s
+}
+
+// lookupProc reads /proc/PID/stat: its start time in clock ticks after boot
+// is exact and stable, unlike a wall-clock start time derived from btime,
+// which drifts by a second as the kernel corrects its clock.
+func lookupProc(pid int) (Process, bool, error) {
+	b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errSRCH) {
+		if _, serr := os.Stat("/proc/self/stat"); serr != nil {
+			return Process{}, false, nil // no procfs: fall back to gopsutil
+		}
+		return Process{}, true, nil
+	}
+	if err != nil {
+		return Process{}, false, nil
+	}
+	// Fields after the command, which is in parentheses and may hold anything.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return Process{Exists: true}, true, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return Process{Exists: true}, true, fmt.Errorf("/proc/%d/stat: unexpected format", pid)
+	}
+	p := Process{Exists: true, Zombie: f[0] == "Z" || f[0] == "X", StartID: f[19]}
+	if ticks, err := strconv.ParseInt(f[19], 10, 64); err == nil {
+		if bt, err := host.BootTime(); err == nil {
+			p.Started = time.Unix(int64(bt), 0).Add(time.Duration(ticks) * time.Second / 100)
+		}
+	}
+	return p, true, nil
+}

@@ -1,0 +1,234 @@
+package stale
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// FormatVersion is the version of the owner record this package writes.
+const FormatVersion = 1
+
+// MaxRecordSize bounds every read of a record. Records are a few hundred
+// bytes; anything larger is corrupt, or planted.
+const MaxRecordSize = 4096
+
+const (
+	magic      = "dotlock owner record v"
+	timeLayout = "2006-01-02T15:04:05.000000000Z" // fixed width: heartbeats rewrite in place
+	beatDigits = 20
+)
+
+// Modes of a hold, recorded in Owner.Mode.
+const (
+	ModeExclusive = "exclusive"
+	ModeShared    = "shared"
+	ModeBreaker   = "breaker" // holder of the short guard taken while breaking a stale lock
+)
+
+// Owner is the content of an owner record.
+type Owner struct {
+	Version  int       // format version the record was written in
+	UUID     string    // unique to this hold
+	Token    uint64    // fencing token: greater than every earlier hold's for this path
+	Mode     string    // ModeExclusive, ModeShared or ModeBreaker
+	PID      int       // holder's process ID, in its own PID namespace
+	Host     string    // holder's host name
+	BootID   string    // holder's boot ID (Linux) or "boottime:<unix seconds>" elsewhere
+	PIDNS    string    // holder's PID namespace (Linux, "pid:[inode]"), empty elsewhere
+	StartID  string    // holder process's start, exact and stable (Linux: start time in clock ticks after boot)
+	Started  time.Time // holder process's start time, for people
+	Acquired time.Time // when the hold began, by the holder's clock (for people, never compared)
+	Beat     uint64    // heartbeat counter; changes while the holder lives
+	BeatTime time.Time // when the heartbeat was last written, by the holder's clock (for people)
+}
+
+// RecordError reports a record that cannot be parsed: empty, partial,
+// corrupt, too large, or of an unknown format.
+type RecordError struct {
+	Reason string
+	Size   int // bytes seen (MaxRecordSize+1 when too large)
+}
+
+func (e *RecordError) Error() string {
+	return "owner record: " + e.Reason
+}
+
+// Marshal encodes o as an owner record. The heartbeat line comes last but
+// one and has a fixed width, so Heartbeat can rewrite it in place.
+func (o Owner) Marshal() []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "%s%d\n", magic, FormatVersion)
+	fmt.Fprintf(&b, "uuid: %s\n", clean(o.UUID))
+	fmt.Fprintf(&b, "token: %d\n", o.Token)
+	fmt.Fprintf(&b, "mode: %s\n", clean(o.Mode))
+	fmt.Fprintf(&b, "pid: %d\n", o.PID)
+	fmt.Fprintf(&b, "host: %s\n", clean(o.Host))
+	fmt.Fprintf(&b, "boot: %s\n", clean(o.BootID))
+	fmt.Fprintf(&b, "pidns: %s\n", clean(o.PIDNS))
+	fmt.Fprintf(&b, "startid: %s\n", clean(o.StartID))
+	fmt.Fprintf(&b, "started: %s\n", formatTime(o.Started))
+	fmt.Fprintf(&b, "acquired: %s\n", formatTime(o.Acquired))
+	b.Write(o.heartbeatLine())
+	b.WriteString("end\n")
+	return b.Bytes()
+}
+
+// HeartbeatOffset is the offset of the heartbeat line in o.Marshal().
+func (o Owner) HeartbeatOffset() int64 {
+	return int64(len(o.Marshal()) - len(o.heartbeatLine()) - len("end\n"))
+}
+
+// HeartbeatLine is the heartbeat line for o's Beat and BeatTime: writing it
+// at HeartbeatOffset turns a record for the previous beat into o's record.
+// Its length never changes, so a reader racing the write sees a whole record.
+func (o Owner) HeartbeatLine() []byte { return o.heartbeatLine() }
+
+func (o Owner) heartbeatLine() []byte {
+	return fmt.Appendf(nil, "heartbeat: %0*d %s\n", beatDigits, o.Beat, formatTime(o.BeatTime))
+}
+
+// Parse decodes an owner record. Unknown keys are ignored, so that newer
+// writers can add fields; the fields that liveness depends on are required.
+func Parse(data []byte) (Owner, error) {
+	var o Owner
+	if len(data) == 0 {
+		return o, &RecordError{Reason: "empty (being written, or abandoned while being written)"}
+	}
+	if len(data) > MaxRecordSize {
+		return o, &RecordError{Reason: fmt.Sprintf("larger than %d bytes", MaxRecordSize), Size: len(data)}
+	}
+	s := string(data)
+	first, rest, ok := strings.Cut(s, "\n")
+	if !ok || !strings.HasPrefix(first, magic) {
+		return o, &RecordError{Reason: "not a dotlock owner record", Size: len(data)}
+	}
+	v, err := strconv.Atoi(first[len(magic):])
+	if err != nil || v < 1 {
+		return o, &RecordError{Reason: fmt.Sprintf("bad format version %q", first[len(magic):]), Size: len(data)}
+	}
+	o.Version = v
+	seen := map[string]bool{}
+	complete := false
+	for rest != "" {
+		var line string
+		line, rest, ok = strings.Cut(rest, "\n")
+		if !ok {
+			return o, &RecordError{Reason: "partial (no final newline)", Size: len(data)}
+		}
+		if line == "end" {
+			complete = true
+			break
+		}
+		k, val, ok := strings.Cut(line, ": ")
+		if !ok {
+			if strings.HasSuffix(line, ":") { // empty value
+				k, val = strings.TrimSuffix(line, ":"), ""
+			} else {
+				return o, &RecordError{Reason: fmt.Sprintf("malformed line %q", trunc(line)), Size: len(data)}
+			}
+		}
+		if seen[k] {
+			return o, &RecordError{Reason: fmt.Sprintf("duplicate key %q", trunc(k)), Size: len(data)}
+		}
+		seen[k] = true
+		if err := o.set(k, val); err != nil {
+			return o, &RecordError{Reason: fmt.Sprintf("bad %s: %v", k, err), Size: len(data)}
+		}
+	}
+	if !complete {
+		return o, &RecordError{Reason: "partial (no end line)", Size: len(data)}
+	}
+	if rest != "" {
+		return o, &RecordError{Reason: "data after end line", Size: len(data)}
+	}
+	for _, k := range []string{"uuid", "token", "pid", "host", "boot", "heartbeat"} {
+		if !seen[k] {
+			if o.Version > FormatVersion {
+				return o, &RecordError{Reason: fmt.Sprintf("format version %d lacks %q, which version %d needs", o.Version, k, FormatVersion), Size: len(data)}
+			}
+			return o, &RecordError{Reason: fmt.Sprintf("missing %q", k), Size: len(data)}
+		}
+	}
+	if o.UUID == "" || o.Host == "" || o.PID <= 0 {
+		return o, &RecordError{Reason: "uuid, host and pid must be set", Size: len(data)}
+	}
+	return o, nil
+}
+
+func (o *Owner) set(k, v string) error {
+	var err error
+	switch k {
+	case "uuid":
+		o.UUID = v
+	case "token":
+		o.Token, err = strconv.ParseUint(v, 10, 64)
+	case "mode":
+		o.Mode = v
+	case "pid":
+		o.PID, err = strconv.Atoi(v)
+	case "host":
+		o.Host = v
+	case "boot":
+		o.BootID = v
+	case "pidns":
+		o.PIDNS = v
+	case "startid":
+		o.StartID = v
+	case "started":
+		o.Started, err = parseTime(v)
+	case "acquired":
+		o.Acquired, err = parseTime(v)
+	case "heartbeat":
+		n, t, ok := strings.Cut(v, " ")
+		if !ok {
+			return fmt.Errorf("want counter and time")
+		}
+		if o.Beat, err = strconv.ParseUint(n, 10, 64); err == nil {
+			o.BeatTime, err = parseTime(t)
+		}
+	}
+	return err
+}
+
+func formatTime(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.UTC().Format(timeLayout)
+}
+
+func parseTime(s string) (time.Time, error) {
+	if s == "-" {
+		return time.Time{}, nil
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// clean keeps a field on its line whatever the host name or ID contains.
+func clean(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' || r < 0x20 {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
+func trunc(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "..."
+	}
+	return s
+}
+
+// String says who holds the lock, for error messages and status lines.
+func (o Owner) String() string {
+	s := fmt.Sprintf("pid %d on %s", o.PID, o.Host)
+	if !o.Acquired.IsZero() {
+		s += " since " + o.Acquired.Local().Format("2006-01-02 15:04:05")
+	}
+	return s + fmt.Sprintf(" (token %d)", o.Token)
+}
