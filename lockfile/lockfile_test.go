@@ -1,0 +1,25 @@
+package lockfile_test
+
+import (
+	"testing"
+
+	"github.com/dotlock/dotlock/internal/lockcore"
+	"github.com/dotlock/dotlock/internal/locktest"
+	"github.com/dotlock/dotlock/lockfile"
+)
+
+var kind = locktest.FileKind(func(path string, opts ...lockcore.Option) (locktest.Locker, error) {
+	l, err := lockfile.New(path, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
+})
+
+func TestMain(m *testing.M) { locktest.Main(m, kind) }
+
+// TestSuite is the conformance suite both lock packages pass.
+func TestSuite(t *testing.T) { locktest.Run(t, kind) }
+
+// TestProcesses is the cross-process suite: real helper processes, real SIGKILLs.
+func TestProcesses(t *testing.T) { locktest.RunProcesses(t, kind) }
