@@ -23,3 +23,6 @@ func TestSuite(t *testing.T) { locktest.Run(t, kind) }
 
 // TestProcesses is the cross-process suite: real helper processes, real SIGKILLs.
 func TestProcesses(t *testing.T) { locktest.RunProcesses(t, kind) }
+
+// BenchmarkLockUnlock: uncontended lock+unlock beside the raw primitives.
+func BenchmarkLockUnlock(b *testing.B) { locktest.Bench(b, kind) }

@@ -417,10 +417,16 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 		}
 		return nil
 	})
-	if errors.Is(err, errGuardBusy) {
+	var be *BreakError
+	switch {
+	case err == nil, errors.Is(err, errGuardBusy):
 		return nil
+	case errors.As(err, &be):
+		return err
 	}
-	return err
+	// No guard for us (no permission to create it, say): say whose lock
+	// could not be broken, and why it had to be.
+	return &BreakError{Owner: victim, Reason: reason, Err: err}
 }
 
 var errGuardBusy = errors.New("breaker guard busy")

@@ -1,0 +1,5 @@
+package locktest
+
+import "time"
+
+func timeNow() time.Time { return time.Now() }
