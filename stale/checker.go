@@ -82,12 +82,16 @@ func NewChecker() (*Checker, error) {
 // answers Dead for a process it could not prove gone: lookup errors yield
 // Alive.
 func (c *Checker) Judge(o Owner) Judgement {
+	// Records hold these fields as Marshal cleaned them: compare like with
+	// like, or a host name with a control character would make every local
+	// record look remote (or a boot ID, rebooted).
+	local := Identity{Host: clean(c.Local.Host), BootID: clean(c.Local.BootID), PIDNS: clean(c.Local.PIDNS)}
 	switch {
-	case o.Host != c.Local.Host:
+	case o.Host != local.Host:
 		return Judgement{Remote, fmt.Sprintf("held on another host (%s)", o.Host)}
-	case o.BootID != c.Local.BootID:
-		return Judgement{Dead, fmt.Sprintf("host %s rebooted since (boot %s, now %s)", o.Host, short(o.BootID), short(c.Local.BootID))}
-	case o.PIDNS != c.Local.PIDNS:
+	case o.BootID != local.BootID:
+		return Judgement{Dead, fmt.Sprintf("host %s rebooted since (boot %s, now %s)", o.Host, short(o.BootID), short(local.BootID))}
+	case o.PIDNS != local.PIDNS:
 		return Judgement{Remote, fmt.Sprintf("held in another PID namespace (%s) on this host", o.PIDNS)}
 	}
 	p, err := c.Processes.Lookup(o.PID)

@@ -87,7 +87,10 @@ func (o Owner) HeartbeatOffset() int64 {
 func (o Owner) HeartbeatLine() []byte { return o.heartbeatLine() }
 
 func (o Owner) heartbeatLine() []byte {
-	return fmt.Appendf(nil, "heartbeat: %0*d %s\n", beatDigits, o.Beat, formatTime(o.BeatTime))
+	// Fixed width whatever BeatTime is: a zero time is written in full (not
+	// as "-"), so that a record begun with a zero clock reading can still
+	// beat in place.
+	return fmt.Appendf(nil, "heartbeat: %0*d %s\n", beatDigits, o.Beat, representable(o.BeatTime).Format(timeLayout))
 }
 
 // Parse decodes an owner record. Unknown keys are ignored, so that newer
@@ -197,14 +200,42 @@ func formatTime(t time.Time) string {
 	if t.IsZero() {
 		return "-"
 	}
-	return t.UTC().Format(timeLayout)
+	return representable(t).Format(timeLayout)
+}
+
+// Times a record can hold: timeLayout (and RFC 3339) has four-digit years.
+var (
+	minTime = time.Date(0, 1, 1, 0, 0, 0, 0, time.UTC)
+	maxTime = time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC)
+)
+
+// representable returns t in UTC, clamped to the years a record can hold,
+// so that Marshal always writes a record Parse accepts, with a heartbeat
+// line of fixed width.
+func representable(t time.Time) time.Time {
+	t = t.UTC()
+	switch {
+	case t.Before(minTime):
+		return minTime
+	case t.After(maxTime):
+		return maxTime
+	}
+	return t
 }
 
 func parseTime(s string) (time.Time, error) {
 	if s == "-" {
 		return time.Time{}, nil
 	}
-	return time.Parse(time.RFC3339Nano, s)
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, err
+	}
+	// An offset can carry a time out of the years Marshal can write it in.
+	if t = t.UTC(); t.Before(minTime) || t.After(maxTime) {
+		return time.Time{}, fmt.Errorf("time %s out of range in UTC", s)
+	}
+	return t, nil
 }
 
 // clean keeps a field on its line whatever the host name or ID contains.
