@@ -29,7 +29,11 @@ func refuseSymlink(name string) error {
 func noFollowError(name string, err error) error { return err }
 
 func contendedErrno(err error) bool {
-	return errors.Is(err, fs.ErrPermission) || errors.Is(err, syscall.ERROR_SHARING_VIOLATION)
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, errSharingViolation)
 }
 
 func networkFS(dir string) bool { return true }
+
+// errSharingViolation is ERROR_SHARING_VIOLATION, which package syscall
+// does not name.
+const errSharingViolation = syscall.Errno(32)
