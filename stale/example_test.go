@@ -40,7 +40,7 @@ func ExampleParse() {
 	// Output:
 	// dotlock owner record v1
 	// uuid: 0b7e5c1a-3f0e-4f51-9a59-6c1d2b9f4e11
-	// token: 42
+	// token: 00000000000000000042
 	// mode: exclusive
 	// pid: 4242
 	// host: build-7

@@ -62,7 +62,7 @@ func (o Owner) Marshal() []byte {
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "%s%d\n", magic, FormatVersion)
 	fmt.Fprintf(&b, "uuid: %s\n", clean(o.UUID))
-	fmt.Fprintf(&b, "token: %d\n", o.Token)
+	b.Write(o.TokenLine())
 	fmt.Fprintf(&b, "mode: %s\n", clean(o.Mode))
 	fmt.Fprintf(&b, "pid: %d\n", o.PID)
 	fmt.Fprintf(&b, "host: %s\n", clean(o.Host))
@@ -74,6 +74,16 @@ func (o Owner) Marshal() []byte {
 	b.Write(o.heartbeatLine())
 	b.WriteString("end\n")
 	return b.Bytes()
+}
+
+// TokenLine is the token line for o's Token. Like the heartbeat line it has
+// a fixed width (20 digits), so that a record's token can be advanced in
+// place, at TokenOffset.
+func (o Owner) TokenLine() []byte { return fmt.Appendf(nil, "token: %0*d\n", beatDigits, o.Token) }
+
+// TokenOffset is the offset of the token line in o.Marshal().
+func (o Owner) TokenOffset() int64 {
+	return int64(len(magic) + 2 + len("uuid: \n") + len(clean(o.UUID)))
 }
 
 // HeartbeatOffset is the offset of the heartbeat line in o.Marshal().

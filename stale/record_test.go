@@ -137,7 +137,7 @@ func TestMarshalFormat(t *testing.T) {
 	rec := string(sampleOwner().Marshal())
 	want := "dotlock owner record v1\n" +
 		"uuid: 0b7e5c1a-3f0e-4f51-9a59-6c1d2b9f4e11\n" +
-		"token: 42\n" +
+		"token: 00000000000000000042\n" +
 		"mode: exclusive\n" +
 		"pid: 4242\n" +
 		"host: build-7\n" +
@@ -304,8 +304,8 @@ func TestParseBad(t *testing.T) {
 		{"pid negative", replace(t, valid, "pid: 4242\n", "pid: -4242\n"), "pid must be set"},
 		{"pid not a number", replace(t, valid, "pid: 4242\n", "pid: 42a\n"), "bad pid"},
 		{"pid empty", replace(t, valid, "pid: 4242\n", "pid:\n"), "bad pid"},
-		{"token negative", replace(t, valid, "token: 42\n", "token: -1\n"), "bad token"},
-		{"token overflow", replace(t, valid, "token: 42\n", "token: 18446744073709551616\n"), "bad token"},
+		{"token negative", replace(t, valid, "token: 00000000000000000042\n", "token: -1\n"), "bad token"},
+		{"token overflow", replace(t, valid, "token: 00000000000000000042\n", "token: 18446744073709551616\n"), "bad token"},
 		{"uuid empty", replace(t, valid, "uuid: 0b7e5c1a-3f0e-4f51-9a59-6c1d2b9f4e11\n", "uuid:\n"), "uuid, host and pid must be set"},
 		{"host empty", replace(t, valid, "host: build-7\n", "host: \n"), "uuid, host and pid must be set"},
 		{"heartbeat without time", replace(t, valid, "heartbeat: 00000000000000000007 2024-03-01T12:00:07.999999999Z\n", "heartbeat: 7\n"), "bad heartbeat"},
@@ -481,5 +481,20 @@ func TestOwnerString(t *testing.T) {
 	o.Acquired = time.Time{}
 	if s := o.String(); strings.Contains(s, "since") {
 		t.Errorf("String() with no acquisition time = %q, want no \"since\"", s)
+	}
+}
+
+// The token advances in place, as the shared-lock anchor's does: writing
+// TokenLine at TokenOffset gives exactly the record with the new token.
+func TestTokenInPlace(t *testing.T) {
+	o := stale.Owner{UUID: "6a0e1c8e-5f7b-4c1e-9d7a-3f2b8c1d0e4f", PID: 1, Host: "h", BootID: "b", Token: 9}
+	for _, tok := range []uint64{0, 10, 1 << 40, 1<<64 - 1} {
+		rec := o.Marshal()
+		n := o
+		n.Token = tok
+		copy(rec[o.TokenOffset():], n.TokenLine())
+		if want := n.Marshal(); string(rec) != string(want) {
+			t.Fatalf("token %d in place:\n%s\nwant:\n%s", tok, rec, want)
+		}
 	}
 }
