@@ -271,5 +271,8 @@ func (o Owner) String() string {
 	if !o.Acquired.IsZero() {
 		s += " since " + o.Acquired.Local().Format("2006-01-02 15:04:05")
 	}
+	if o.Token == 0 {
+		return s // a waiter's record: no token yet
+	}
 	return s + fmt.Sprintf(" (token %d)", o.Token)
 }

@@ -30,11 +30,13 @@ type Lock struct {
 	cfg   Config
 	sync  bool
 	wake  *wakePoint
+	rw    *rwSupport // shared-mode support, for lock directories
 
 	sem chan struct{} // held while this handle holds (or is acquiring) the lock
 
-	mu   sync.Mutex
-	hold *hold
+	mu      sync.Mutex
+	hold    *hold
+	readers []*hold // shared holds (lock directories only)
 }
 
 // hold is one successful acquisition.
@@ -48,6 +50,28 @@ type hold struct {
 	done     chan struct{}
 	lastBeat time.Time // when the last heartbeat that proved the hold was begun
 	beat     uint64    // heartbeat counter (owner stays as acquired: others read it)
+
+	// read returns the hold's record as it is on disk now; retire moves it
+	// away if check approves. For an exclusive hold they are the store's;
+	// a shared hold has its own record inside the lock directory.
+	read   func() ([]byte, error)
+	retire func(check func([]byte) bool) (bool, error)
+	shared bool
+}
+
+// newHold makes a hold of the record rec (owner o) written through e.
+func (l *Lock) newHold(o stale.Owner, e Entry, now time.Time) *hold {
+	return &hold{
+		owner:    o,
+		beatOff:  o.HeartbeatOffset(),
+		entry:    e,
+		lost:     make(chan struct{}),
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+		lastBeat: now,
+		read:     l.store.Read,
+		retire:   func(check func([]byte) bool) (bool, error) { return l.store.Retire(true, check) },
+	}
 }
 
 // New returns a handle for the lock at path kept in store. The path must
@@ -85,6 +109,9 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 		cfg:   cfg,
 		wake:  wakePointFor(abs),
 		sem:   make(chan struct{}, 1),
+	}
+	if ds, ok := l.store.(*DirStore); ok {
+		l.rw = &rwSupport{l: l, dir: ds, queue: abs + ".queue"}
 	}
 	if cfg.Sync != nil {
 		l.sync = *cfg.Sync
@@ -178,6 +205,17 @@ func (l *Lock) Lock(ctx context.Context) error {
 				l.cfg.OnWait(blk)
 			}
 		}
+		if blk != nil && l.rw != nil {
+			// A lock directory: wait in the queue, so that readers and
+			// writers take turns (rw.go).
+			h, err := l.waitQueued(ctx, ws, true)
+			if err != nil {
+				<-l.sem
+				return l.ctxOr(ctx, "lock", err)
+			}
+			l.install(h)
+			return nil
+		}
 		if err := ws.pause(ctx, woken, blk == nil); err != nil {
 			<-l.sem
 			return err
@@ -196,11 +234,12 @@ func (l *Lock) heldOwner() []stale.Owner {
 
 // waitState is what one acquisition remembers between tries.
 type waitState struct {
-	l        *Lock
-	holder   stale.Observation // the record at the lock path, for leases and grace
-	guardObs stale.Observation // the breaker guard's record
-	delay    time.Duration
-	quick    int // tries in a row that were not blocked
+	l         *Lock
+	holder    stale.Observation             // the record at the lock path, for leases and grace
+	readerObs map[string]*stale.Observation // a shared group's reader records
+	guardObs  stale.Observation             // the breaker guard's record
+	delay     time.Duration
+	quick     int // tries in a row that were not blocked
 }
 
 func (l *Lock) newWaitState() *waitState { return &waitState{l: l} }
@@ -239,6 +278,14 @@ func (ws *waitState) pause(ctx context.Context, woken <-chan struct{}, retryNow 
 // who is in the way, or neither when the next try should follow at once
 // (the path became free, or a stale lock was just removed).
 func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError, error) {
+	if l.rw != nil && l.rw.queued() {
+		// Waiters queue: no barging past them. The queue's own turn-taking
+		// (rw.go) serves this caller.
+		if _, err := os.Lstat(l.store.Path()); errors.Is(err, fs.ErrNotExist) {
+			l.rw.kick()
+		}
+		return nil, &LockedError{Reason: "waiters are queued"}, nil
+	}
 	// A1: create the entry.
 	e, err := l.store.Create(fs.FileMode(l.cfg.Perm))
 	if err == nil && l.cfg.afterCreate != nil {
@@ -312,15 +359,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	// A6: verify that the entry at the path is ours.
 	data, err := l.store.Read()
 	if err == nil && bytes.Equal(data, rec) {
-		return &hold{
-			owner:    owner,
-			beatOff:  owner.HeartbeatOffset(),
-			entry:    e,
-			lost:     make(chan struct{}),
-			stop:     make(chan struct{}),
-			done:     make(chan struct{}),
-			lastBeat: now,
-		}, nil, nil
+		return l.newHold(owner, e, now), nil, nil
 	}
 	e.Close()
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -346,6 +385,11 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 	}
 	if err != nil {
 		return nil, err
+	}
+	if l.rw != nil {
+		if o, err := stale.Parse(data); err == nil && o.Mode == stale.ModeShared {
+			return l.rw.inspectGroup(ctx, ws)
+		}
 	}
 	victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace)
 	if blk != nil {
@@ -414,6 +458,9 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 		}
 		if ok && l.cfg.OnBreak != nil {
 			l.cfg.OnBreak(victim, reason)
+		}
+		if ok && l.rw != nil {
+			return l.rw.schedule() // hand the freed lock to the queue
 		}
 		return nil
 	})
@@ -549,7 +596,7 @@ func (l *Lock) beat(h *hold) error {
 	now := l.cfg.Clock.Now()
 	prove := func(time.Time) error {
 		// H1: is the record at the path still ours?
-		data, err := l.store.Read()
+		data, err := h.read()
 		if errors.Is(err, fs.ErrNotExist) {
 			return &LostError{Reason: "the lock was removed"}
 		}
@@ -630,7 +677,7 @@ func (l *Lock) release(h *hold) error {
 	}
 	do := func(time.Time) error {
 		// R1: the record at the path must be ours.
-		data, err := l.store.Read()
+		data, err := h.read()
 		if errors.Is(err, fs.ErrNotExist) {
 			return &LostError{Reason: "the lock was removed"}
 		}
@@ -643,20 +690,28 @@ func (l *Lock) release(h *hold) error {
 		}
 		// R2: move it to the last-record slot (publishing the token and
 		// freeing the path in one step), checking what moved.
-		ok, err := l.store.Retire(true, mine)
+		ok, err := h.retire(mine)
 		if err != nil {
 			return err
 		}
 		if !ok {
 			return &LostError{Reason: "the lock changed hands while being released"}
 		}
+		if h.shared {
+			return l.rw.readerLeft()
+		}
 		return nil
 	}
 	now := l.cfg.Clock.Now()
-	if !l.lapsed(h, now) {
-		return do(now)
+	if !h.shared && !l.lapsed(h, now) {
+		err := do(now)
+		if err == nil && l.rw != nil {
+			l.rw.kick()
+		}
+		return err
 	}
-	// R3: after a lapse, release under the breaker guard.
+	// R3: after a lapse, and always for a shared hold (a change of the
+	// holder set), release under the guard.
 	ws := l.newWaitState()
 	for {
 		err := l.withGuard(context.Background(), ws, do)
@@ -669,14 +724,27 @@ func (l *Lock) release(h *hold) error {
 	}
 }
 
-// Token returns the fencing token of the current hold, or 0.
+// current is the exclusive hold, or else the newest shared hold, or nil.
+// Called with l.mu held.
+func (l *Lock) current() *hold {
+	if l.hold != nil {
+		return l.hold
+	}
+	if n := len(l.readers); n > 0 {
+		return l.readers[n-1]
+	}
+	return nil
+}
+
+// Token returns the fencing token of the current hold (exclusive, or else
+// the newest shared one), or 0.
 func (l *Lock) Token() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.hold == nil {
-		return 0
+	if h := l.current(); h != nil {
+		return h.owner.Token
 	}
-	return l.hold.owner.Token
+	return 0
 }
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
@@ -686,10 +754,10 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 func (l *Lock) Lost() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.hold == nil {
-		return closedChan
+	if h := l.current(); h != nil {
+		return h.lost
 	}
-	return l.hold.lost
+	return closedChan
 }
 
 // Held returns the record of the current hold, if any.

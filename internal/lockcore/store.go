@@ -6,6 +6,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"strings"
 
 	"github.com/google/uuid"
 
@@ -220,8 +221,16 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return true, nil
 		}
-		// Not empty (stray files): move the whole directory aside first,
-		// so that the path is free at once, then clear it.
+		// Not empty. Shared holders inside: put the record back, the
+		// directory is still held.
+		if names, _ := readDirNames(s.path); hasReaders(names) {
+			if rerr := os.Rename(dst, s.owner()); rerr != nil {
+				return false, rerr
+			}
+			return false, nil
+		}
+		// Stray files: move the whole directory aside first, so that the
+		// path is free at once, then clear it.
 		aside := tempName(s.path)
 		if rerr := os.Rename(s.path, aside); rerr != nil {
 			return true, rerr
@@ -249,4 +258,22 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
+}
+
+func readDirNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+func hasReaders(names []string) bool {
+	for _, n := range names {
+		if strings.HasPrefix(n, readerPrefix) {
+			return true
+		}
+	}
+	return false
 }

@@ -1,0 +1,741 @@
+package lockcore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// Shared (reader) locks, for lock directories. docs/PROTOCOL.md, "Shared
+// and exclusive", explains the protocol; the step names S1..S6 appear here.
+//
+// A directory P held in shared mode holds an anchor record "owner" (mode
+// shared; its token is the last one issued in the group) and one record
+// "r.<uuid>" per reader, each with its own heartbeat and token. Waiters
+// queue in the directory P.queue, one record each, named "<seq>.<w|r>.<uuid>".
+// Every change of the holder set — a reader joining or leaving, a group
+// forming or dissolving, the lock handed to waiters — happens under the
+// guard P.break, so these changes are serialised across hosts. An
+// exclusive holder takes a free P with mkdir alone (no guard) when nobody
+// queues, as package lockfile does.
+
+const readerPrefix = "r."
+
+type rwSupport struct {
+	l     *Lock
+	dir   *DirStore
+	queue string
+}
+
+// under runs fn holding the guard, waiting while it is busy.
+func (rw *rwSupport) under(ctx context.Context, ws *waitState, fn func() error) error {
+	for {
+		err := rw.l.withGuard(ctx, ws, func(time.Time) error { return fn() })
+		if !errors.Is(err, errGuardBusy) {
+			return err
+		}
+		if err := ws.pause(ctx, nil, false); err != nil {
+			return err
+		}
+	}
+}
+
+func (rw *rwSupport) readerPath(uuid string) string {
+	return filepath.Join(rw.dir.Path(), readerPrefix+uuid)
+}
+
+// readerNames lists the reader records in P (O(readers); only writers and
+// the last reader to leave pay it).
+func (rw *rwSupport) readerNames() ([]string, error) {
+	f, err := os.Open(rw.dir.Path())
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	names, err := f.Readdirnames(-1)
+	var rs []string
+	for _, n := range names {
+		if strings.HasPrefix(n, readerPrefix) {
+			rs = append(rs, n)
+		}
+	}
+	return rs, err
+}
+
+// queued reports whether anyone waits in the queue.
+func (rw *rwSupport) queued() bool {
+	_, err := os.Lstat(rw.queue)
+	return err == nil
+}
+
+// kick hands the lock to waiters if it is free and anyone queues. Called
+// after an exclusive release.
+func (rw *rwSupport) kick() {
+	if !rw.queued() {
+		return
+	}
+	rw.l.wake.notify()
+	ctx, cancel := context.WithTimeout(context.Background(), rw.l.cfg.StaleAfter)
+	defer cancel()
+	rw.under(ctx, rw.l.newWaitState(), rw.schedule)
+}
+
+// inspectGroup judges a shared group (S6): it blocks while any reader lives;
+// dead readers are removed; an empty or all-dead group is dissolved and the
+// lock handed on. It returns who blocks, or nil to try again at once.
+func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedError, error) {
+	names, err := rw.readerNames()
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if ws.readerObs == nil {
+		ws.readerObs = map[string]*stale.Observation{}
+	}
+	var alive []stale.Owner
+	blocked := false
+	type victim struct {
+		name string
+		data []byte
+	}
+	var dead []victim
+	reason := ""
+	for _, n := range names {
+		data, err := readRecord(filepath.Join(rw.dir.Path(), n))
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ob := ws.readerObs[n]
+		if ob == nil {
+			ob = new(stale.Observation)
+			ws.readerObs[n] = ob
+		}
+		_, why, blk := rw.l.judge(ob, data, rw.l.cfg.Grace)
+		if blk != nil {
+			blocked = true
+			alive = append(alive, blk.Owners...)
+			if reason == "" {
+				reason = "shared: " + blk.Reason
+			}
+			continue
+		}
+		dead = append(dead, victim{n, data})
+		if reason == "" {
+			reason = "dead reader: " + why
+		}
+	}
+	if len(dead) > 0 || !blocked {
+		err := rw.under(ctx, ws, func() error {
+			for _, v := range dead {
+				p := filepath.Join(rw.dir.Path(), v.name)
+				if _, err := retireFile(p, false, func(m []byte) bool { return bytes.Equal(m, v.data) }); err != nil {
+					return &BreakError{Reason: "dead reader " + v.name, Err: unwrapPath(err)}
+				}
+			}
+			if !blocked {
+				return rw.dissolve()
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if blocked {
+		return &LockedError{Owners: alive, Reason: reason}, nil
+	}
+	return nil, nil
+}
+
+// dissolve removes a group with no readers left (its anchor goes to
+// P.last, publishing the group's last token), then hands the lock on.
+// Under the guard.
+func (rw *rwSupport) dissolve() error {
+	data, err := rw.dir.Read()
+	if errors.Is(err, fs.ErrNotExist) {
+		return rw.schedule()
+	}
+	if err != nil {
+		return err
+	}
+	o, perr := stale.Parse(data)
+	if perr != nil || o.Mode != stale.ModeShared {
+		return nil // not a group (any more): nothing of ours to do
+	}
+	ok, err := rw.dir.Retire(true, func(m []byte) bool { return bytes.Equal(m, data) })
+	if err != nil || !ok {
+		return err // readers left, or it changed: leave it
+	}
+	return rw.schedule()
+}
+
+// readerLeft runs under the guard after a reader's record is gone (S5).
+func (rw *rwSupport) readerLeft() error {
+	if err := rw.dissolve(); err != nil {
+		return err
+	}
+	rw.l.wake.notify()
+	return nil
+}
+
+// waiter is one record in the queue.
+type waiter struct {
+	name   string
+	seq    uint64
+	writer bool
+	data   []byte
+	owner  stale.Owner
+}
+
+// waiters lists the queue in order, dropping records of dead same-host
+// waiters (a remote waiter cannot be judged in one look: if it is dead, the
+// lock handed to it lapses like any remote holder's).
+func (rw *rwSupport) waiters() ([]waiter, error) {
+	f, err := os.Open(rw.queue)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	names, err := f.Readdirnames(-1)
+	f.Close()
+	if err != nil {
+		return nil, err
+	}
+	var ws []waiter
+	for _, n := range names {
+		f := strings.SplitN(n, ".", 3)
+		if len(f) != 3 || (f[1] != "w" && f[1] != "r") {
+			continue
+		}
+		seq, err := strconv.ParseUint(f[0], 10, 64)
+		if err != nil {
+			continue
+		}
+		p := filepath.Join(rw.queue, n)
+		data, err := readRecord(p)
+		if err != nil {
+			continue
+		}
+		o, perr := stale.Parse(data)
+		if perr != nil || rw.l.cfg.Checker.Judge(o).Verdict == stale.Dead {
+			os.Remove(p) // a dead waiter, or a record it never finished
+			continue
+		}
+		ws = append(ws, waiter{name: n, seq: seq, writer: f[1] == "w", data: data, owner: o})
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].seq < ws[j].seq })
+	return ws, nil
+}
+
+// enqueue adds the caller to the queue (S2). Under the guard.
+func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, error) {
+	ws, err := rw.waiters()
+	if err != nil {
+		return "", err
+	}
+	seq := uint64(1)
+	if len(ws) > 0 {
+		seq = ws[len(ws)-1].seq + 1
+	}
+	if err := os.Mkdir(rw.queue, fs.FileMode(rw.l.cfg.Perm)|0o111); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", err
+	}
+	kind := "r"
+	if writer {
+		kind = "w"
+	}
+	name := fmt.Sprintf("%020d.%s.%s", seq, kind, o.UUID)
+	if err := writeNew(filepath.Join(rw.queue, name), o.Marshal(), rw.l); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+func (rw *rwSupport) dequeue(name string) {
+	os.Remove(filepath.Join(rw.queue, name))
+	os.Remove(rw.queue) // only if empty
+}
+
+// lastToken is the token of the last hold that left P (0 if none).
+func (rw *rwSupport) lastToken() uint64 {
+	if last, err := rw.dir.ReadLast(); err == nil {
+		if o, err := stale.Parse(last); err == nil {
+			return o.Token
+		}
+	}
+	return 0
+}
+
+// lastMode is the mode of the last hold that left P, if any did.
+func (rw *rwSupport) lastMode() (string, bool) {
+	if last, err := rw.dir.ReadLast(); err == nil {
+		if o, err := stale.Parse(last); err == nil {
+			return o.Mode, true
+		}
+	}
+	return "", false
+}
+
+// schedule hands a free P to the queue (S4): after a writer, all waiting
+// readers together; after readers, the first waiting writer; a writer
+// queued before a reader still goes first when no group preceded. Under
+// the guard.
+func (rw *rwSupport) schedule() error {
+	if _, err := os.Lstat(rw.dir.Path()); err == nil {
+		return nil // held: its holder hands on when it leaves
+	}
+	ws, err := rw.waiters()
+	if err != nil {
+		return err
+	}
+	if len(ws) == 0 {
+		os.Remove(rw.queue)
+		return nil
+	}
+	var readers, writers []waiter
+	for _, w := range ws {
+		if w.writer {
+			writers = append(writers, w)
+		} else {
+			readers = append(readers, w)
+		}
+	}
+	defer rw.l.wake.notify()
+	token := rw.lastToken() + 1
+	now := rw.l.cfg.Clock.Now()
+	readersTurn := len(writers) == 0
+	if len(readers) > 0 && len(writers) > 0 {
+		if mode, ok := rw.lastMode(); ok {
+			readersTurn = mode != stale.ModeShared // phases alternate
+		} else {
+			readersTurn = readers[0].seq < writers[0].seq // no history: queue order
+		}
+	}
+	if readersTurn {
+		// A group for every waiting reader.
+		anchor, err := stale.Self(token+uint64(len(readers))-1, stale.ModeShared, now)
+		if err != nil {
+			return err
+		}
+		if err := rw.createP(anchor.Marshal()); err != nil {
+			return ignoreExist(err)
+		}
+		for i, r := range readers {
+			o := r.owner
+			o.Token, o.Acquired, o.Mode = token+uint64(i), now, stale.ModeShared
+			if err := writeNew(rw.readerPath(o.UUID), o.Marshal(), rw.l); err != nil {
+				return err
+			}
+			rw.dequeue(r.name)
+		}
+		return nil
+	}
+	w := writers[0]
+	o := w.owner
+	o.Token, o.Acquired, o.Mode = token, now, stale.ModeExclusive
+	if err := rw.createP(o.Marshal()); err != nil {
+		return ignoreExist(err)
+	}
+	rw.dequeue(w.name)
+	return nil
+}
+
+// ignoreExist: a writer that did not see the queue took P first (a bounded
+// barge: its release hands P to the queue).
+func ignoreExist(err error) error {
+	if errors.Is(err, fs.ErrExist) {
+		return nil
+	}
+	return err
+}
+
+// createP makes P with the given owner record. Under the guard, with P free.
+func (rw *rwSupport) createP(rec []byte) error {
+	e, err := rw.dir.Create(fs.FileMode(rw.l.cfg.Perm))
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if _, err := e.WriteAt(rec, 0); err != nil {
+		return err
+	}
+	if rw.l.sync {
+		return e.Sync()
+	}
+	return nil
+}
+
+// writeNew creates name exclusively with content rec.
+func writeNew(name string, rec []byte, l *Lock) error {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, fs.FileMode(l.cfg.Perm))
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(rec)
+	if err == nil && l.sync {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// retireFile moves the record file p aside (or to p's last slot if keep)
+// and removes it, if check approves what moved; otherwise puts it back.
+func retireFile(p string, keep bool, check func([]byte) bool) (bool, error) {
+	return NewFileStore(p).Retire(keep, check)
+}
+
+// adopt returns a hold if the record at path names uuid: the lock was
+// handed to this waiter (S4).
+func (l *Lock) adopt(path string, uuid string, shared bool) (*hold, error) {
+	data, err := readRecord(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	o, perr := stale.Parse(data)
+	if perr != nil || o.UUID != uuid {
+		return nil, nil
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|oNoFollow, 0)
+	if err != nil {
+		return nil, err
+	}
+	h := l.newHold(o, f, l.cfg.Clock.Now())
+	if shared {
+		l.rw.makeShared(h, path)
+	}
+	return h, nil
+}
+
+// makeShared points h at its reader record instead of P's owner record.
+func (rw *rwSupport) makeShared(h *hold, path string) {
+	h.shared = true
+	h.read = func() ([]byte, error) { return readRecord(path) }
+	h.retire = func(check func([]byte) bool) (bool, error) { return retireFile(path, false, check) }
+}
+
+// join adds a reader to a group, forming it if P is free (S1). Under the
+// guard. It returns who blocks when the reader must wait.
+func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
+	l := rw.l
+	queue, err := rw.waiters()
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range queue {
+		if w.writer {
+			return nil, &LockedError{Owners: []stale.Owner{w.owner}, Reason: "a writer is waiting (readers queue behind it)"}, nil
+		}
+	}
+	now := l.cfg.Clock.Now()
+	data, err := rw.dir.Read()
+	switch {
+	case errors.Is(err, fs.ErrNotExist) && len(queue) > 0:
+		// Only readers queue (writers were ruled out above): let them in
+		// as a group, then join it.
+		if err := rw.schedule(); err != nil {
+			return nil, nil, err
+		}
+		return rw.join(ws)
+	case errors.Is(err, fs.ErrNotExist):
+		token := rw.lastToken() + 1
+		anchor, err := stale.Self(token, stale.ModeShared, now)
+		if err != nil {
+			return nil, nil, err
+		}
+		if err := rw.createP(anchor.Marshal()); err != nil {
+			if errors.Is(err, fs.ErrExist) {
+				return nil, nil, nil // a writer took P first: try again
+			}
+			return nil, nil, err
+		}
+		return rw.addReader(anchor, token, now)
+	case err != nil:
+		return nil, nil, err
+	}
+	o, perr := stale.Parse(data)
+	if perr != nil || o.Mode != stale.ModeShared {
+		// Exclusive, or a record being written: judge it outside the guard.
+		return nil, nil, errNotShared
+	}
+	// S1: the anchor's token advances in place; the reader takes it.
+	o.Token++
+	f, err := os.OpenFile(rw.dir.owner(), os.O_WRONLY|oNoFollow, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	_, err = f.WriteAt(o.TokenLine(), o.TokenOffset())
+	if err == nil && l.sync {
+		err = f.Sync()
+	}
+	f.Close()
+	if err != nil {
+		return nil, nil, err
+	}
+	return rw.addReader(o, o.Token, now)
+}
+
+var errNotShared = errors.New("not held in shared mode")
+
+func (rw *rwSupport) addReader(_ stale.Owner, token uint64, now time.Time) (*hold, *LockedError, error) {
+	o, err := stale.Self(token, stale.ModeShared, now)
+	if err != nil {
+		return nil, nil, err
+	}
+	p := rw.readerPath(o.UUID)
+	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, fs.FileMode(rw.l.cfg.Perm))
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := f.Write(o.Marshal()); err == nil && rw.l.sync {
+		f.Sync()
+	}
+	h := rw.l.newHold(o, f, now)
+	rw.makeShared(h, p)
+	return h, nil, nil
+}
+
+// TryRLock takes a shared hold if it can be had now: P free or held in
+// shared mode, and no writer queued. Otherwise it returns an error matching
+// ErrLocked naming who is in the way.
+func (l *Lock) TryRLock() error {
+	if l.rw == nil {
+		return l.pathErr("rlock", errNoShared)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	defer cancel()
+	ws := l.newWaitState()
+	for range 4 {
+		h, blk, err := l.tryShared(ctx, ws)
+		if err != nil {
+			return l.pathErr("rlock", err)
+		}
+		if h != nil {
+			l.installShared(h)
+			return nil
+		}
+		if blk != nil {
+			return l.pathErr("rlock", blk)
+		}
+	}
+	return l.pathErr("rlock", &LockedError{Reason: "contended"})
+}
+
+var errNoShared = errors.New("shared locks need a lock directory (package lockdir)")
+
+// RLock waits for a shared hold, queueing behind waiting writers, until
+// it holds or ctx is done (then it returns ctx.Err() unchanged).
+func (l *Lock) RLock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if l.rw == nil {
+		return l.pathErr("rlock", errNoShared)
+	}
+	ws := l.newWaitState()
+	for range 4 {
+		h, blk, err := l.tryShared(ctx, ws)
+		if err != nil {
+			return l.ctxOr(ctx, "rlock", err)
+		}
+		if h != nil {
+			l.installShared(h)
+			return nil
+		}
+		if blk != nil {
+			if l.cfg.OnWait != nil {
+				l.cfg.OnWait(blk)
+			}
+			break
+		}
+	}
+	h, err := l.waitQueued(ctx, ws, false)
+	if err != nil {
+		return l.ctxOr(ctx, "rlock", err)
+	}
+	l.installShared(h)
+	return nil
+}
+
+func (l *Lock) ctxOr(ctx context.Context, op string, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return ctx.Err()
+	}
+	return l.pathErr(op, err)
+}
+
+// tryShared makes one try at a shared hold, without queueing.
+func (l *Lock) tryShared(ctx context.Context, ws *waitState) (*hold, *LockedError, error) {
+	var h *hold
+	var blk *LockedError
+	err := l.rw.under(ctx, ws, func() error {
+		var err error
+		h, blk, err = l.rw.join(ws)
+		return err
+	})
+	if errors.Is(err, errNotShared) {
+		// Held exclusively (or being written): judge the holder, break it if dead.
+		blk, err = l.inspect(ctx, ws)
+		return nil, blk, err
+	}
+	return h, blk, err
+}
+
+// RUnlock releases one shared hold of this handle.
+func (l *Lock) RUnlock() error {
+	l.mu.Lock()
+	n := len(l.readers)
+	if n == 0 {
+		l.mu.Unlock()
+		return l.pathErr("runlock", ErrNotHeld)
+	}
+	h := l.readers[n-1]
+	l.readers = l.readers[:n-1]
+	l.mu.Unlock()
+	close(h.stop)
+	<-h.done
+	err := l.release(h)
+	l.wake.notify()
+	if err != nil {
+		return l.pathErr("runlock", err)
+	}
+	return nil
+}
+
+func (l *Lock) installShared(h *hold) {
+	l.mu.Lock()
+	l.readers = append(l.readers, h)
+	l.mu.Unlock()
+	go l.heartbeat(h)
+}
+
+// waitQueued queues the caller (S2) and waits until the lock is handed to
+// it (S3), judging and breaking dead holders meanwhile.
+func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hold, error) {
+	rw := l.rw
+	mode := stale.ModeShared
+	if writer {
+		mode = stale.ModeExclusive
+	}
+	me, err := stale.Self(0, mode, l.cfg.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	path := rw.dir.owner()
+	if !writer {
+		path = rw.readerPath(me.UUID)
+	}
+	var name string
+	enqueue := func() error {
+		return rw.under(ctx, ws, func() error {
+			var err error
+			if name, err = rw.enqueue(me, writer); err != nil {
+				return err
+			}
+			return rw.schedule()
+		})
+	}
+	if err := enqueue(); err != nil {
+		return nil, err
+	}
+	var last string
+	for {
+		woken := l.wake.channel()
+		// S3: has the lock been handed to us? Look at the queue first: a
+		// handoff writes P before it removes the queue record.
+		_, qerr := os.Lstat(filepath.Join(rw.queue, name))
+		if h, err := l.adopt(path, me.UUID, !writer); err != nil || h != nil {
+			return h, err
+		}
+		if errors.Is(qerr, fs.ErrNotExist) {
+			// Out of the queue yet not holding: handed to us and taken away
+			// again (a lapsed lease), or dropped. Queue again.
+			if err := enqueue(); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		// Judge what holds P; a free P is handed on under the guard.
+		var blk *LockedError
+		if _, err := os.Lstat(rw.dir.Path()); errors.Is(err, fs.ErrNotExist) {
+			err = rw.under(ctx, ws, rw.schedule)
+			if err != nil {
+				return nil, l.leaveQueue(name, path, me.UUID, writer, err)
+			}
+		} else if blk, err = l.inspect(ctx, ws); err != nil {
+			return nil, l.leaveQueue(name, path, me.UUID, writer, err)
+		}
+		if blk != nil && l.cfg.OnWait != nil {
+			if s := blk.Error(); s != last {
+				last = s
+				l.cfg.OnWait(blk)
+			}
+		}
+		if err := ws.pause(ctx, woken, false); err != nil {
+			return nil, l.leaveQueue(name, path, me.UUID, writer, err)
+		}
+	}
+}
+
+// leaveQueue takes a waiter that gives up out of the queue; if the lock was
+// handed to it meanwhile, it is released (and handed on). It returns err.
+func (l *Lock) leaveQueue(name, path, uuid string, writer bool, err error) error {
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
+	defer cancel()
+	ws := l.newWaitState()
+	l.rw.under(ctx, ws, func() error {
+		l.rw.dequeue(name)
+		return nil
+	})
+	if h, aerr := l.adopt(path, uuid, !writer); aerr == nil && h != nil {
+		l.release(h) // handed to us meanwhile: hand it on
+	}
+	return err
+}
+
+// Readers returns the records of the shared holders of a lock directory.
+func (l *Lock) Readers() ([]stale.Owner, error) {
+	if l.rw == nil {
+		return nil, l.pathErr("readers", errNoShared)
+	}
+	names, err := l.rw.readerNames()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, l.pathErr("readers", err)
+	}
+	var os []stale.Owner
+	for _, n := range names {
+		data, err := readRecord(filepath.Join(l.rw.dir.Path(), n))
+		if err != nil {
+			continue
+		}
+		if o, err := stale.Parse(data); err == nil {
+			os = append(os, o)
+		}
+	}
+	return os, nil
+}
