@@ -283,8 +283,15 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 		// (rw.go) serves this caller.
 		if _, err := os.Lstat(l.store.Path()); errors.Is(err, fs.ErrNotExist) {
 			l.rw.kick()
+			return nil, &LockedError{Reason: "waiters are queued"}, nil
 		}
-		return nil, &LockedError{Reason: "waiters are queued"}, nil
+		blk, err := l.inspect(ctx, ws) // name who holds it
+		if err == nil && blk == nil {
+			blk = &LockedError{Reason: "waiters are queued"}
+		} else if blk != nil {
+			blk.Reason += "; waiters are queued"
+		}
+		return nil, blk, err
 	}
 	// A1: create the entry.
 	e, err := l.store.Create(fs.FileMode(l.cfg.Perm))
@@ -389,6 +396,11 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 	if l.rw != nil {
 		if o, err := stale.Parse(data); err == nil && o.Mode == stale.ModeShared {
 			return l.rw.inspectGroup(ctx, ws)
+		}
+		if len(data) == 0 {
+			if repaired, err := l.rw.repairAnchor(ctx, ws); repaired || err != nil {
+				return nil, err
+			}
 		}
 	}
 	victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace)

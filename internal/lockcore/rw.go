@@ -476,6 +476,11 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		return nil, nil, err
 	}
 	o, perr := stale.Parse(data)
+	if len(data) == 0 {
+		if names, _ := rw.readerNames(); len(names) > 0 {
+			return nil, nil, errNotShared // readers without an anchor: repaired by inspect
+		}
+	}
 	if perr != nil || o.Mode != stale.ModeShared {
 		// Exclusive, or a record being written: judge it outside the guard.
 		return nil, nil, errNotShared
@@ -738,4 +743,33 @@ func (l *Lock) Readers() ([]stale.Owner, error) {
 		}
 	}
 	return os, nil
+}
+
+// repairAnchor gives a group whose anchor is missing (its last reader
+// crashed while dissolving it, between moving the anchor out and removing
+// the directory) a new anchor, so that it can be joined and dissolved
+// again. It reports whether it found reader records to repair for.
+func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, error) {
+	names, err := rw.readerNames()
+	if err != nil || len(names) == 0 {
+		return false, nil
+	}
+	return true, rw.under(ctx, ws, func() error {
+		if data, err := rw.dir.Read(); err != nil || len(data) != 0 {
+			return nil // gone, or repaired meanwhile
+		}
+		owners, err := rw.l.Readers()
+		if err != nil {
+			return err
+		}
+		token := rw.lastToken()
+		for _, o := range owners {
+			token = max(token, o.Token)
+		}
+		anchor, err := stale.Self(token, stale.ModeShared, rw.l.cfg.Clock.Now())
+		if err != nil {
+			return err
+		}
+		return ignoreExist(writeNew(rw.dir.owner(), anchor.Marshal(), rw.l))
+	})
 }
