@@ -1,7 +1,6 @@
 package stale
 
 import (
-	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -56,30 +55,56 @@ func (e *RecordError) Error() string {
 	return "owner record: " + e.Reason
 }
 
-// Marshal encodes o as an owner record. The heartbeat line comes last but
-// one and has a fixed width, so Heartbeat can rewrite it in place.
+// Marshal encodes o as an owner record. The token and heartbeat lines have
+// fixed widths, so that they can be rewritten in place.
 func (o Owner) Marshal() []byte {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%s%d\n", magic, FormatVersion)
-	fmt.Fprintf(&b, "uuid: %s\n", clean(o.UUID))
-	b.Write(o.TokenLine())
-	fmt.Fprintf(&b, "mode: %s\n", clean(o.Mode))
-	fmt.Fprintf(&b, "pid: %d\n", o.PID)
-	fmt.Fprintf(&b, "host: %s\n", clean(o.Host))
-	fmt.Fprintf(&b, "boot: %s\n", clean(o.BootID))
-	fmt.Fprintf(&b, "pidns: %s\n", clean(o.PIDNS))
-	fmt.Fprintf(&b, "startid: %s\n", clean(o.StartID))
-	fmt.Fprintf(&b, "started: %s\n", formatTime(o.Started))
-	fmt.Fprintf(&b, "acquired: %s\n", formatTime(o.Acquired))
-	b.Write(o.heartbeatLine())
-	b.WriteString("end\n")
-	return b.Bytes()
+	b := make([]byte, 0, 512)
+	b = append(b, magic...)
+	b = strconv.AppendInt(b, FormatVersion, 10)
+	b = appendField(b, "\nuuid: ", clean(o.UUID))
+	b = append(b, '\n')
+	b = o.appendToken(b)
+	b = appendField(b, "mode: ", clean(o.Mode))
+	b = append(b, "\npid: "...)
+	b = strconv.AppendInt(b, int64(o.PID), 10)
+	b = appendField(b, "\nhost: ", clean(o.Host))
+	b = appendField(b, "\nboot: ", clean(o.BootID))
+	b = appendField(b, "\npidns: ", clean(o.PIDNS))
+	b = appendField(b, "\nstartid: ", clean(o.StartID))
+	b = appendField(b, "\nstarted: ", formatTime(o.Started))
+	b = appendField(b, "\nacquired: ", formatTime(o.Acquired))
+	b = append(b, '\n')
+	b = o.appendHeartbeat(b)
+	return append(b, "end\n"...)
+}
+
+func appendField(b []byte, key, val string) []byte { return append(append(b, key...), val...) }
+
+// appendPadded appends n in beatDigits digits.
+func appendPadded(b []byte, n uint64) []byte {
+	var d [beatDigits]byte
+	for i := beatDigits - 1; i >= 0; i-- {
+		d[i] = byte('0' + n%10)
+		n /= 10
+	}
+	return append(b, d[:]...)
+}
+
+func (o Owner) appendToken(b []byte) []byte {
+	return append(appendPadded(append(b, "token: "...), o.Token), '\n')
+}
+
+func (o Owner) appendHeartbeat(b []byte) []byte {
+	b = appendPadded(append(b, "heartbeat: "...), o.Beat)
+	b = append(b, ' ')
+	b = representable(o.BeatTime).AppendFormat(b, timeLayout)
+	return append(b, '\n')
 }
 
 // TokenLine is the token line for o's Token. Like the heartbeat line it has
 // a fixed width (20 digits), so that a record's token can be advanced in
 // place, at TokenOffset.
-func (o Owner) TokenLine() []byte { return fmt.Appendf(nil, "token: %0*d\n", beatDigits, o.Token) }
+func (o Owner) TokenLine() []byte { return o.appendToken(nil) }
 
 // TokenOffset is the offset of the token line in o.Marshal().
 func (o Owner) TokenOffset() int64 {
@@ -88,8 +113,11 @@ func (o Owner) TokenOffset() int64 {
 
 // HeartbeatOffset is the offset of the heartbeat line in o.Marshal().
 func (o Owner) HeartbeatOffset() int64 {
-	return int64(len(o.Marshal()) - len(o.heartbeatLine()) - len("end\n"))
+	return int64(len(o.Marshal()) - beatLineLen - len("end\n"))
 }
+
+// beatLineLen is the fixed length of the heartbeat line.
+var beatLineLen = len(Owner{}.heartbeatLine())
 
 // HeartbeatLine is the heartbeat line for o's Beat and BeatTime: writing it
 // at HeartbeatOffset turns a record for the previous beat into o's record.
@@ -100,7 +128,7 @@ func (o Owner) heartbeatLine() []byte {
 	// Fixed width whatever BeatTime is: a zero time is written in full (not
 	// as "-"), so that a record begun with a zero clock reading can still
 	// beat in place.
-	return fmt.Appendf(nil, "heartbeat: %0*d %s\n", beatDigits, o.Beat, representable(o.BeatTime).Format(timeLayout))
+	return o.appendHeartbeat(make([]byte, 0, 64))
 }
 
 // Parse decodes an owner record. Unknown keys are ignored, so that newer
@@ -123,7 +151,7 @@ func Parse(data []byte) (Owner, error) {
 		return o, &RecordError{Reason: fmt.Sprintf("bad format version %q", first[len(magic):]), Size: len(data)}
 	}
 	o.Version = v
-	seen := map[string]bool{}
+	var seen seenKeys
 	complete := false
 	for rest != "" {
 		var line string
@@ -143,10 +171,10 @@ func Parse(data []byte) (Owner, error) {
 				return o, &RecordError{Reason: fmt.Sprintf("malformed line %q", trunc(line)), Size: len(data)}
 			}
 		}
-		if seen[k] {
+		if seen.has(k) {
 			return o, &RecordError{Reason: fmt.Sprintf("duplicate key %q", trunc(k)), Size: len(data)}
 		}
-		seen[k] = true
+		seen.add(k)
 		if err := o.set(k, val); err != nil {
 			return o, &RecordError{Reason: fmt.Sprintf("bad %s: %v", k, err), Size: len(data)}
 		}
@@ -158,7 +186,7 @@ func Parse(data []byte) (Owner, error) {
 		return o, &RecordError{Reason: "data after end line", Size: len(data)}
 	}
 	for _, k := range []string{"uuid", "token", "pid", "host", "boot", "heartbeat"} {
-		if !seen[k] {
+		if !seen.has(k) {
 			if o.Version > FormatVersion {
 				return o, &RecordError{Reason: fmt.Sprintf("format version %d lacks %q, which version %d needs", o.Version, k, FormatVersion), Size: len(data)}
 			}
@@ -275,4 +303,32 @@ func (o Owner) String() string {
 		return s // a waiter's record: no token yet
 	}
 	return s + fmt.Sprintf(" (token %d)", o.Token)
+}
+
+// seenKeys remembers a record's keys without allocating for the usual ones.
+type seenKeys struct {
+	fixed [16]string
+	n     int
+	more  map[string]bool
+}
+
+func (s *seenKeys) has(k string) bool {
+	for _, x := range s.fixed[:s.n] {
+		if x == k {
+			return true
+		}
+	}
+	return s.more[k]
+}
+
+func (s *seenKeys) add(k string) {
+	if s.n < len(s.fixed) {
+		s.fixed[s.n] = k
+		s.n++
+		return
+	}
+	if s.more == nil {
+		s.more = map[string]bool{}
+	}
+	s.more[k] = true
 }
