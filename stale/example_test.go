@@ -2,6 +2,7 @@ package stale_test
 
 import (
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/dotlock/dotlock/stale"
@@ -23,7 +24,11 @@ func ExampleParse() {
 		Beat:     3,
 		BeatTime: at.Add(3 * time.Second),
 	}.Marshal()
-	fmt.Print(string(rec))
+	for _, line := range strings.SplitAfter(string(rec), "\n") {
+		if !strings.HasPrefix(line, "pad:") { // spaces that give every record one size
+			fmt.Print(line)
+		}
+	}
 
 	o, err := stale.Parse(rec)
 	if err != nil {

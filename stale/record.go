@@ -10,6 +10,10 @@ import (
 // FormatVersion is the version of the owner record this package writes.
 const FormatVersion = 1
 
+// PaddedSize is the size of every record this package writes (unless its
+// fields alone are longer): see Marshal.
+const PaddedSize = 1024
+
 // MaxRecordSize bounds every read of a record. Records are a few hundred
 // bytes; anything larger is corrupt, or planted.
 const MaxRecordSize = 4096
@@ -74,6 +78,17 @@ func (o Owner) Marshal() []byte {
 	b = appendField(b, "\nstarted: ", formatTime(o.Started))
 	b = appendField(b, "\nacquired: ", formatTime(o.Acquired))
 	b = append(b, '\n')
+	// Pad to a fixed size: a client whose attribute cache still holds the
+	// size of the record a path held before (sshfs by default, NFS within
+	// acregmax) reads no more than that size, and would see a new, longer
+	// record cut short.
+	if n := PaddedSize - len(b) - len("pad: \n") - beatLineLen - len("end\n"); n > 0 {
+		b = append(b, "pad: "...)
+		for range n {
+			b = append(b, ' ')
+		}
+		b = append(b, '\n')
+	}
 	b = o.appendHeartbeat(b)
 	return append(b, "end\n"...)
 }

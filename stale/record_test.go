@@ -146,8 +146,12 @@ func TestMarshalFormat(t *testing.T) {
 		"startid: 1234567\n" +
 		"started: 2024-03-01T11:59:58.123456789Z\n" +
 		"acquired: 2024-03-01T12:00:00.000000001Z\n" +
+		"pad: " + strings.Repeat(" ", 651) + "\n" +
 		"heartbeat: 00000000000000000007 2024-03-01T12:00:07.999999999Z\n" +
 		"end\n"
+	if len(want) != stale.PaddedSize {
+		t.Fatalf("want is %d bytes, not PaddedSize", len(want))
+	}
 	if rec != want {
 		t.Errorf("Marshal() =\n%s\nwant\n%s", rec, want)
 	}

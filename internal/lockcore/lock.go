@@ -294,22 +294,45 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 		return nil, blk, err
 	}
 	// A1: create the entry.
-	e, err := l.store.Create(fs.FileMode(l.cfg.Perm))
-	if err == nil && l.cfg.afterCreate != nil {
+	e, held, err := l.createExcl(l.store.Create, l.store.Path())
+	if err == nil && !held && l.cfg.afterCreate != nil {
 		if herr := l.cfg.afterCreate(); herr != nil {
 			e.Close() // the reply was "lost": we no longer know we created it
 			e, err = nil, &fs.PathError{Op: "create", Path: l.store.Path(), Err: herr}
+			held = l.maybeHeld(err)
 		}
 	}
-	if err != nil {
-		if !l.maybeHeld(err) {
-			return nil, nil, err
-		}
+	if err != nil && !held {
+		return nil, nil, err
+	}
+	if held {
 		// A2: someone (perhaps we, through a lost reply) has the path.
 		blk, err := l.inspect(ctx, ws)
 		return nil, blk, err
 	}
 	return l.complete(ctx, ws, e)
+}
+
+// createExcl runs an exclusive create and sorts its failures (P6): held
+// (EEXIST, or an odd error while the path exists), or a real error. A
+// network filesystem may report a lost race with EPERM after the winner has
+// already removed the entry again (sshfs did so in a quarter of such
+// races): then the create is tried again, a few times.
+func (l *Lock) createExcl(create func(fs.FileMode) (Entry, error), path string) (Entry, bool, error) {
+	for try := 0; ; try++ {
+		e, err := create(fs.FileMode(l.cfg.Perm))
+		switch {
+		case err == nil:
+			return e, false, nil
+		case errors.Is(err, fs.ErrExist):
+			return nil, true, err
+		case !contendedErrno(err) || try == 3:
+			return nil, false, err
+		}
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return nil, true, err
+		}
+	}
 }
 
 // maybeHeld reports whether a failed create may mean that the path is
@@ -330,12 +353,14 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	now := l.cfg.Clock.Now()
 	// A3: the token follows the last hold that left the path, which the
 	// path's departures (release or break) publish atomically as they free it.
-	token := uint64(1)
-	if last, err := l.store.ReadLast(); err == nil {
-		if o, err := stale.Parse(last); err == nil {
-			token = o.Token + 1
-		}
+	last, err := lastToken(l.store)
+	if err != nil {
+		// Never a smaller token: give the entry up and come back.
+		e.Close()
+		l.abandon(nil)
+		return nil, &LockedError{Reason: err.Error()}, nil
 	}
+	token := last + 1
 	owner, err := stale.Self(token, l.cfg.Mode, now)
 	if err != nil {
 		e.Close()
@@ -373,6 +398,25 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		return nil, nil, err
 	}
 	return nil, nil, nil // displaced while undecided; try again
+}
+
+// lastToken is the token of the last hold that left the store's path: 0 if
+// none ever did. A last record that exists but cannot be read or parsed
+// (being replaced, or cut short by a stale attribute cache) is an error,
+// never a reason to start tokens again.
+func lastToken(s Store) (uint64, error) {
+	last, err := s.ReadLast()
+	if errors.Is(err, fs.ErrNotExist) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, fmt.Errorf("last record unreadable: %w", err)
+	}
+	o, err := stale.Parse(last)
+	if err != nil {
+		return 0, fmt.Errorf("last record unreadable (%v)", err)
+	}
+	return o.Token, nil
 }
 
 // abandon removes an entry this attempt created but will not hold: empty
@@ -495,12 +539,10 @@ var errGuardBusy = errors.New("breaker guard busy")
 // stale by another host. It returns errGuardBusy if the guard is held by
 // someone alive.
 func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
-	e, err := l.guard.Create(fs.FileMode(l.cfg.Perm))
+	e, held, err := l.createExcl(l.guard.Create, l.guard.Path())
 	if err != nil {
-		if !errors.Is(err, fs.ErrExist) {
-			if _, lerr := os.Lstat(l.guard.Path()); !contendedErrno(err) || lerr != nil {
-				return err // no permission to create the guard, or worse
-			}
+		if !held {
+			return err // no permission to create the guard, or worse
 		}
 		if _, err := l.guardStale(ws); err != nil {
 			return err

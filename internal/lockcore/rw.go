@@ -273,16 +273,6 @@ func (rw *rwSupport) dequeue(name string) {
 	os.Remove(rw.queue) // only if empty
 }
 
-// lastToken is the token of the last hold that left P (0 if none).
-func (rw *rwSupport) lastToken() uint64 {
-	if last, err := rw.dir.ReadLast(); err == nil {
-		if o, err := stale.Parse(last); err == nil {
-			return o.Token
-		}
-	}
-	return 0
-}
-
 // lastMode is the mode of the last hold that left P, if any did.
 func (rw *rwSupport) lastMode() (string, bool) {
 	if last, err := rw.dir.ReadLast(); err == nil {
@@ -318,7 +308,11 @@ func (rw *rwSupport) schedule() error {
 		}
 	}
 	defer rw.l.wake.notify()
-	token := rw.lastToken() + 1
+	last, err := lastToken(rw.dir)
+	if err != nil {
+		return nil // P.last unreadable for now: a later schedule hands on
+	}
+	token := last + 1
 	now := rw.l.cfg.Clock.Now()
 	readersTurn := len(writers) == 0
 	if len(readers) > 0 && len(writers) > 0 {
@@ -460,7 +454,11 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		}
 		return rw.join(ws)
 	case errors.Is(err, fs.ErrNotExist):
-		token := rw.lastToken() + 1
+		last, err := lastToken(rw.dir)
+		if err != nil {
+			return nil, &LockedError{Reason: err.Error()}, nil
+		}
+		token := last + 1
 		anchor, err := stale.Self(token, stale.ModeShared, now)
 		if err != nil {
 			return nil, nil, err
@@ -762,7 +760,10 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, err
 		if err != nil {
 			return err
 		}
-		token := rw.lastToken()
+		token, err := lastToken(rw.dir)
+		if err != nil {
+			return err
+		}
 		for _, o := range owners {
 			token = max(token, o.Token)
 		}

@@ -106,6 +106,14 @@ func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
 func (s *FileStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".last") }
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
+	// The last-record slot is shared: the rename below frees the path, and
+	// a successor may take it and leave it again (a release not under the
+	// guard), replacing or removing what we moved there before we read it.
+	// Remember what we move, so as never to put back what we did not move.
+	var before fs.FileInfo
+	if keep {
+		before, _ = os.Lstat(s.path)
+	}
 	dst := retireTarget(s.path, keep)
 	if err := os.Rename(s.path, dst); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -115,6 +123,11 @@ func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	}
 	moved, err := readRecord(dst)
 	if err != nil || !check(moved) {
+		if before != nil {
+			if cur, lerr := os.Lstat(dst); lerr != nil || !os.SameFile(before, cur) {
+				return true, nil // moved, then superseded by a successor's release
+			}
+		}
 		// Put back what we should not have moved. Any entry created at the
 		// path meanwhile is undecided (its creator waits for the guard this
 		// caller holds, or verifies afterwards), so replacing it is safe.

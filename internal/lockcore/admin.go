@@ -1,0 +1,451 @@
+package lockcore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// Administration: what a command-line tool needs beyond taking and releasing
+// its own locks — handing a hold to another process on this host (HandOver),
+// keeping such a hold's heartbeat going from a helper process (Adopt),
+// releasing it from a third process (ReleaseFor), breaking a lock on request
+// (Break) and a report of who holds it (Status). Nothing here is a second
+// protocol: records are judged by the handle's Checker (judge), removed only
+// by the guarded, byte-for-byte re-verified retire of B1..B5 (breakStale,
+// inspectGroup), and released by the checked release of R1..R3 (release).
+
+// Holder is one holder of a lock, with the checker's verdict on it.
+type Holder struct {
+	Owner     stale.Owner
+	Judgement stale.Judgement
+}
+
+// Status is what is at a lock path now. It is read without changing
+// anything on disk.
+type Status struct {
+	Path      string       // the absolute lock path
+	Held      bool         // an entry exists at the path
+	Mode      string       // stale.ModeExclusive or stale.ModeShared, when the record is readable
+	Holders   []Holder     // the writer, or the readers of a shared group
+	Anchor    *stale.Owner // a shared group's anchor record (it names no holder)
+	RecordErr error        // the record at the path cannot be parsed (a *stale.RecordError)
+	LastToken uint64       // the token of the last hold that left the path (0: none)
+	Waiting   int          // waiters queued (lock directories)
+	Breaking  bool         // a breaker guard exists: a stale lock is being removed
+}
+
+// Status reports who holds the lock now, with the checker's verdict on each
+// holder. A free lock is not an error: Held is false.
+func (l *Lock) Status() (Status, error) {
+	st := Status{Path: l.store.Path()}
+	if last, err := l.store.ReadLast(); err == nil {
+		if o, err := stale.Parse(last); err == nil {
+			st.LastToken = o.Token
+		}
+	}
+	if _, err := os.Lstat(l.guard.Path()); err == nil {
+		st.Breaking = true
+	}
+	if l.rw != nil {
+		if names, err := readDirNames(l.rw.queue); err == nil {
+			for _, n := range names {
+				if f := strings.SplitN(n, ".", 3); len(f) == 3 && (f[1] == "w" || f[1] == "r") {
+					st.Waiting++
+				}
+			}
+		}
+	}
+	data, err := l.store.Read()
+	if errors.Is(err, fs.ErrNotExist) {
+		return st, nil
+	}
+	if err != nil {
+		return st, l.pathErr("status", err)
+	}
+	st.Held = true
+	o, perr := stale.Parse(data)
+	if perr != nil {
+		st.RecordErr = perr
+		return st, nil
+	}
+	st.Mode = o.Mode
+	if l.rw != nil && o.Mode == stale.ModeShared {
+		anchor := o
+		st.Anchor = &anchor
+		readers, err := l.Readers()
+		if err != nil {
+			return st, err
+		}
+		for _, r := range readers {
+			st.Holders = append(st.Holders, Holder{Owner: r, Judgement: l.cfg.Checker.Judge(r)})
+		}
+		return st, nil
+	}
+	st.Holders = []Holder{{Owner: o, Judgement: l.cfg.Checker.Judge(o)}}
+	return st, nil
+}
+
+// recordPath is where the record of a hold with this UUID lives: the
+// lock's record, or a reader's inside a lock directory.
+func (l *Lock) recordPath(uuid string, shared bool) string {
+	if shared {
+		return l.rw.readerPath(uuid)
+	}
+	if ds, ok := l.store.(*DirStore); ok {
+		return ds.owner()
+	}
+	return l.store.Path()
+}
+
+// HandOver gives the handle's hold — the exclusive one, or else its newest
+// shared one — to the process pid on this host. Under the breaker guard, and
+// after checking that the record at the path is still this hold's (as R1
+// does), the record is replaced in one rename by one that names pid and its
+// start time, keeping the hold's UUID and token. The handle then holds
+// nothing and stops heartbeating.
+//
+// The hold is then pid's as far as every judge is concerned: on this host it
+// is reclaimed as soon as pid exits (no heartbeat needed); hosts and PID
+// namespaces that cannot probe pid judge it by its heartbeat, which Adopt
+// can keep going from a helper process. ReleaseFor releases it.
+//
+// If the hand-over fails while the hold is still this handle's, the hold is
+// released, not left without a heartbeat.
+func (l *Lock) HandOver(pid int) (stale.Owner, error) {
+	p, err := stale.SystemProcesses{}.Lookup(pid)
+	if err != nil {
+		return stale.Owner{}, l.pathErr("handover", fmt.Errorf("pid %d: %w", pid, err))
+	}
+	if !p.Exists || p.Zombie {
+		return stale.Owner{}, l.pathErr("handover", fmt.Errorf("no process with pid %d", pid))
+	}
+	l.mu.Lock()
+	h, exclusive := l.hold, l.hold != nil
+	if exclusive {
+		l.hold = nil
+	} else if n := len(l.readers); n > 0 {
+		h = l.readers[n-1]
+		l.readers = l.readers[:n-1]
+	}
+	l.mu.Unlock()
+	if h == nil {
+		return stale.Owner{}, l.pathErr("handover", ErrNotHeld)
+	}
+	close(h.stop)
+	<-h.done
+	defer func() {
+		if exclusive {
+			<-l.sem
+		}
+		l.wake.notify()
+	}()
+	select {
+	case <-h.lost:
+		h.entry.Close()
+		return stale.Owner{}, l.pathErr("handover", h.lostErr)
+	default:
+	}
+	o := h.owner
+	o.PID, o.StartID, o.Started = pid, p.StartID, p.Started
+	o.Beat, o.BeatTime = h.beat+1, l.cfg.Clock.Now()
+	rec := o.Marshal()
+	path := l.recordPath(h.owner.UUID, h.shared)
+	h.entry.Close() // Windows cannot rename over an open file
+	do := func(time.Time) error {
+		data, err := h.read()
+		if errors.Is(err, fs.ErrNotExist) {
+			return &LostError{Reason: "the lock was removed"}
+		}
+		if err != nil {
+			return err
+		}
+		if cur, perr := stale.Parse(data); perr != nil || cur.UUID != h.owner.UUID {
+			return lostTo(cur, perr)
+		}
+		tmp := tempName(l.store.Path())
+		if err := writeNew(tmp, rec, l); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		if err := os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		return nil
+	}
+	if err := l.underGuard(context.Background(), l.newWaitState(), do); err != nil {
+		if !errors.Is(err, ErrLost) {
+			// Still ours, named as before: release it rather than leave a
+			// hold that nobody heartbeats.
+			h.lastBeat = time.Time{}
+			l.release(h)
+		}
+		return stale.Owner{}, l.pathErr("handover", err)
+	}
+	return o, nil
+}
+
+// underGuard runs fn under the breaker guard, waiting while it is busy.
+func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(time.Time) error) error {
+	for {
+		err := l.withGuard(ctx, ws, fn)
+		if !errors.Is(err, errGuardBusy) {
+			return err
+		}
+		if err := ws.pause(ctx, nil, false); err != nil {
+			return err
+		}
+	}
+}
+
+// Adopt makes this handle the keeper of a hold that HandOver gave away (in
+// any process): it finds the record carrying uuid — the lock's record, or
+// with shared a reader's record in a lock directory — and from now on
+// heartbeats it as if this handle had acquired it (H1..H3). Unlock (RUnlock
+// for a shared hold) releases it; Lost is closed when it is found lost —
+// released by ReleaseFor, or broken. The record keeps naming the process it
+// was handed to: Adopt changes who heartbeats, not who holds.
+func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
+	if shared && l.rw == nil {
+		return stale.Owner{}, l.pathErr("adopt", errNoShared)
+	}
+	if !shared {
+		select {
+		case l.sem <- struct{}{}:
+		default:
+			return stale.Owner{}, l.pathErr("adopt", &LockedError{Owners: l.heldOwner(), Reason: "held through this handle"})
+		}
+	}
+	h, err := l.adopt(l.recordPath(uuid, shared), uuid, shared)
+	if err != nil || h == nil {
+		if !shared {
+			<-l.sem
+		}
+		if err == nil {
+			err = &LostError{Reason: "no hold with uuid " + uuid + " at the path"}
+		}
+		return stale.Owner{}, l.pathErr("adopt", err)
+	}
+	h.beat = h.owner.Beat // carry the counter on
+	if shared {
+		l.installShared(h)
+	} else {
+		l.install(h)
+	}
+	return h.owner, nil
+}
+
+// ReleaseFor releases, from any process, the hold whose record is o (found by
+// its UUID: the lock's record, or a reader's in a shared group). It is the
+// checked release (R1..R3), always under the breaker guard: if the record at
+// the path is no longer o's hold it returns an error matching ErrLost and
+// touches nothing.
+func (l *Lock) ReleaseFor(o stale.Owner) error {
+	shared := o.Mode == stale.ModeShared
+	if shared && l.rw == nil {
+		return l.pathErr("release", errNoShared)
+	}
+	h, err := l.adopt(l.recordPath(o.UUID, shared), o.UUID, shared)
+	if err != nil {
+		return l.pathErr("release", err)
+	}
+	if h == nil {
+		return l.pathErr("release", &LostError{Reason: "not held by the hold of " + o.String()})
+	}
+	h.lastBeat = time.Time{} // another process's hold: it may have lapsed (R3)
+	if err := l.release(h); err != nil {
+		return l.pathErr("release", err)
+	}
+	if !shared && l.rw != nil {
+		l.rw.kick() // hand on to waiters (R3 does not)
+	}
+	l.wake.notify()
+	return nil
+}
+
+// Broken says what Break removed.
+type Broken struct {
+	// Owners are the holders whose records were removed; empty when the
+	// record could not be read, or when the path was free.
+	Owners []stale.Owner
+	// Unreadable: an unreadable record (empty, partial, corrupt) was removed.
+	Unreadable bool
+	// Reason says why: the checker's verdict, or "forced: ...".
+	Reason string
+}
+
+// Break removes the lock at the path if its holder is dead, by the
+// protocol's own breaking steps (B1..B5: the guard, the byte-for-byte
+// re-verification under it, the checked rename that keeps a valid record's
+// token in the last-record slot). A holder on this host is judged at once.
+// A holder that cannot be probed (another host or PID namespace) is watched:
+// it is removed once its heartbeat has been still for the lease
+// (StaleAfter), as a waiting Lock would; an unreadable record likewise
+// after the grace period. If the record changes meanwhile, or its holder
+// is alive, Break returns an error matching ErrLocked naming it. For a
+// shared group, dead readers are removed (and an all-dead group
+// dissolved) in one look; readers alive or on other hosts make it fail
+// likewise.
+//
+// With force, the holder is removed whatever the verdict — a live holder
+// learns so at its next heartbeat (ErrLost) — still through B1..B5.
+//
+// Break returns when done, or with ctx.Err() when ctx ends while it watches.
+// A free path is not an error: Broken is empty.
+func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
+	ws := l.newWaitState()
+	var res Broken
+	var watched []byte // the record being watched for the lease or grace
+	for {
+		data, err := l.store.Read()
+		if errors.Is(err, fs.ErrNotExist) {
+			return res, nil
+		}
+		if err != nil {
+			return res, l.pathErr("break", err)
+		}
+		o, perr := stale.Parse(data)
+		if perr == nil && l.rw != nil && o.Mode == stale.ModeShared {
+			return l.breakGroup(ctx, ws, force)
+		}
+		victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace)
+		if blk != nil {
+			switch {
+			case force:
+				reason = "forced: " + blk.Reason
+				if perr == nil {
+					victim = &o
+				}
+			case perr != nil && o.Version > stale.FormatVersion, perr == nil && l.cfg.Checker.Judge(o).Verdict == stale.Alive:
+				return res, l.pathErr("break", blk)
+			default:
+				// Remote, or unreadable: watch it, as a waiting Lock would.
+				if watched != nil && !bytes.Equal(watched, data) {
+					return res, l.pathErr("break", &LockedError{Owners: blk.Owners, Reason: blk.Reason + "; the record changed while watched"})
+				}
+				watched = data
+				if err := ws.pause(ctx, nil, false); err != nil {
+					return res, err
+				}
+				continue
+			}
+		}
+		if err := l.breakStale(ctx, ws, data, victim, reason); err != nil {
+			return res, l.pathErr("break", err)
+		}
+		cur, err := l.store.Read()
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return res, l.pathErr("break", err)
+		}
+		if err == nil && bytes.Equal(cur, data) {
+			// The guard was busy: come round again.
+			if err := ws.pause(ctx, nil, false); err != nil {
+				return res, err
+			}
+			continue
+		}
+		if err == nil && perr == nil {
+			if c, cerr := stale.Parse(cur); cerr == nil && c.UUID == o.UUID {
+				// Same hold, newer heartbeat (B3 saw other bytes): again.
+				watched = nil
+				continue
+			}
+		}
+		// The judged record is gone from the path (removed by us, or by
+		// another breaker: either way, as asked).
+		if victim != nil {
+			res.Owners = append(res.Owners, *victim)
+		} else {
+			res.Unreadable = true
+		}
+		res.Reason = reason
+		return res, nil
+	}
+}
+
+// breakGroup is Break for a lock directory held in shared mode: dead readers
+// are removed (S6: inspectGroup), or with force every reader, and a group
+// left without readers is dissolved and the lock handed on.
+func (l *Lock) breakGroup(ctx context.Context, ws *waitState, force bool) (Broken, error) {
+	var res Broken
+	names, err := l.rw.readerNames()
+	if errors.Is(err, fs.ErrNotExist) {
+		return res, nil
+	}
+	if err != nil {
+		return res, l.pathErr("break", err)
+	}
+	type rec struct {
+		path  string
+		data  []byte
+		owner *stale.Owner
+		why   string
+	}
+	var recs []rec
+	for _, n := range names {
+		p := filepath.Join(l.rw.dir.Path(), n)
+		data, err := readRecord(p)
+		if err != nil {
+			continue
+		}
+		r := rec{path: p, data: data}
+		if o, perr := stale.Parse(data); perr == nil {
+			r.owner = &o
+			r.why = l.cfg.Checker.Judge(o).Reason
+		} else {
+			r.why = perr.Error()
+		}
+		recs = append(recs, r)
+	}
+	gone := func(r rec) {
+		if r.owner != nil {
+			res.Owners = append(res.Owners, *r.owner)
+		} else {
+			res.Unreadable = true
+		}
+	}
+	if !force {
+		blk, err := l.rw.inspectGroup(ctx, ws)
+		if err != nil {
+			return res, l.pathErr("break", err)
+		}
+		for _, r := range recs {
+			// A reader's record is named by its UUID: gone means removed.
+			if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
+				gone(r)
+				res.Reason = r.why
+			}
+		}
+		if blk != nil {
+			return res, l.pathErr("break", blk)
+		}
+		return res, nil
+	}
+	err = l.rw.under(ctx, ws, func() error {
+		for _, r := range recs {
+			ok, err := retireFile(r.path, false, func(m []byte) bool { return bytes.Equal(m, r.data) })
+			if err != nil {
+				return &BreakError{Owner: r.owner, Reason: "forced", Err: unwrapPath(err)}
+			}
+			if ok {
+				gone(r)
+			}
+		}
+		return l.rw.dissolve()
+	})
+	res.Reason = "forced"
+	if err != nil {
+		return res, l.pathErr("break", err)
+	}
+	l.wake.notify()
+	return res, nil
+}
