@@ -24,5 +24,10 @@ func TestSuite(t *testing.T) { locktest.Run(t, kind) }
 // TestProcesses is the cross-process suite: real helper processes, real SIGKILLs.
 func TestProcesses(t *testing.T) { locktest.RunProcesses(t, kind) }
 
+// TestTwoHosts is the two-host suite: helper processes on two simulated
+// hosts sharing one sshfs export (skipped, saying why, without root, Linux
+// or the tools).
+func TestTwoHosts(t *testing.T) { locktest.RunTwoHosts(t, kind) }
+
 // BenchmarkLockUnlock: uncontended lock+unlock beside the raw primitives.
 func BenchmarkLockUnlock(b *testing.B) { locktest.Bench(b, kind) }

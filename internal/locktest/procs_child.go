@@ -179,8 +179,16 @@ func procRunRole(k Kind, s HelperSpec) int {
 		o.printf("done %d", n*g)
 		return 0
 	}
+	if f := procMoreRoles[s.Role]; f != nil {
+		return f(k, s, o, in, opts, fail)
+	}
 	return fail("unknown role %q", s.Role)
 }
+
+// procRoleFunc plays a role defined outside this file (procMoreRoles). It
+// gets the options from the spec and the stdin lines, prints its own
+// "ready" line, and returns the exit status.
+type procRoleFunc func(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.Option, fail func(string, ...any) int) int
 
 // procHold takes l, reports it, holds it until stdin closes, and releases it.
 func procHold(l Locker, s HelperSpec, o *procOut, in <-chan string, fail func(string, ...any) int) int {
