@@ -237,6 +237,7 @@ type waitState struct {
 	l         *Lock
 	holder    stale.Observation             // the record at the lock path, for leases and grace
 	readerObs map[string]*stale.Observation // a shared group's reader records
+	last      stale.Observation             // an unreadable last record
 	guardObs  stale.Observation             // the breaker guard's record
 	delay     time.Duration
 	quick     int // tries in a row that were not blocked
@@ -353,7 +354,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	now := l.cfg.Clock.Now()
 	// A3: the token follows the last hold that left the path, which the
 	// path's departures (release or break) publish atomically as they free it.
-	last, err := lastToken(l.store)
+	last, err := l.lastToken(l.store, &ws.last)
 	if err != nil {
 		// Never a smaller token: give the entry up and come back.
 		e.Close()
@@ -402,18 +403,25 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 
 // lastToken is the token of the last hold that left the store's path: 0 if
 // none ever did. A last record that exists but cannot be read or parsed
-// (being replaced, or cut short by a stale attribute cache) is an error,
-// never a reason to start tokens again.
-func lastToken(s Store) (uint64, error) {
+// (cut short by a stale attribute cache, say) is an error, never a reason
+// to start tokens again — until it has stayed the same for the grace
+// period (ob, by our clock): then it is taken to be planted garbage,
+// ignored, and replaced at the next release. So is anything that is not a
+// record file at all (a symlink, a FIFO): dotlock never makes one.
+func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 	last, err := s.ReadLast()
-	if errors.Is(err, fs.ErrNotExist) {
+	var nr ErrNotRecord
+	switch {
+	case errors.Is(err, fs.ErrNotExist), errors.As(err, &nr):
 		return 0, nil
-	}
-	if err != nil {
+	case err != nil:
 		return 0, fmt.Errorf("last record unreadable: %w", err)
 	}
 	o, err := stale.Parse(last)
 	if err != nil {
+		if ob.See(string(last), l.cfg.Clock.Now()) >= l.cfg.Grace {
+			return 0, nil
+		}
 		return 0, fmt.Errorf("last record unreadable (%v)", err)
 	}
 	return o.Token, nil
@@ -743,8 +751,10 @@ func (l *Lock) release(h *hold) error {
 			return lostTo(o, perr)
 		}
 		// R2: move it to the last-record slot (publishing the token and
-		// freeing the path in one step), checking what moved.
-		ok, err := h.retire(mine)
+		// freeing the path in one step). R1 just proved the record ours,
+		// and only a breaker holding the guard could take it away — which
+		// needs a lapse, and a lapsed release holds the guard itself.
+		ok, err := h.retire(nil)
 		if err != nil {
 			return err
 		}
@@ -770,6 +780,9 @@ func (l *Lock) release(h *hold) error {
 	for {
 		err := l.withGuard(context.Background(), ws, do)
 		if !errors.Is(err, errGuardBusy) {
+			if err == nil && !h.shared && l.rw != nil {
+				l.rw.kick()
+			}
 			return err
 		}
 		if err := ws.pause(context.Background(), nil, false); err != nil {

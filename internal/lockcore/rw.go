@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/dotlock/dotlock/stale"
@@ -35,6 +36,17 @@ type rwSupport struct {
 	l     *Lock
 	dir   *DirStore
 	queue string
+
+	mu   sync.Mutex
+	last stale.Observation // an unreadable P.last, seen by schedule
+}
+
+// lastObs returns the observation of P.last for schedule, which runs
+// under the guard (so one goroutine at a time in this process).
+func (rw *rwSupport) lastObs() *stale.Observation {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	return &rw.last
 }
 
 // under runs fn holding the guard, waiting while it is busy.
@@ -308,7 +320,7 @@ func (rw *rwSupport) schedule() error {
 		}
 	}
 	defer rw.l.wake.notify()
-	last, err := lastToken(rw.dir)
+	last, err := rw.l.lastToken(rw.dir, rw.lastObs())
 	if err != nil {
 		return nil // P.last unreadable for now: a later schedule hands on
 	}
@@ -454,7 +466,7 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		}
 		return rw.join(ws)
 	case errors.Is(err, fs.ErrNotExist):
-		last, err := lastToken(rw.dir)
+		last, err := rw.l.lastToken(rw.dir, &ws.last)
 		if err != nil {
 			return nil, &LockedError{Reason: err.Error()}, nil
 		}
@@ -760,7 +772,7 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, err
 		if err != nil {
 			return err
 		}
-		token, err := lastToken(rw.dir)
+		token, err := rw.l.lastToken(rw.dir, &ws.last)
 		if err != nil {
 			return err
 		}

@@ -38,7 +38,11 @@ type Store interface {
 	// Retire atomically moves the record away from the lock path — to the
 	// last-record slot if keep, else to a unique name that is then removed —
 	// and frees the path, but only if check approves the record it moved;
-	// otherwise it puts the record back and returns false.
+	// otherwise it puts the record back and returns false. A nil check
+	// approves without reading: a holder releasing its own record, which it
+	// has just verified, must not read the last-record slot after the path
+	// is free, since a successor may already have taken the path and left
+	// it again, replacing what was moved there.
 	Retire(keep bool, check func(moved []byte) bool) (bool, error)
 }
 
@@ -58,7 +62,7 @@ func readRecord(name string) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: fmt.Errorf("not a lock record: %s", describe(st.Mode()))}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{"not a lock record: " + describe(st.Mode())}}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, stale.MaxRecordSize+1))
 	if err != nil {
@@ -66,6 +70,12 @@ func readRecord(name string) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// ErrNotRecord says that something other than a record file stands where a
+// record should be: a symlink (never followed), a FIFO, a directory...
+type ErrNotRecord struct{ Msg string }
+
+func (e ErrNotRecord) Error() string { return e.Msg }
 
 // tempName is a unique sibling of path, for records on their way out.
 func tempName(path string) string {
@@ -106,14 +116,6 @@ func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
 func (s *FileStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".last") }
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
-	// The last-record slot is shared: the rename below frees the path, and
-	// a successor may take it and leave it again (a release not under the
-	// guard), replacing or removing what we moved there before we read it.
-	// Remember what we move, so as never to put back what we did not move.
-	var before fs.FileInfo
-	if keep {
-		before, _ = os.Lstat(s.path)
-	}
 	dst := retireTarget(s.path, keep)
 	if err := os.Rename(s.path, dst); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -121,20 +123,20 @@ func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		}
 		return false, err
 	}
-	moved, err := readRecord(dst)
-	if err != nil || !check(moved) {
-		if before != nil {
-			if cur, lerr := os.Lstat(dst); lerr != nil || !os.SameFile(before, cur) {
-				return true, nil // moved, then superseded by a successor's release
+	if check != nil {
+		moved, err := readRecord(dst)
+		if err != nil || !check(moved) {
+			// Put back what we should not have moved. Any entry created at
+			// the path meanwhile is undecided (its creator waits for the
+			// guard this caller holds, and verifies afterwards), so
+			// replacing it is safe; and while the guard is held no successor
+			// can take the path and leave it again, so what is at dst is
+			// what we moved.
+			if rerr := os.Rename(dst, s.path); rerr != nil {
+				return false, rerr
 			}
+			return false, err
 		}
-		// Put back what we should not have moved. Any entry created at the
-		// path meanwhile is undecided (its creator waits for the guard this
-		// caller holds, or verifies afterwards), so replacing it is safe.
-		if rerr := os.Rename(dst, s.path); rerr != nil {
-			return false, rerr
-		}
-		return false, err
 	}
 	if !keep {
 		if err := os.Remove(dst); err != nil && !errors.Is(err, fs.ErrNotExist) {
@@ -201,7 +203,6 @@ func (s *DirStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".las
 
 func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	dst := retireTarget(s.path, keep)
-	var moved []byte
 	err := os.Rename(s.owner(), dst)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -209,13 +210,13 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		if _, lerr := os.Lstat(s.path); lerr != nil {
 			return false, nil
 		}
-		if !check(nil) {
+		if check == nil || !check(nil) {
 			return false, nil
 		}
 	case err != nil:
 		return false, err
-	default:
-		moved, err = readRecord(dst)
+	case check != nil:
+		moved, err := readRecord(dst)
 		if err != nil || !check(moved) {
 			if rerr := os.Rename(dst, s.owner()); rerr != nil {
 				os.Remove(dst)
@@ -223,6 +224,8 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 			}
 			return false, err
 		}
+		fallthrough
+	default:
 		if !keep {
 			os.Remove(dst)
 		}
