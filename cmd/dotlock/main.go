@@ -1,0 +1,254 @@
+// Command dotlock runs a command while holding a lock that works on network
+// filesystems (NFS, SMB, sshfs, cluster filesystems): a flock(1)
+// replacement for scripts.
+//
+//	dotlock [options] LOCKPATH COMMAND [ARG...]
+//	dotlock [options] LOCKPATH -c 'SHELL COMMAND'
+//	dotlock status [--json] LOCKPATH
+//	dotlock break [--force] [--stale-after DUR] LOCKPATH
+//	dotlock lock [--pid PID] [options] LOCKPATH
+//	dotlock unlock [--pid PID] LOCKPATH
+//
+// Options are flock's where flock has them (-x, -s, -n, -w, -E, -c), so that
+// flock -> dotlock is a one-word change. The lock is a directory (package
+// lockdir), or with --file a file created with O_EXCL (package lockfile),
+// and holds an owner record: a lock whose holder died is reclaimed (on this
+// host at once, on other hosts when its heartbeat lease lapses), a live
+// holder's never. Run dotlock --help for the options and exit codes;
+// README.md has the migration guide from flock.
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"syscall"
+
+	"github.com/dotlock/dotlock/lockdir"
+	"github.com/dotlock/dotlock/stale"
+)
+
+const version = "dotlock 0.1"
+
+// Exit codes. flock(1)'s where it has one (1 for a conflict, 64 for usage,
+// 66 and 73 for a lock it cannot create); the others from sysexits.h.
+const (
+	exitConflict   = 1   // the lock is held (-n, -w): default of -E
+	exitUsage      = 64  // EX_USAGE: bad command line
+	exitDataErr    = 65  // EX_DATAERR: the lock path holds something that is not a lock of this format
+	exitNoInput    = 66  // EX_NOINPUT: the lock's directory does not exist
+	exitSoftware   = 70  // EX_SOFTWARE: internal error
+	exitOSErr      = 71  // EX_OSERR: other system error (cannot start a process, ...)
+	exitCantCreat  = 73  // EX_CANTCREAT: read-only filesystem, no space, quota
+	exitIOErr      = 74  // EX_IOERR: I/O error on the lock
+	exitTempFail   = 75  // EX_TEMPFAIL: the lock was lost (taken over) while held
+	exitNoPerm     = 77  // EX_NOPERM: permission denied on the lock
+	exitCannotExec = 126 // the command exists but cannot be run
+	exitNotFound   = 127 // the command was not found
+)
+
+const usageText = `Usage:
+  dotlock [options] LOCKPATH COMMAND [ARG...]
+  dotlock [options] LOCKPATH -c 'SHELL COMMAND'
+  dotlock status [--json] [--file] LOCKPATH
+  dotlock break [-f|--force] [--stale-after DUR] [--file] [-v] LOCKPATH
+  dotlock lock [--pid PID] [options] LOCKPATH
+  dotlock unlock [--pid PID] [--file] [-v] LOCKPATH
+
+Run a command while holding a lock that works on network filesystems.
+A lock path that is literally status, break, lock or unlock is written ./status.
+
+Options:
+  -x, -e, --exclusive       exclusive lock (default)
+  -s, --shared              shared (reader) lock; excludes -x on the same path
+  -n, --nb, --nonblock      fail at once if the lock is held
+  -w, --wait, --timeout SECS  give up after SECS (fractional; 0 means -n)
+  -E, --conflict-exit-code N  exit code when the lock is not had (default 1)
+      --stale-after DUR     lease for holders on other hosts (default 30s)
+      --file                the lock is a file made with O_EXCL, not a directory
+                            (exclusive only)
+  -v, --verbose             say who holds the lock while waiting, and when it is
+                            acquired or broken
+  -o, --close               accepted for flock compatibility (no effect)
+  -c, --command CMD         (after LOCKPATH) run CMD with $SHELL -c
+  -h, --help                this help
+  -V, --version             the version
+
+Subcommands:
+  status   who holds the lock and whether they are alive; exit 0 held, 1 free
+  break    remove the lock if its holder is dead; --force: even if alive
+  lock     take the lock for process PID (default: the calling process) and
+           return; it is released by unlock, or when PID exits
+  unlock   release a lock taken with lock (by PID, default: a parent process)
+
+Exit status: the command's (128+N if it died of signal N); 1 (or -E N) if the
+lock is held; 64 usage; 65 the path is not a lock of this format; 66 no such
+directory; 70 internal error; 71 system error; 73 cannot create (read-only,
+full); 74 I/O error; 75 the lock was lost while held; 77 permission denied;
+126 command cannot be run; 127 command not found.
+`
+
+func main() {
+	runtime.LockOSThread() // the command's parent-death signal follows this thread (Linux)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is the whole command; it returns the exit status.
+func run(args []string, stdout, stderr *os.File) (code int) {
+	defer func() {
+		if r := recover(); r != nil {
+			code = fail(stderr, exitSoftware, "internal error: %v", r)
+		}
+	}()
+	if len(args) > 0 {
+		switch args[0] {
+		case "status":
+			return cmdStatus(args[1:], stdout, stderr)
+		case "break":
+			return cmdBreak(args[1:], stdout, stderr)
+		case "lock":
+			return cmdLock(args[1:], stderr)
+		case "unlock":
+			return cmdUnlock(args[1:], stderr)
+		case keeperCommand:
+			return cmdKeeper(args[1:])
+		}
+	}
+	return cmdRun(args, stdout, stderr)
+}
+
+var subcommands = []string{"status", "break", "lock", "unlock"}
+
+// checkLockArg refuses a lock path that is a subcommand's name: it must be
+// written ./name, so that it cannot be mistaken for one.
+func checkLockArg(p string) error {
+	if p == "" {
+		return usagef("empty lock path")
+	}
+	for _, s := range subcommands {
+		if p == s {
+			return usagef("lock path '%s' is also a subcommand's name: write it ./%s", p, p)
+		}
+	}
+	return nil
+}
+
+// fail prints a one-line message and returns code.
+func fail(stderr io.Writer, code int, format string, a ...any) int {
+	msg := fmt.Sprintf(format, a...)
+	msg = strings.ReplaceAll(msg, "\n", " ")
+	fmt.Fprintf(stderr, "dotlock: %s\n", msg)
+	return code
+}
+
+// failUsage prints a usage error.
+func failUsage(stderr io.Writer, err error) int {
+	return fail(stderr, exitUsage, "%v (see dotlock --help)", err)
+}
+
+// errorCode is the exit status for a lock error that is not a conflict.
+func errorCode(err error) int {
+	var re *stale.RecordError
+	var te *typeError
+	switch {
+	case errors.As(err, &te):
+		return te.code
+	case errors.Is(err, lockdir.ErrLost):
+		return exitTempFail
+	case errors.Is(err, fs.ErrPermission):
+		return exitNoPerm
+	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return exitCantCreat
+	case errors.Is(err, syscall.EIO):
+		return exitIOErr
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
+		return exitNoInput
+	case errors.Is(err, syscall.ELOOP), errors.As(err, &re):
+		return exitDataErr
+	}
+	return exitOSErr
+}
+
+// typeError is a lock path that cannot be used, found before touching it.
+type typeError struct {
+	code int
+	msg  string
+}
+
+func (e *typeError) Error() string { return e.msg }
+
+// Lock formats.
+const (
+	formatDir  = "dir"
+	formatFile = "file"
+)
+
+// checkPath looks at the lock path before anything is done to it, and
+// explains what is wrong with it: a missing directory, or something at the
+// path that is not a lock of the format. It returns the absolute path.
+func checkPath(path, format string) (string, error) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", &typeError{exitOSErr, err.Error()}
+	}
+	if strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)) {
+		return "", &typeError{exitUsage, fmt.Sprintf("%s: a lock path names an entry, it may not end in a separator", path)}
+	}
+	dir := filepath.Dir(abs)
+	st, err := os.Stat(dir)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return "", &typeError{exitNoInput, fmt.Sprintf("cannot lock %s: directory %s does not exist", path, dir)}
+	case errors.Is(err, fs.ErrPermission):
+		return "", &typeError{exitNoPerm, fmt.Sprintf("cannot lock %s: %v", path, err)}
+	case err != nil:
+		return "", &typeError{errorCode(err), fmt.Sprintf("cannot lock %s: %v", path, err)}
+	case !st.IsDir():
+		return "", &typeError{exitNoInput, fmt.Sprintf("cannot lock %s: %s is not a directory", path, dir)}
+	}
+	lst, err := os.Lstat(abs)
+	if err != nil {
+		return abs, nil // free (or the engine will say what is wrong)
+	}
+	m := lst.Mode()
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a symlink; dotlock never follows one at a lock path", path)}
+	case format == formatDir && m.IsRegular():
+		if data, err := os.ReadFile(abs); err == nil {
+			if _, perr := stale.Parse(data); perr == nil {
+				return "", &typeError{exitDataErr, fmt.Sprintf("%s is a lock file (dotlock --file): use --file for it", path)}
+			}
+		}
+		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a regular file, not a dotlock lock directory (left by flock? flock and dotlock do not exclude each other: use a new lock path, or remove it once flock no longer uses it)", path)}
+	case format == formatFile && m.IsDir():
+		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a directory, not a lock file (a dotlock lock directory? drop --file)", path)}
+	case format == formatFile && m.IsRegular() && lst.Size() == 0 && timeSince(lst.ModTime()) > leftoverAge:
+		return "", &typeError{exitDataErr, fmt.Sprintf("%s is an empty file, not a dotlock lock file (left by flock? flock and dotlock do not exclude each other: use a new lock path, or remove it once flock no longer uses it)", path)}
+	case !m.IsRegular() && !m.IsDir():
+		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a %s, not a lock", path, m.Type())}
+	}
+	return abs, nil
+}
+
+// detectFormat is the format of the lock at abs, for commands that inspect
+// an existing lock: what is there, else the flag's.
+func detectFormat(abs string, fileFlag bool) string {
+	if st, err := os.Lstat(abs); err == nil {
+		if st.Mode().IsRegular() {
+			return formatFile
+		}
+		if st.IsDir() {
+			return formatDir
+		}
+	}
+	if fileFlag {
+		return formatFile
+	}
+	return formatDir
+}
