@@ -692,6 +692,17 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 			}
 			continue
 		}
+		// A reader whose queue holds no writer (the writer it queued
+		// behind gave up) joins a group that holds P, rather than wait for
+		// the group to dissolve while later readers join it.
+		if !writer {
+			if h, err := l.joinFromQueue(ctx, ws, name); err != nil || h != nil {
+				if err != nil {
+					return nil, l.leaveQueue(name, path, me.UUID, writer, err)
+				}
+				return h, nil
+			}
+		}
 		// Judge what holds P; a free P is handed on under the guard.
 		var blk *LockedError
 		if _, err := os.Lstat(rw.dir.Path()); errors.Is(err, fs.ErrNotExist) {
@@ -785,4 +796,37 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, err
 		}
 		return ignoreExist(writeNew(rw.dir.owner(), anchor.Marshal(), rw.l))
 	})
+}
+
+// joinFromQueue lets the queued reader name join the group holding P if no
+// writer queues. It returns the hold, or nil (still queued, or out of the
+// queue without a hold: the caller queues again).
+func (l *Lock) joinFromQueue(ctx context.Context, ws *waitState, name string) (*hold, error) {
+	rw := l.rw
+	data, err := rw.dir.Read()
+	if err != nil {
+		return nil, nil
+	}
+	if o, perr := stale.Parse(data); perr != nil || o.Mode != stale.ModeShared {
+		return nil, nil
+	}
+	var h *hold
+	err = rw.under(ctx, ws, func() error {
+		q, err := rw.waiters()
+		if err != nil {
+			return err
+		}
+		for _, w := range q {
+			if w.writer {
+				return nil
+			}
+		}
+		rw.dequeue(name)
+		h, _, err = rw.join(ws)
+		if errors.Is(err, errNotShared) {
+			err = nil
+		}
+		return err
+	})
+	return h, err
 }
