@@ -812,6 +812,9 @@ func (l *Lock) joinFromQueue(ctx context.Context, ws *waitState, name string) (*
 	}
 	var h *hold
 	err = rw.under(ctx, ws, func() error {
+		if _, err := os.Lstat(filepath.Join(rw.queue, name)); err != nil {
+			return nil // handed the lock meanwhile (or dropped): the caller adopts, or queues again
+		}
 		q, err := rw.waiters()
 		if err != nil {
 			return err
