@@ -1,0 +1,119 @@
+package lockdir_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"path/filepath"
+
+	"github.com/dotlock/dotlock/lockdir"
+)
+
+// Readers hold a lock directory together; a writer waits until they leave.
+func ExampleNewRW() {
+	dir, err := os.MkdirTemp("", "dotlock-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := filepath.Join(dir, "catalog.lock")
+	ctx := context.Background()
+
+	r1, err := lockdir.NewRW(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	r2, err := lockdir.NewRW(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := r1.RLock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	if err := r2.RLock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	readers, err := r1.Readers()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("readers holding:", len(readers))
+
+	w, err := lockdir.NewRW(path)
+	if err != nil {
+		log.Fatal(err)
+	}
+	err = w.TryLock()
+	fmt.Println("writer refused:", errors.Is(err, lockdir.ErrLocked))
+
+	r1.RUnlock()
+	r2.RUnlock()
+	if err := w.Lock(ctx); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("writer's token is above the readers':", w.Token() > r1.Token())
+	w.Unlock()
+	// Output:
+	// readers holding: 2
+	// writer refused: true
+	// writer's token is above the readers': true
+}
+
+// WriteFile replaces a file whole under the exclusive lock; OpenRead reads
+// it under a shared lock, so it never sees a write half done.
+func ExampleOpenRead() {
+	dir, err := os.MkdirTemp("", "dotlock-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	name := filepath.Join(dir, "settings.txt")
+	ctx := context.Background()
+
+	if err := lockdir.WriteFile(ctx, name, []byte("colour = blue\n"), 0o644); err != nil {
+		log.Fatal(err)
+	}
+	f, err := lockdir.OpenRead(ctx, name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	buf := make([]byte, 64)
+	n, _ := f.Read(buf)
+	if err := f.Close(); err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("read %q\n", buf[:n])
+	fmt.Println("guarded by", filepath.Base(lockdir.LockPath(name)))
+	// Output:
+	// read "colour = blue\n"
+	// guarded by settings.txt.lock
+}
+
+// Transform is a read-modify-write that no other reader or writer
+// interleaves with.
+func ExampleTransform() {
+	dir, err := os.MkdirTemp("", "dotlock-example")
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	name := filepath.Join(dir, "count")
+	ctx := context.Background()
+
+	for range 3 {
+		err := lockdir.Transform(ctx, name, 0o644, func(old []byte) ([]byte, error) {
+			return append(old, '+'), nil
+		})
+		if err != nil {
+			log.Fatal(err)
+		}
+	}
+	data, err := lockdir.ReadFile(ctx, name)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(string(data))
+	// Output: +++
+}
