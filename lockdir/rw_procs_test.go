@@ -34,8 +34,6 @@ type rwEvent struct {
 	ns    int64
 }
 
-func (e rwEvent) writer() bool { return e.kind != kindReader }
-
 func (e rwEvent) String() string {
 	return fmt.Sprintf("%s %s pid %d token %d", e.what, e.kind, e.pid, e.token)
 }

@@ -125,7 +125,7 @@ func procChaos(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockco
 		err = procChaosHold(l, s, tmp, tok, host, pid, t0)
 		if uerr := l.Unlock(); err == nil && uerr != nil {
 			procAppendLine(s.Log, fmt.Sprintf("error %d %s %d unlock: %s", tok, host, pid, procOneLine(uerr.Error())))
-			err = fmt.Errorf("Unlock: %w", uerr)
+			err = fmt.Errorf("unlock: %w", uerr)
 		}
 		if err != nil {
 			return fail("hold with token %d: %v", tok, err)
