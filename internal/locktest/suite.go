@@ -321,23 +321,33 @@ func wantOnly(t *testing.T, dir string, want ...string) {
 	}
 }
 
-// freePID returns a PID that no process has now. PIDs near the top of the
-// range are handed out last, so it stays free for the test's duration.
+// freePID returns a PID that no process has now, and that the kernel will
+// not hand out for a long while: one just behind the last PID it handed
+// out (PIDs are allocated upwards and wrap around at pid_max), so that a
+// full round of process creation must pass before it is used again.
 func freePID(t *testing.T) int {
 	t.Helper()
-	top := 1 << 22
-	if b, err := os.ReadFile("/proc/sys/kernel/pid_max"); err == nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-			top = n
+	readInt := func(name string, def int) int {
+		if b, err := os.ReadFile(name); err == nil {
+			if n, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+				return n
+			}
 		}
+		return def
 	}
-	for pid := top - 1; pid > top-10000 && pid > 1000; pid-- {
+	top := readInt("/proc/sys/kernel/pid_max", 1<<22)
+	last := readInt("/proc/sys/kernel/ns_last_pid", top-1)
+	pid := last
+	for range 20000 {
+		if pid--; pid < 300 {
+			pid = top - 1
+		}
 		p, err := (stale.SystemProcesses{}).Lookup(pid)
 		if err == nil && !p.Exists {
 			return pid
 		}
 	}
-	t.Fatalf("found no free PID below %d", top)
+	t.Fatalf("found no free PID (pid_max %d, last PID %d)", top, last)
 	return 0
 }
 

@@ -256,19 +256,10 @@ func testBadInput(t *testing.T, k Kind) {
 			t.Errorf("entries created in a read-only directory: %q", ns)
 		}
 	})
-	// A dead holder's lock that cannot be removed: the rename that retires
-	// its record fails because P.last is a non-empty directory (the
-	// permission case, another user's lock in a sticky directory, needs a
-	// second user, which an in-process test does not have).
-	t.Run("Unremovable", func(t *testing.T) {
-		t.Parallel()
-		e := newInproc(t, k)
-		dead, rec := e.record(12, func(o *stale.Owner) { o.PID = freePID(t) })
-		e.plant(rec)
-		if err := os.Mkdir(e.path+".last", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		write(t, filepath.Join(e.path+".last", "keep"), []byte("precious"))
+	// A dead holder's lock that cannot be removed is reported as a
+	// *BreakError naming the holder and the cause, and left as it was.
+	unremovable := func(t *testing.T, e *inproc, dead stale.Owner, cause error) {
+		t.Helper()
 		before := snapshot(t, e.dir)
 		l := e.open()
 		for _, call := range []struct {
@@ -289,14 +280,65 @@ func testBadInput(t *testing.T, k Kind) {
 			if be.Owner == nil || be.Owner.UUID != dead.UUID || !strings.Contains(be.Reason, "no process") || be.Err == nil {
 				t.Errorf("%s: BreakError %+v does not name the dead holder %s and the cause", call.name, be, dead.UUID)
 			}
+			if cause != nil && !errors.Is(err, cause) {
+				t.Errorf("%s: %v does not match %v", call.name, err, cause)
+			}
 			if errors.Is(err, lockcore.ErrLocked) {
 				t.Errorf("%s: BreakError matches ErrLocked", call.name)
 			}
 			wantPathErr(t, err, e.path)
 		}
+		if l.Token() != 0 {
+			t.Errorf("holds token %d", l.Token())
+		}
 		if after := snapshot(t, e.dir); after != before {
 			t.Errorf("directory changed:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
+	}
+	plantDead := func(t *testing.T, e *inproc) stale.Owner {
+		dead, rec := e.record(12, func(o *stale.Owner) { o.PID = freePID(t) })
+		e.plant(rec)
+		return dead
+	}
+	// The record cannot be moved because P.last, where it must go, is a
+	// non-empty directory.
+	t.Run("UnremovableLastIsDir", func(t *testing.T) {
+		t.Parallel()
+		e := newInproc(t, k)
+		dead := plantDead(t, e)
+		if err := os.Mkdir(e.path+".last", 0o755); err != nil {
+			t.Fatal(err)
+		}
+		write(t, filepath.Join(e.path+".last", "keep"), []byte("precious"))
+		unremovable(t, e, dead, nil)
+	})
+	// The record may not be moved: it is immutable (chattr +i, which binds
+	// root too), or, for a lock directory and a user other than root, the
+	// directory is read-only. (Another user's lock file in a sticky
+	// directory would need a second user.)
+	t.Run("UnremovablePermission", func(t *testing.T) {
+		t.Parallel()
+		e := newInproc(t, k)
+		dead := plantDead(t, e)
+		ierr := setImmutable(e.recordPath(), true)
+		switch {
+		case ierr == nil:
+			t.Cleanup(func() {
+				if err := setImmutable(e.recordPath(), false); err != nil {
+					t.Errorf("clearing the immutable attribute of %s: %v", e.recordPath(), err)
+				}
+			})
+		case isDir && os.Geteuid() != 0:
+			if err := os.Chmod(e.path, 0o555); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.Chmod(e.path, 0o755) })
+		case os.Geteuid() == 0:
+			t.Skipf("running as root, for whom permission bits are no obstacle, and the immutable attribute is not available here: %v", ierr)
+		default:
+			t.Skipf("a lock file this user may not remove needs another user's file in a sticky directory, and the immutable attribute is not available (%v)", ierr)
+		}
+		unremovable(t, e, dead, fs.ErrPermission)
 	})
 }
 

@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -298,6 +299,52 @@ func testContext(t *testing.T, k Kind) {
 		}
 		if err := a.Unlock(); err != nil {
 			t.Errorf("holder's Unlock after others timed out: %v", err)
+		}
+	})
+	t.Run("CancelWhileWaiting", func(t *testing.T) {
+		t.Parallel()
+		e := newInproc(t, k)
+		a := e.open()
+		if err := a.TryLock(); err != nil {
+			t.Fatal(err)
+		}
+		held := e.holds(a)
+		waiting := make(chan struct{})
+		var once sync.Once
+		b := e.open(lockcore.WithOnWait(func(*lockcore.LockedError) { once.Do(func() { close(waiting) }) }))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		res := make(chan error, 1)
+		go func() { res <- b.Lock(ctx) }()
+		select {
+		case <-waiting:
+		case err := <-res:
+			t.Fatalf("Lock returned %v before waiting", err)
+		case <-time.After(ipPatience):
+			t.Fatalf("waiter never reported waiting")
+		}
+		cancel()
+		select {
+		case err := <-res:
+			if err != context.Canceled {
+				t.Errorf("Lock cancelled while waiting = %v (%T), want context.Canceled itself", err, err)
+			}
+		case <-time.After(ipPatience):
+			t.Fatalf("Lock did not return within %v of its context's cancellation", ipPatience)
+		}
+		if b.Token() != 0 {
+			t.Errorf("cancelled waiter holds token %d", b.Token())
+		}
+		if o := e.holds(a); o.UUID != held.UUID {
+			t.Errorf("holder's record changed to %s", o.UUID)
+		}
+		if err := a.Unlock(); err != nil {
+			t.Fatal(err)
+		}
+		// The waiter that gave up left nothing behind, and the lock is free.
+		wantOnly(t, e.dir, "x.lock.last")
+		if err := b.TryLock(); err != nil {
+			t.Errorf("TryLock after the holder left: %v", err)
 		}
 	})
 	t.Run("SameHandle", func(t *testing.T) {

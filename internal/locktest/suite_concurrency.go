@@ -20,7 +20,7 @@ import (
 // they share one handle or each have their own. The protected state is a
 // counter in a file on disk, which only the lock protects.
 func testGoroutines(t *testing.T, k Kind) {
-	const n, m = 8, 25
+	const n, m = 8, 15
 	run := func(t *testing.T, handle func(e *inproc, i int) Locker) {
 		e := newInproc(t, k)
 		counter := filepath.Join(e.dir, "counter")

@@ -4,6 +4,8 @@ package locktest
 
 import (
 	"errors"
+	"fmt"
+	"os"
 	"os/exec"
 	"syscall"
 	"testing"
@@ -47,3 +49,27 @@ func zombie(t *testing.T) (int, string) {
 }
 
 func mkfifo(path string) error { return syscall.Mkfifo(path, 0o644) }
+
+// setImmutable sets or clears the immutable attribute of the file at path
+// (chattr +i / -i): such a file cannot be renamed or removed, even by root.
+func setImmutable(path string, on bool) error {
+	const immutable = 0x10 // FS_IMMUTABLE_FL
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	flags, err := unix.IoctlGetInt(int(f.Fd()), unix.FS_IOC_GETFLAGS)
+	if err != nil {
+		return fmt.Errorf("get attributes of %s: %w", path, err)
+	}
+	if on {
+		flags |= immutable
+	} else {
+		flags &^= immutable
+	}
+	if err := unix.IoctlSetPointerInt(int(f.Fd()), unix.FS_IOC_SETFLAGS, flags); err != nil {
+		return fmt.Errorf("set attributes of %s: %w", path, err)
+	}
+	return nil
+}

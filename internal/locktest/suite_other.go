@@ -13,3 +13,5 @@ func zombie(t *testing.T) (int, string) {
 }
 
 func mkfifo(path string) error { return errors.ErrUnsupported }
+
+func setImmutable(path string, on bool) error { return errors.ErrUnsupported }
