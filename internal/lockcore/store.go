@@ -237,13 +237,25 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		if errors.Is(err, fs.ErrNotExist) {
 			return true, nil
 		}
-		// Not empty. Shared holders inside: put the record back, the
-		// directory is still held.
-		if names, _ := readDirNames(s.path); hasReaders(names) {
-			if rerr := os.Rename(dst, s.owner()); rerr != nil {
-				return false, rerr
+		names, _ := readDirNames(s.path)
+		// Not empty. Shared holders inside: put the record back (unless a
+		// new anchor stands there already), the directory is still held.
+		if hasReaders(names) {
+			if _, lerr := os.Lstat(s.owner()); errors.Is(lerr, fs.ErrNotExist) {
+				if rerr := os.Rename(dst, s.owner()); rerr != nil {
+					return false, rerr
+				}
 			}
 			return false, nil
+		}
+		// A record again: this caller was paused past the grace period
+		// between moving its record out and removing the directory, the
+		// empty directory was broken, and the path is someone else's now.
+		// Ours is gone; theirs stays.
+		for _, n := range names {
+			if n == OwnerFile {
+				return true, nil
+			}
 		}
 		// Stray files: move the whole directory aside first, so that the
 		// path is free at once, then clear it.
