@@ -7,7 +7,7 @@ import (
 	"github.com/dotlock/dotlock/stale"
 )
 
-// Errors, shared with package lockdir: errors.Is matches either package's.
+// Errors, shared with package lockfile: errors.Is matches either package's.
 var (
 	// ErrLocked: the lock is held by someone alive (or not proven dead).
 	// The error is an *fs.PathError wrapping a *LockedError naming them.

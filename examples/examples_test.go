@@ -1,0 +1,173 @@
+package examples_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// examples are the example programs, each with lines its output must
+// contain: its own final verdict, and the key event of its story. Every
+// directory under examples/ must be here (TestExamples checks), so that no
+// example goes unrun.
+var examples = []struct {
+	name string
+	want []string
+}{
+	{"jobqueue", []string{
+		"worker killed:    worker",
+		"done twice:       0 []",
+		"ok: every job done exactly once",
+	}},
+	{"script", []string{
+		"B | nightly: skipped: another run holds",
+		"report.lock: held false, last token 2",
+		"ok: copy B skipped while A ran",
+	}},
+	{"rwfile", []string{
+		"half written:   0 of those reads",
+		"(0 lost)",
+		"ok: no reader saw the file half written, and no update was lost",
+	}},
+	{"fencing", []string{
+		"storage says rejected: token 1 is older than 2",
+		"holder's Lost() channel is closed",
+		"(ErrLost: true)",
+		"ok: the paused holder lost its lease, and its late write was rejected by its token",
+	}},
+}
+
+// runLimit bounds one example's run: far above what any needs (each takes
+// seconds), so that only a hang trips it.
+const runLimit = 5 * time.Minute
+
+// TestExamples builds every example and runs it as a user would (go run
+// ./examples/NAME), checking its exit status and the key lines of its
+// output.
+func TestExamples(t *testing.T) {
+	t.Parallel()
+	if runtime.GOOS == "windows" {
+		t.Skip("the examples signal processes (SIGKILL, SIGSTOP) and run a POSIX shell script: not on Windows")
+	}
+	root := moduleRoot(t)
+	listed := map[string]bool{}
+	for _, ex := range examples {
+		listed[ex.name] = true
+	}
+	dirs, err := os.ReadDir(filepath.Join(root, "examples"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range dirs {
+		if _, err := os.Stat(filepath.Join(root, "examples", d.Name(), "main.go")); err == nil && !listed[d.Name()] {
+			t.Errorf("examples/%s is not run by TestExamples: add it to the examples table", d.Name())
+		}
+	}
+
+	// One go build for all of them (a main package per directory).
+	bin := t.TempDir()
+	args := []string{"build", "-o", bin + string(filepath.Separator)}
+	for _, ex := range examples {
+		args = append(args, "./examples/"+ex.name)
+	}
+	if out, err := goCommand(t, root, args...).CombinedOutput(); err != nil {
+		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+
+	for _, ex := range examples {
+		t.Run(ex.name, func(t *testing.T) {
+			t.Parallel()
+			ctx, cancel := context.WithTimeout(context.Background(), runLimit)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, filepath.Join(bin, ex.name))
+			cmd.Dir = root // as with go run ./examples/NAME from the root
+			// The script example builds dotlock itself when DOTLOCK is
+			// unset: that is what a user gets, so test it so.
+			cmd.Env = without(os.Environ(), "DOTLOCK=", "DOTLOCK_PATH=", "DOTLOCK_TOKEN=")
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			err := cmd.Run()
+			if ctx.Err() != nil {
+				t.Fatalf("examples/%s did not finish in %v:\n%s", ex.name, runLimit, out.String())
+			}
+			if err != nil {
+				t.Fatalf("examples/%s: %v\n%s", ex.name, err, out.String())
+			}
+			for _, w := range ex.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("examples/%s: output lacks %q", ex.name, w)
+				}
+			}
+			if t.Failed() || testing.Verbose() {
+				t.Logf("examples/%s said:\n%s", ex.name, out.String())
+			}
+		})
+	}
+}
+
+// moduleRoot is the repository's root: the tests run in examples/.
+func moduleRoot(t *testing.T) string {
+	t.Helper()
+	root, err := filepath.Abs("..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil {
+		t.Fatalf("no go.mod at %s: %v", root, err)
+	}
+	return root
+}
+
+var (
+	goOnce sync.Once
+	goPath string
+	goErr  error
+)
+
+// goCommand is the go command, run in dir. go test puts the go command's
+// own bin directory first on PATH, so the one found is the one testing.
+func goCommand(t *testing.T, dir string, args ...string) *exec.Cmd {
+	t.Helper()
+	goOnce.Do(func() { goPath, goErr = exec.LookPath("go") })
+	if goErr != nil {
+		t.Fatalf("the go command is not on PATH: %v", goErr)
+	}
+	cmd := exec.Command(goPath, args...)
+	cmd.Dir = dir
+	return cmd
+}
+
+// without returns env without the variables that have one of the prefixes.
+func without(env []string, prefixes ...string) []string {
+	var out []string
+next:
+	for _, kv := range env {
+		for _, p := range prefixes {
+			if strings.HasPrefix(kv, p) {
+				continue next
+			}
+		}
+		out = append(out, kv)
+	}
+	return out
+}
+
+// exitCode is a finished command's exit status (-1 if it did not run).
+func exitCode(err error) int {
+	if err == nil {
+		return 0
+	}
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		return ee.ExitCode()
+	}
+	return -1
+}
