@@ -598,9 +598,12 @@ func cmdUnlock(args []string, stderr *os.File) int {
 	return 0
 }
 
-// ancestors are this process's parent, its parent, and so on.
+// ancestors are this process, its parent, its parent's parent, and so on.
+// This process counts too: a shell that execs its last command (bash -c
+// 'dotlock lock x; ...; dotlock unlock x') runs unlock as the very process
+// the lock was taken for.
 func ancestors() map[int]bool {
-	m := map[int]bool{}
+	m := map[int]bool{os.Getpid(): true}
 	pid := os.Getppid()
 	for i := 0; pid > 1 && i < 128 && !m[pid]; i++ {
 		m[pid] = true

@@ -659,3 +659,20 @@ func TestFileFormat(t *testing.T) {
 	h.finish()
 	dotlock(t, dir, "-n", "--file", lock, "true").want(t, 0, "--file -n when free")
 }
+
+// bash execs the last command of a -c string: unlock then runs as the very
+// process the lock was taken for, and must still count as its holder.
+func TestUnlockAsLastCommandOfShell(t *testing.T) {
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not installed")
+	}
+	lock := filepath.Join(t.TempDir(), "x.lock")
+	script := fmt.Sprintf("%q lock %q && %q unlock %q", dotlockBin, lock, dotlockBin, lock)
+	out, err := exec.Command("bash", "-c", script).CombinedOutput()
+	if err != nil {
+		t.Fatalf("bash -c %s: %v\n%s", script, err, out)
+	}
+	if _, err := os.Stat(lock); !os.IsNotExist(err) {
+		t.Fatalf("lock still there after unlock: %v", err)
+	}
+}
