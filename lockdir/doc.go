@@ -19,4 +19,14 @@
 // "x.lock.last" (the last hold's record, which carries the fencing-token
 // sequence) and, briefly, "x.lock.break" (the guard taken while removing a
 // dead holder's lock). docs/PROTOCOL.md states the guarantees and limits.
+//
+// Shared locks: NewRW gives a handle that can also be held shared (RLock),
+// with fair turns between readers and writers; OpenRead, OpenWrite,
+// ReadFile, WriteFile and Transform guard a data file with it.
+//
+// Caveats. A holder on another host loses the lock if it stops heartbeating
+// for longer than WithStaleAfter. On NFS, mount with lookupcache=positive
+// (or none) and keep close-to-open consistency (never nocto); on sshfs,
+// dir_cache=no,attr_timeout=0,entry_timeout=0,negative_timeout=0 makes
+// takeovers prompt. mkdir is atomic even on NFSv2, where O_EXCL is not.
 package lockdir

@@ -317,7 +317,7 @@ func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
 		if perr == nil && l.rw != nil && o.Mode == stale.ModeShared {
 			return l.breakGroup(ctx, ws, force)
 		}
-		victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace)
+		victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace, l.cfg.StaleAfter)
 		if blk != nil {
 			switch {
 			case force:

@@ -455,7 +455,7 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 			}
 		}
 	}
-	victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace)
+	victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace, l.cfg.StaleAfter)
 	if blk != nil {
 		return blk, nil
 	}
@@ -464,7 +464,7 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 
 // judge decides about a record seen at a path. It returns who blocks, or
 // (blk == nil) why the record is stale, with its parsed owner if it has one.
-func (l *Lock) judge(ob *stale.Observation, data []byte, grace time.Duration) (*stale.Owner, string, *LockedError) {
+func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Duration) (*stale.Owner, string, *LockedError) {
 	now := l.cfg.Clock.Now()
 	o, perr := stale.Parse(data)
 	if perr != nil {
@@ -488,8 +488,8 @@ func (l *Lock) judge(ob *stale.Observation, data []byte, grace time.Duration) (*
 	case stale.Remote:
 		// P9: a lease, judged by whether the heartbeat changed while we
 		// watched, never by comparing its timestamp with our clock.
-		if age := ob.See(string(data), now); age >= l.cfg.StaleAfter {
-			return &o, fmt.Sprintf("%s; heartbeat unchanged for %v (lease %v)", j.Reason, age.Round(time.Millisecond), l.cfg.StaleAfter), nil
+		if age := ob.See(string(data), now); age >= lease {
+			return &o, fmt.Sprintf("%s; heartbeat unchanged for %v (lease %v)", j.Reason, age.Round(time.Millisecond), lease), nil
 		}
 		return nil, "", &LockedError{Owners: []stale.Owner{o}, Reason: j.Reason + ", heartbeat within lease"}
 	}
@@ -575,8 +575,14 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 	if werr != nil {
 		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
 	}
-	return fn(now.Add(l.cfg.StaleAfter / 2))
+	return fn(now.Add(l.guardLease() / 2))
 }
+
+// guardLease is how long a remote breaker's guard stays unchanged before it
+// counts as abandoned: longer than a holder's lease, since a breaker must not
+// lose the guard while it works (it acts only within half of this), and a
+// guard is left behind only by a breaker that died during a break.
+func (l *Lock) guardLease() time.Duration { return 4 * l.cfg.StaleAfter }
 
 // guardStale judges the guard's holder and breaks the guard if it is stale,
 // by the same rules as a lock's holder. Guard holders do not heartbeat: a
@@ -589,7 +595,7 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, _, blk := l.judge(&ws.guardObs, data, l.cfg.Grace); blk != nil {
+	if _, _, blk := l.judge(&ws.guardObs, data, l.cfg.Grace, l.guardLease()); blk != nil {
 		return false, nil
 	}
 	ok, err := l.guard.Retire(false, func(moved []byte) bool { return bytes.Equal(moved, data) })
