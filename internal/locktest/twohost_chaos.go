@@ -34,7 +34,7 @@ const (
 	// chaosLease is the workers' StaleAfter: short, so that a holder whose
 	// host "crashed" is replaced quickly. Holders heartbeat every
 	// chaosLease/4; a hold lasts a few milliseconds.
-	chaosLease = time.Second
+	chaosLease = 2 * time.Second
 	// chaosSeedEnv overrides the seed of the kill schedule.
 	chaosSeedEnv = "DOTLOCK_CHAOS_SEED"
 	// chaosKeepEnv names a directory where a failed run's log is kept.
