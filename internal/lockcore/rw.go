@@ -37,8 +37,9 @@ type rwSupport struct {
 	dir   *DirStore
 	queue string
 
-	mu   sync.Mutex
-	last stale.Observation // an unreadable P.last, seen by schedule
+	mu       sync.Mutex
+	last     stale.Observation             // an unreadable P.last, seen by schedule
+	queueObs map[string]*stale.Observation // remote waiters' queue records
 }
 
 // lastObs returns the observation of P.last for schedule, which runs
@@ -246,7 +247,7 @@ func (rw *rwSupport) waiters() ([]waiter, error) {
 			continue
 		}
 		o, perr := stale.Parse(data)
-		if perr != nil || rw.l.cfg.Checker.Judge(o).Verdict == stale.Dead {
+		if perr != nil || rw.waiterGone(n, data, o) {
 			os.Remove(p) // a dead waiter, or a record it never finished
 			continue
 		}
@@ -254,6 +255,61 @@ func (rw *rwSupport) waiters() ([]waiter, error) {
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i].seq < ws[j].seq })
 	return ws, nil
+}
+
+// waiterGone reports whether a queued waiter is dead: on this host by the
+// process checks; elsewhere when its record (which it heartbeats while it
+// waits) has stayed the same for StaleAfter by this process's observation,
+// kept across calls — waiters observe the queue while they wait, so that a
+// dead remote waiter is passed over rather than handed the lock.
+func (rw *rwSupport) waiterGone(name string, data []byte, o stale.Owner) bool {
+	switch rw.l.cfg.Checker.Judge(o).Verdict {
+	case stale.Dead:
+		return true
+	case stale.Alive:
+		return false
+	}
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.queueObs == nil {
+		rw.queueObs = map[string]*stale.Observation{}
+	}
+	ob := rw.queueObs[name]
+	if ob == nil {
+		ob = new(stale.Observation)
+		rw.queueObs[name] = ob
+	}
+	return ob.See(string(data), rw.l.cfg.Clock.Now()) >= rw.l.cfg.StaleAfter
+}
+
+// observeQueue looks at the queue's remote waiters (see waiterGone),
+// changing nothing.
+func (rw *rwSupport) observeQueue() {
+	names, err := readDirNames(rw.queue)
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if data, err := readRecord(filepath.Join(rw.queue, n)); err == nil {
+			if o, err := stale.Parse(data); err == nil {
+				rw.waiterGone(n, data, o)
+			}
+		}
+	}
+}
+
+// beatQueued advances the heartbeat of the caller's queue record.
+func (rw *rwSupport) beatQueued(name string, me *stale.Owner, now time.Time) {
+	f, err := os.OpenFile(filepath.Join(rw.queue, name), os.O_WRONLY|oNoFollow, 0)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	me.Beat++
+	me.BeatTime = now
+	if _, err := f.WriteAt(me.HeartbeatLine(), me.HeartbeatOffset()); err == nil && rw.l.sync {
+		f.Sync()
+	}
 }
 
 // enqueue adds the caller to the queue (S2). Under the guard.
@@ -676,8 +732,14 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		return nil, err
 	}
 	var last string
+	lastBeat := l.cfg.Clock.Now()
 	for {
 		woken := l.wake.channel()
+		if now := l.cfg.Clock.Now(); now.Sub(lastBeat) >= l.cfg.Heartbeat {
+			rw.beatQueued(name, &me, now)
+			lastBeat = now
+		}
+		rw.observeQueue()
 		// S3: has the lock been handed to us? Look at the queue first: a
 		// handoff writes P before it removes the queue record.
 		_, qerr := os.Lstat(filepath.Join(rw.queue, name))

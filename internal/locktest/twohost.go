@@ -53,7 +53,9 @@ const thSlack = 10 * time.Second
 //   - CachedTokens: fencing tokens stay increasing on mounts that cache
 //     attributes;
 //   - Chaos, ChaosCached: workers on both hosts under random SIGKILLs and
-//     host crashes, without and with sshfs's caches.
+//     host crashes, without and with sshfs's caches;
+//   - lockdir only: SharedAcrossHosts, ChaosRW (chaos with shared and
+//     exclusive holds) and CLIAcrossHosts (the dotlock command).
 //
 // Mounts are uncached (like NFS with noac,lookupcache=none) unless the
 // name says Cached (sshfs's default caches, about 20 s).
@@ -67,6 +69,11 @@ func RunTwoHosts(t *testing.T, k Kind) {
 	t.Run("CachedTokens", func(t *testing.T) { thCachedTokens(t, k) })
 	t.Run("Chaos", func(t *testing.T) { thChaos(t, k, false, 15*time.Second) })
 	t.Run("ChaosCached", func(t *testing.T) { thChaos(t, k, true, 20*time.Second) })
+	if k.Name == "lockdir" {
+		// Shared/exclusive locks and the command (which builds its
+		// binary once: here, not for lockfile too).
+		thRWRun(t, k)
+	}
 }
 
 // thPaths returns a lock path as host A, host B and the server see it.

@@ -129,6 +129,7 @@ type chaosRec struct {
 	vhost  string
 	vpid   int
 	reason string
+	shared bool // begin, end: a shared hold (RoleChaosRW)
 }
 
 func (r chaosRec) id() string  { return r.host + "/" + strconv.Itoa(r.pid) }
@@ -152,6 +153,10 @@ func parseChaosLine(n int, s string) (chaosRec, error) {
 		return r, fmt.Errorf("log line %d: empty", n)
 	}
 	r.kind = f[0]
+	if (r.kind == "begin" || r.kind == "end") && f[len(f)-1] == "shared" {
+		r.shared = true
+		f = f[:len(f)-1]
+	}
 	switch {
 	case r.kind == "begin" && len(f) == 6: // begin TOKEN HOST PID T0 V
 		r.tok, r.host, r.pid, r.t0, r.v = uint64(num(1)), f[2], int(num(3)), num(4), uint64(num(5))
@@ -192,9 +197,23 @@ func chaosSeed(t testing.TB, k Kind, cached bool) uint64 {
 // them, then checks the log. With cached, both mounts keep sshfs's default
 // caches (about 20 s), like NFS clients with attribute caching.
 func thChaos(t *testing.T, k Kind, cached bool, dur time.Duration) {
+	thChaosMode(t, k, cached, false, dur)
+}
+
+// thChaosMode is thChaos; with rw, the workers play RoleChaosRW (each
+// hold shared or exclusive at random) and the log is checked by
+// chaosCheckRW.
+func thChaosMode(t *testing.T, k Kind, cached, rw bool, dur time.Duration) {
 	c := sshfstest.Start(t, sshfstest.Options{Cached: cached})
 	hostA := thHostname(t)
 	seed := chaosSeed(t, k, cached)
+	role := RoleChaos
+	if rw {
+		role = RoleChaosRW
+		if os.Getenv(chaosSeedEnv) == "" {
+			seed += 2
+		}
+	}
 	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
 	t.Logf("chaos: seed %d (%s overrides), kills for %v, %d workers per host, lease %v, cached=%v",
 		seed, chaosSeedEnv, dur, chaosPerHost, chaosLease, cached)
@@ -213,7 +232,7 @@ func thChaos(t *testing.T, k Kind, cached bool, dur time.Duration) {
 			m = c.MountB
 		}
 		return HelperSpec{
-			Role:       RoleChaos,
+			Role:       role,
 			Path:       filepath.Join(m, "x.lock"),
 			Counter:    filepath.Join(m, "counter"),
 			Log:        filepath.Join(m, "log"),
@@ -398,7 +417,11 @@ func thChaos(t *testing.T, k Kind, cached bool, dur time.Duration) {
 		t.Fatalf("counter file holds %q: torn or foreign write", counterData)
 	}
 
-	failed := chaosCheck(t, cl.lines, events, killed, counter, hostA, c.HostB, total, killing)
+	check := chaosCheck
+	if rw {
+		check = chaosCheckRW
+	}
+	failed := check(t, cl.lines, events, killed, counter, hostA, c.HostB, total, killing)
 	if failed || t.Failed() {
 		for _, ev := range events {
 			t.Logf("event: %s", ev)
