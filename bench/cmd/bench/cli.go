@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"time"
+)
+
+// CLIResult is scenario 5 for one command line: whole-process wall time of
+// taking a free lock, running true(1) under it and releasing it.
+type CLIResult struct {
+	Name  string
+	Argv  string
+	Times []time.Duration
+	Err   error
+}
+
+func (c CLIResult) Median() time.Duration { return pct(c.Times, 50) }
+func (c CLIResult) P90() time.Duration    { return pct(c.Times, 90) }
+
+// cliCase is one way to run true(1) under a lock: a sequence of commands
+// run one after the other, each exec'd directly (no shell), L replaced by
+// the lock path.
+type cliCase struct {
+	name string
+	seq  [][]string
+}
+
+func cliCases(dotlock, dotlockStatic string) []cliCase {
+	cs := []cliCase{
+		{"true (no lock: process floor)", [][]string{{"true"}}},
+		{"flock(1)", [][]string{{"flock", "-n", "L", "true"}}},
+	}
+	if dotlock != "" {
+		cs = append(cs,
+			cliCase{"dotlock (lock directory)", [][]string{{dotlock, "-n", "L", "true"}}},
+			cliCase{"dotlock --file", [][]string{{dotlock, "--file", "-n", "L", "true"}}},
+		)
+	}
+	if dotlockStatic != "" {
+		cs = append(cs, cliCase{"dotlock, CGO_ENABLED=0 build", [][]string{{dotlockStatic, "-n", "L", "true"}}})
+	}
+	if _, err := exec.LookPath("dotlockfile"); err == nil {
+		cs = append(cs, cliCase{"dotlockfile(1) (liblockfile)", [][]string{{"dotlockfile", "-l", "-r", "0", "-p", "L", "true"}}})
+	}
+	if _, err := exec.LookPath("lockfile"); err == nil {
+		cs = append(cs, cliCase{"lockfile(1) (procmail) + true + rm", [][]string{{"lockfile", "-r0", "L"}, {"true"}, {"rm", "-f", "L"}}})
+	}
+	return cs
+}
+
+func runCLI(c cliCase, dir string, warm, reps int) CLIResult {
+	r := CLIResult{Name: c.name}
+	var parts []string
+	for _, s := range c.seq {
+		s = append([]string{filepath.Base(s[0])}, s[1:]...)
+		parts = append(parts, strings.Join(s, " "))
+	}
+	r.Argv = strings.Join(parts, "; ")
+	d, err := os.MkdirTemp(dir, "cli-")
+	if err != nil {
+		r.Err = err
+		return r
+	}
+	defer os.RemoveAll(d)
+	lock := filepath.Join(d, "x.lock")
+	for i := range warm + reps {
+		t := time.Now()
+		for _, argv := range c.seq {
+			args := make([]string, len(argv))
+			for k, a := range argv {
+				if a == "L" {
+					a = lock
+				}
+				args[k] = a
+			}
+			cmd := exec.Command(args[0], args[1:]...)
+			if out, err := cmd.CombinedOutput(); err != nil {
+				r.Err = fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, out)
+				return r
+			}
+		}
+		if i >= warm {
+			r.Times = append(r.Times, time.Since(t))
+		}
+	}
+	return r
+}
+
+// buildDotlock builds cmd/dotlock from the parent module into dir, with
+// the default settings and static (CGO_ENABLED=0).
+func buildDotlock(root, dir string) (string, string, error) {
+	out := filepath.Join(dir, "dotlock")
+	c := exec.Command("go", "build", "-o", out, "./cmd/dotlock")
+	c.Dir = root
+	if b, err := c.CombinedOutput(); err != nil {
+		return "", "", fmt.Errorf("go build ./cmd/dotlock: %v: %s", err, b)
+	}
+	static := filepath.Join(dir, "dotlock-static")
+	c = exec.Command("go", "build", "-o", static, "./cmd/dotlock")
+	c.Dir = root
+	c.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := c.CombinedOutput(); err != nil {
+		return out, "", fmt.Errorf("CGO_ENABLED=0 go build ./cmd/dotlock: %v: %s", err, b)
+	}
+	return out, static, nil
+}

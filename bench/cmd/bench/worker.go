@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dotlock/dotlock/bench"
+)
+
+// worker is the Go side of the worker protocol, run as
+// "bench worker MODE SPEC ARGS...":
+//
+//	contend SPEC LOCK COUNTER ID OUT -> "ready"; stdin "go END_NS"; loop; "done N"
+//	hold SPEC LOCK                   -> "held"; then sleeps until killed
+//	wait SPEC LOCK TIMEOUT           -> "ready"; "acquired MONO_NS" or "timeout"
+//
+// A round of contend is: lock, read the counter file ("N LASTID"), write
+// N+1 and this worker's ID, unlock; it records N+1, the time Lock returned
+// and the time Unlock was called (CLOCK_MONOTONIC).
+func worker(args []string) error {
+	if len(args) < 3 {
+		return fmt.Errorf("usage: bench worker MODE SPEC LOCK ...")
+	}
+	mode, spec, lock := args[0], args[1], args[2]
+	peer, s, err := bench.ParseSpec(spec)
+	if err != nil {
+		return err
+	}
+	l, err := peer.New(lock, s)
+	if err != nil {
+		return err
+	}
+	switch mode {
+	case "probe":
+		for range 2 {
+			if err := l.Lock(); err != nil {
+				return err
+			}
+			if err := l.Unlock(); err != nil {
+				return err
+			}
+		}
+		fmt.Println("ok")
+		return nil
+	case "uncontended":
+		if len(args) != 5 {
+			return fmt.Errorf("usage: bench worker uncontended SPEC LOCK BATCHES BATCHDUR")
+		}
+		batches, err := strconv.Atoi(args[3])
+		if err != nil {
+			return err
+		}
+		bd, err := time.ParseDuration(args[4])
+		if err != nil {
+			return err
+		}
+		return uncontendedLoop(l, batches, bd)
+	case "contend":
+		if len(args) != 6 {
+			return fmt.Errorf("usage: bench worker contend SPEC LOCK COUNTER ID OUT")
+		}
+		return contendLoop(l, args[3], args[4], args[5])
+	case "hold":
+		if err := l.Lock(); err != nil {
+			return err
+		}
+		fmt.Println("held")
+		select {}
+	case "wait":
+		timeout, err := time.ParseDuration(args[3])
+		if err != nil {
+			return err
+		}
+		fmt.Println("ready")
+		go func() {
+			time.Sleep(timeout)
+			fmt.Println("timeout")
+			os.Exit(0)
+		}()
+		if err := l.Lock(); err != nil {
+			return err
+		}
+		fmt.Printf("acquired %d\n", bench.Mono())
+		l.Unlock()
+		return nil
+	}
+	return fmt.Errorf("unknown worker mode %q", mode)
+}
+
+// uncontendedLoop prints "batch NS_PER_OP ALLOCS_PER_OP BYTES_PER_OP" for
+// each batch of lock+unlock cycles, batches sized to about bd each.
+func uncontendedLoop(l bench.Locker, batches int, bd time.Duration) error {
+	cycle := func(n int) error {
+		for range n {
+			if err := l.Lock(); err != nil {
+				return err
+			}
+			if err := l.Unlock(); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	t0 := time.Now()
+	if err := cycle(200); err != nil {
+		return err
+	}
+	per := time.Since(t0) / 200
+	ops := max(100, min(int(bd/max(per, time.Nanosecond)), 200000))
+	runtime.GC()
+	for range batches {
+		var m0, m1 runtime.MemStats
+		runtime.ReadMemStats(&m0)
+		t := time.Now()
+		if err := cycle(ops); err != nil {
+			return err
+		}
+		dt := time.Since(t)
+		runtime.ReadMemStats(&m1)
+		fmt.Printf("batch %f %f %f\n", float64(dt.Nanoseconds())/float64(ops),
+			float64(m1.Mallocs-m0.Mallocs)/float64(ops), float64(m1.TotalAlloc-m0.TotalAlloc)/float64(ops))
+	}
+	return nil
+}
+
+func contendLoop(l bench.Locker, counter, id, out string) error {
+	fmt.Println("ready")
+	line, err := bufio.NewReader(os.Stdin).ReadString('\n')
+	if err != nil {
+		return err
+	}
+	f := strings.Fields(line)
+	if len(f) != 2 || f[0] != "go" {
+		return fmt.Errorf("expected \"go END\", got %q", line)
+	}
+	end, err := strconv.ParseInt(f[1], 10, 64)
+	if err != nil {
+		return err
+	}
+	recs := make([]byte, 0, 1<<20)
+	n := 0
+	for bench.Mono() < end {
+		if err := l.Lock(); err != nil {
+			return err
+		}
+		acq := bench.Mono()
+		data, err := os.ReadFile(counter)
+		if err != nil {
+			return err
+		}
+		c, err := strconv.ParseInt(strings.Fields(string(data))[0], 10, 64)
+		if err != nil {
+			return err
+		}
+		c++
+		if err := writeCounter(counter, c, id); err != nil {
+			return err
+		}
+		rel := bench.Mono()
+		if err := l.Unlock(); err != nil {
+			return err
+		}
+		recs = fmt.Appendf(recs, "%d %d %d\n", c, acq, rel)
+		n++
+	}
+	if err := os.WriteFile(out, recs, 0o644); err != nil {
+		return err
+	}
+	fmt.Printf("done %d\n", n)
+	return nil
+}
+
+// writeCounter writes "N ID" over the counter file in place, padded to a
+// fixed width (CounterWidth bytes), without truncating it: on ext4,
+// truncating a file with data and writing it again makes close() start
+// writeback (auto_da_alloc), which would cost more than any lock measured.
+// The Node and Python workers write the same way.
+func writeCounter(path string, n int64, id string) error {
+	f, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		return err
+	}
+	_, err = f.WriteAt(counterLine(n, id), 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// counterLine is "%020d %-8s\n": 30 bytes.
+func counterLine(n int64, id string) []byte {
+	return fmt.Appendf(nil, "%020d %-8s\n", n, id)
+}
