@@ -1,6 +1,10 @@
 package lockcore
 
-import "golang.org/x/sys/unix"
+import (
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
 
 // networkFS reports whether dir is on a filesystem shared with other hosts,
 // where a record must be synced before other hosts can be sure to see it.
@@ -16,4 +20,24 @@ func networkFS(dir string) bool {
 		return true
 	}
 	return false
+}
+
+var networkDirs sync.Map // directory -> bool: on a network filesystem
+
+// directFlag is O_DIRECT for records in a directory on a network
+// filesystem. sshfs with its default caches kept a record's old content in
+// the page cache across its replacement by another host's record of the
+// same size (every record is padded to one size) and the same whole-second
+// mtime, so that a breaker read a dead holder's bytes where a live
+// holder's stood. Direct reads go to the server.
+func directFlag(dir string) int {
+	v, ok := networkDirs.Load(dir)
+	if !ok {
+		v = networkFS(dir)
+		networkDirs.Store(dir, v)
+	}
+	if v.(bool) {
+		return unix.O_DIRECT
+	}
+	return 0
 }

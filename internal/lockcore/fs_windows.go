@@ -37,3 +37,5 @@ func networkFS(dir string) bool { return true }
 // errSharingViolation is ERROR_SHARING_VIOLATION, which package syscall
 // does not name.
 const errSharingViolation = syscall.Errno(32)
+
+func directFlag(dir string) int { return 0 }

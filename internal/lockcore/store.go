@@ -6,7 +6,9 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/google/uuid"
 
@@ -52,7 +54,12 @@ func readRecord(name string) ([]byte, error) {
 	if err := refuseSymlink(name); err != nil {
 		return nil, err
 	}
-	f, err := os.OpenFile(name, os.O_RDONLY|oNoFollow|oNonblock, 0)
+	flags := os.O_RDONLY | oNoFollow | oNonblock
+	direct := directFlag(filepath.Dir(name))
+	f, err := os.OpenFile(name, flags|direct, 0)
+	if err != nil && direct != 0 && errors.Is(err, syscall.EINVAL) {
+		f, err = os.OpenFile(name, flags, 0) // no direct I/O here
+	}
 	if err != nil {
 		return nil, noFollowError(name, err)
 	}
