@@ -235,7 +235,13 @@ func thChaosMode(t *testing.T, k Kind, cached, rw bool, dur time.Duration) {
 			Role:       role,
 			Path:       filepath.Join(m, "x.lock"),
 			Counter:    filepath.Join(m, "counter"),
-			Log:        filepath.Join(m, "log"),
+			// The log is the test's record of events, not state under
+			// test: it is appended to directly (both "hosts" are this
+			// machine), because O_APPEND through sshfs takes the offset
+			// from each client's idea of the size, and concurrent
+			// appenders (a breaker and a killed worker, say) overwrote
+			// each other's lines.
+			Log:        filepath.Join(c.Export, "log"),
 			StaleAfter: chaosLease,
 			Timeout:    10 * time.Minute, // the test's own deadlines fire first
 		}
