@@ -232,9 +232,9 @@ func thChaosMode(t *testing.T, k Kind, cached, rw bool, dur time.Duration) {
 			m = c.MountB
 		}
 		return HelperSpec{
-			Role:       role,
-			Path:       filepath.Join(m, "x.lock"),
-			Counter:    filepath.Join(m, "counter"),
+			Role:    role,
+			Path:    filepath.Join(m, "x.lock"),
+			Counter: filepath.Join(m, "counter"),
 			// The log is the test's record of events, not state under
 			// test: it is appended to directly (both "hosts" are this
 			// machine), because O_APPEND through sshfs takes the offset
