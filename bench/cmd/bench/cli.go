@@ -36,6 +36,7 @@ func cliCases(dotlock, dotlockStatic string) []cliCase {
 	}
 	if dotlock != "" {
 		cs = append(cs,
+			cliCase{"dotlock --help (its process start alone)", [][]string{{dotlock, "--help"}}},
 			cliCase{"dotlock (lock directory)", [][]string{{dotlock, "-n", "L", "true"}}},
 			cliCase{"dotlock --file", [][]string{{dotlock, "--file", "-n", "L", "true"}}},
 		)

@@ -5,13 +5,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/dotlock/dotlock/bench"
 )
 
 // UncontendedResult is scenario 1 for one implementation on one filesystem.
@@ -37,7 +34,7 @@ func uncontendedGo(name, dir string, batches int, batchDur time.Duration) Uncont
 	}
 	defer os.RemoveAll(d)
 	c := exec.Command(self, "worker", "uncontended", name, filepath.Join(d, "x.lock"), strconv.Itoa(batches), batchDur.String())
-	out, err := runTimeout(c, time.Duration(batches)*batchDur+30*time.Second)
+	out, err := runTimeout(c, 2*time.Minute) // batches are at least 20 cycles: slow peers on sshfs take a while
 	if err != nil {
 		r.Err = err
 		return r
@@ -145,9 +142,10 @@ func median(v []float64) float64 {
 type ScaleResult struct {
 	Name    string
 	What    string
-	Buckets []string  // e.g. "1-10"
+	Buckets []string  // e.g. "1–100"
 	Lock    []float64 // ns/op per bucket: taking one more while the others are held
 	Unlock  []float64 // ns/op per bucket: releasing, in the same order
+	FDsLeft int       // descriptors still open after everything was released (max over runs)
 	Err     error
 }
 
@@ -159,11 +157,17 @@ func (s ScaleResult) Ratio(v []float64) float64 {
 	return v[len(v)-1] / v[0]
 }
 
-// scaleDistinct takes n distinct locks in one directory, holding them all,
-// then releases them; it reports the cost per operation in decades.
-func scaleDistinct(name, dir string, n, reps int) ScaleResult {
-	bounds := decades(100, n)
-	r := ScaleResult{Name: name, What: fmt.Sprintf("%d distinct locks in one directory, all held", n)}
+// scale runs reps runs of "bench worker scale" (each in a fresh process)
+// and takes the median per bucket. kind is "distinct" (n locks in one
+// directory, all held) or "readers" (n shared holds on one lock).
+func scale(name, kind, dir string, n, reps int) ScaleResult {
+	first := 100
+	what := fmt.Sprintf("%d distinct locks in one directory, all held", n)
+	if kind == "readers" {
+		first, what = 10, fmt.Sprintf("%d readers on one lock", n)
+	}
+	bounds := decades(first, n)
+	r := ScaleResult{Name: name, What: what}
 	for i := range bounds {
 		lo := 1
 		if i > 0 {
@@ -179,83 +183,36 @@ func scaleDistinct(name, dir string, n, reps int) ScaleResult {
 			r.Err = err
 			return r
 		}
-		ls := make([]bench.Locker, n)
-		for i := range ls {
-			if ls[i], err = bench.Peers[name].New(filepath.Join(d, fmt.Sprintf("l%05d.lock", i)), bench.Settings{}); err != nil {
-				r.Err = err
-				os.RemoveAll(d)
-				return r
-			}
-		}
-		runtime.GC()
-		lt, err := timeBuckets(ls, bounds, bench.Locker.Lock)
-		if err == nil {
-			var ut []float64
-			ut, err = timeBuckets(ls, bounds, bench.Locker.Unlock)
-			for i := range ut {
-				unlockRuns[i] = append(unlockRuns[i], ut[i])
-			}
-		}
-		for i := range lt {
-			lockRuns[i] = append(lockRuns[i], lt[i])
-		}
+		out, err := runTimeout(exec.Command(self, "worker", "scale", name, d, kind, strconv.Itoa(n), strconv.Itoa(first)), 5*time.Minute)
 		os.RemoveAll(d)
 		if err != nil {
 			r.Err = err
 			return r
 		}
-	}
-	for i := range bounds {
-		r.Lock = append(r.Lock, median(lockRuns[i]))
-		r.Unlock = append(r.Unlock, median(unlockRuns[i]))
-	}
-	return r
-}
-
-// scaleReaders takes n shared holds on one lock through n handles, then
-// releases them; cost per operation by how many readers are already in.
-func scaleReaders(name, dir string, n, reps int) ScaleResult {
-	bounds := decades(10, n)
-	r := ScaleResult{Name: name, What: fmt.Sprintf("%d readers on one lock", n)}
-	for i := range bounds {
-		lo := 1
-		if i > 0 {
-			lo = bounds[i-1] + 1
-		}
-		r.Buckets = append(r.Buckets, fmt.Sprintf("%d–%d", lo, bounds[i]))
-	}
-	lockRuns := make([][]float64, len(bounds))
-	unlockRuns := make([][]float64, len(bounds))
-	for range reps {
-		d, err := os.MkdirTemp(dir, "readers-")
-		if err != nil {
-			r.Err = err
-			return r
-		}
-		p := filepath.Join(d, "x.lock")
-		ls := make([]bench.Locker, n)
-		for i := range ls {
-			if ls[i], err = bench.Peers[name].New(p, bench.Settings{}); err != nil {
-				r.Err = err
-				os.RemoveAll(d)
-				return r
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) == 0 {
+				continue
 			}
-		}
-		lt, err := timeBuckets(ls, bounds, bench.Locker.Lock)
-		if err == nil {
-			var ut []float64
-			ut, err = timeBuckets(ls, bounds, bench.Locker.Unlock)
-			for i := range ut {
-				unlockRuns[i] = append(unlockRuns[i], ut[i])
+			var into [][]float64
+			switch f[0] {
+			case "lock":
+				into = lockRuns
+			case "unlock":
+				into = unlockRuns
+			case "fds-left":
+				k, _ := strconv.Atoi(f[1])
+				r.FDsLeft = max(r.FDsLeft, k)
+				continue
+			default:
+				continue
 			}
-		}
-		for i := range lt {
-			lockRuns[i] = append(lockRuns[i], lt[i])
-		}
-		os.RemoveAll(d)
-		if err != nil {
-			r.Err = err
-			return r
+			for i, x := range f[1:] {
+				if i < len(into) {
+					v, _ := strconv.ParseFloat(x, 64)
+					into[i] = append(into[i], v)
+				}
+			}
 		}
 	}
 	for i := range bounds {
@@ -272,23 +229,4 @@ func decades(first, n int) []int {
 		b = append(b, k)
 	}
 	return append(b, n)
-}
-
-// timeBuckets applies op to ls in order and returns the mean ns/op within
-// each bucket (bounds are the cumulative counts that end the buckets).
-func timeBuckets(ls []bench.Locker, bounds []int, op func(bench.Locker) error) ([]float64, error) {
-	var out []float64
-	i := 0
-	for _, b := range bounds {
-		t := time.Now()
-		n := 0
-		for ; i < b; i++ {
-			if err := op(ls[i]); err != nil {
-				return out, err
-			}
-			n++
-		}
-		out = append(out, float64(time.Since(t).Nanoseconds())/float64(max(n, 1)))
-	}
-	return out, nil
 }

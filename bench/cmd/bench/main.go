@@ -90,6 +90,8 @@ func main() {
 
 	res := &Results{Started: time.Now(), Cfg: cfg}
 	res.LoadBefore, res.QuietWaited = waitQuiet(cfg.quiet, cfg.quietWait)
+	res.Measured = time.Now()
+	stopSampling := sampleLoad(&res.LoadPeak)
 	res.Sys = sysInfo(root, cfg.fss)
 	if err := haveNode(); err != nil {
 		res.Skipped = append(res.Skipped, "Node proper-lockfile: "+err.Error())
@@ -172,6 +174,7 @@ func main() {
 		}
 	}
 	res.Finished = time.Now()
+	stopSampling()
 	res.LoadAfter = loadavg()
 	md := render(res)
 	if err := os.WriteFile(cfg.out, []byte(md), 0o644); err != nil {
@@ -315,10 +318,10 @@ func scenario4(cfg config, res *Results, fr *FSResults) {
 		if why := fr.Excluded[name]; why != "" {
 			continue
 		}
-		fr.Scale = append(fr.Scale, scaleDistinct(name, fr.Dir, n, reps))
+		fr.Scale = append(fr.Scale, scale(name, "distinct", fr.Dir, n, reps))
 	}
 	for _, name := range []string{"dotlock-rw-shared", "gofrs-flock-shared"} {
-		fr.Scale = append(fr.Scale, scaleReaders(name, fr.Dir, 100, 5))
+		fr.Scale = append(fr.Scale, scale(name, "readers", fr.Dir, 100, 5))
 	}
 }
 
@@ -366,4 +369,37 @@ func stopOnSignal(p *sshfsPair) {
 		p.stop()
 		os.Exit(1)
 	}()
+}
+
+// sampleLoad records the highest 1-minute load average seen every 5 s until
+// the returned function is called.
+func sampleLoad(peak *float64) func() {
+	stop, done := make(chan struct{}), make(chan struct{})
+	var max float64
+	see := func() {
+		f := strings.Fields(loadavg())
+		if v, err := strconv.ParseFloat(f[0], 64); err == nil && v > max {
+			max = v
+		}
+	}
+	go func() {
+		defer close(done)
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		see()
+		for {
+			select {
+			case <-stop:
+				see()
+				return
+			case <-t.C:
+				see()
+			}
+		}
+	}()
+	return func() {
+		close(stop)
+		<-done
+		*peak = max
+	}
 }

@@ -12,7 +12,7 @@ func render(res *Results) string {
 	var b strings.Builder
 	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
 	w("# dotlock benchmarks\n\n")
-	w("Written by `cd bench && go run ./cmd/bench` (bench/README.md) on %s, in %v. ", res.Started.UTC().Format("2006-01-02 15:04 MST"), res.Finished.Sub(res.Started).Round(time.Second))
+	w("Written by `cd bench && go run ./cmd/bench` (bench/README.md) on %s; measuring took %v. ", res.Measured.UTC().Format("2006-01-02 15:04 MST"), res.Finished.Sub(res.Measured).Round(time.Second))
 	w("Every number below was measured in that one run, side by side on the same filesystems; ratios compare numbers of the same run. Do not edit by hand: run it again.\n\n")
 	if res.Cfg.quick {
 		w("**-quick run: short measurements, rough numbers.**\n\n")
@@ -43,7 +43,7 @@ func render(res *Results) string {
 	w("| CPU | %s, %d cores |\n", res.Sys.CPU, res.Sys.Cores)
 	w("| kernel | %s |\n", res.Sys.Kernel)
 	w("| Go | %s |\n", res.Sys.Go)
-	w("| load average (1, 5, 15 min) | at start %s%s; at end %s |\n", res.LoadBefore, waited(res), res.LoadAfter)
+	w("| load average (1, 5, 15 min) | at start %s%s; highest 1-minute load seen while measuring (sampled every 5 s) %.2f; at end %s |\n", res.LoadBefore, waited(res), res.LoadPeak, res.LoadAfter)
 	for _, f := range res.FS {
 		w("| `%s` | %s |\n", f.Dir, res.Sys.FSTypes[f.Dir])
 	}
@@ -74,7 +74,7 @@ func render(res *Results) string {
 		w("| implementation | µs per lock+unlock | × O_EXCL floor | × mkdir floor | allocs/op | B/op |\n| --- | ---: | ---: | ---: | ---: | ---: |\n")
 		for _, u := range f.Uncontended {
 			if u.Err != nil {
-				w("| %s | error: %v | | | | |\n", u.Name, u.Err)
+				w("| %s | %s | | | | |\n", u.Name, errCell(u.Err))
 				continue
 			}
 			al, by := "", ""
@@ -116,7 +116,7 @@ func render(res *Results) string {
 			w("| implementation | rounds/s | handoffs/s | × gofrs rounds | × gofrs handoffs | handoff latency median | p99 | fairness | rounds per process |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |\n")
 			for _, r := range rows {
 				if r.Err != nil {
-					w("| %s | error: %v | | | | | | | |\n", r.Impl.Label(), r.Err)
+					w("| %s | %s | | | | | | | |\n", r.Impl.Label(), errCell(r.Err))
 					continue
 				}
 				lost := ""
@@ -136,7 +136,7 @@ func render(res *Results) string {
 
 	w("## 3. Crash recovery\n\n")
 	w("A holder process takes the lock; a waiter process starts waiting; %v later the holder is SIGKILLed; the time from the kill to the waiter holding the lock (CLOCK_MONOTONIC in both). ", 200*time.Millisecond)
-	w("A lock that a dead holder keeps for good shows as *never* (the waiter gave up). The remote rows run the holder in its own UTS namespace with another host name, so that dotlock must judge it by its lease (StaleAfter 1 s, heartbeat every 250 ms): the same-host path of two hosts on one filesystem.\n\n")
+	w("A lock that a dead holder keeps for good shows as *never* (the waiter gave up). The \"other host\" rows run the holder in its own UTS namespace with another host name, so that dotlock cannot probe its process and must judge it by its lease (StaleAfter 1 s, heartbeat every 250 ms), as it judges holders on other hosts of a network filesystem.\n\n")
 	for _, f := range res.FS {
 		if len(f.Crash) == 0 {
 			continue
@@ -156,7 +156,7 @@ func render(res *Results) string {
 				continue
 			}
 			if c.Err != nil {
-				w("| %s | %s | error: %v | | | |\n", c.Impl.Label(), holder, c.Err)
+				w("| %s | %s | %s | | | |\n", c.Impl.Label(), holder, errCell(c.Err))
 				continue
 			}
 			if c.Never > 0 && len(c.Times) == 0 {
@@ -170,7 +170,7 @@ func render(res *Results) string {
 
 	w("## 4. Scale\n\n")
 	w("Measured on the local filesystems only (10,000 locks at sshfs's milliseconds per operation would take minutes). ")
-	w("Distinct locks: N handles on N paths in one directory, taken one after another and all held, then released in the same order; the mean cost per operation within each range of how many were already held (median of 3 runs). Readers: N handles on one lock, each taking a shared hold while the others keep theirs (median of 5 runs). **× growth** is the last range's cost over the first's: flat is about 1.\n\n")
+	w("Distinct locks: N handles on N paths in one directory, taken one after another and all held, then released in the same order; the mean cost per operation within each range of how many were already held (median of 3 runs, each in a fresh process). Readers: N handles on one lock, each taking a shared hold while the others keep theirs (median of 5 runs). **× growth** is the last range's cost over the first's: flat is about 1; compare it with the floor's own growth on the same filesystem (ext4's directory grows, and its journal commits interleave). **Descriptors left open**: how many more the process has open after releasing everything than before taking the first.\n\n")
 	for _, f := range res.FS {
 		if len(f.Scale) == 0 {
 			continue
@@ -193,14 +193,14 @@ func render(res *Results) string {
 			for _, x := range bk {
 				w(" unlock %s |", x)
 			}
-			w(" × growth |\n| --- |")
-			for range 2 * (len(bk) + 1) {
+			w(" × growth | descriptors left open |\n| --- |")
+			for range 2*(len(bk)+1) + 1 {
 				w(" ---: |")
 			}
 			w("\n")
 			for _, s := range rows {
 				if s.Err != nil {
-					w("| %s | error: %v |\n", s.Name, s.Err)
+					w("| %s | %s |\n", s.Name, errCell(s.Err))
 					continue
 				}
 				w("| %s |", s.Name)
@@ -211,14 +211,19 @@ func render(res *Results) string {
 				for _, v := range s.Unlock {
 					w(" %.1f |", v/1e3)
 				}
-				w(" %.2f |\n", s.Ratio(s.Unlock))
+				w(" %.2f | %d |\n", s.Ratio(s.Unlock), s.FDsLeft)
 			}
 			w("\n")
+			for _, s := range rows {
+				if s.FDsLeft > 0 && s.Name == "nightlyone" {
+					w("nightlyone/lockfile still had %d more descriptors open after releasing all %s: pidfds (they show in /proc/PID/fd as anon_inode:[pidfd]) from os.FindProcess — which opens one on Linux since Go 1.23 — in its owner checks, which never call Release, so each stays open until the garbage collector finalises its os.Process. A burst of locks can run out of descriptors meanwhile: an earlier version of this driver, which ran the three repetitions in one process, failed with \"too many open files\".\n\n", s.FDsLeft, strings.TrimSuffix(s.What, " in one directory, all held"))
+				}
+			}
 		}
 	}
 
 	w("## 5. The command line\n\n")
-	w("Whole-process wall time of taking a free lock, running true(1) under it and releasing it: each command exec'd directly (no shell), run one after another, %d times after a warm-up; median and p90. procmail's lockfile(1) cannot run a command, so its row is three processes (lockfile, true, rm), as a script uses it.\n\n", cliReps(res))
+	w("Whole-process wall time of taking a free lock, running true(1) under it and releasing it: each command exec'd directly (no shell), run one after another, %d times after a warm-up; median and p90. procmail's lockfile(1) cannot run a command, so its row is three processes (lockfile, true, rm), as a script uses it. `dotlock --help` takes no lock and runs nothing: it is the cost of starting dotlock's Go process (dynamic loading, runtime and package initialisation — gopsutil's among them), which the lock and the child's fork, exec and wait come on top of.\n\n", cliReps(res))
 	for _, f := range res.FS {
 		if len(f.CLI) == 0 {
 			continue
@@ -234,6 +239,7 @@ func render(res *Results) string {
 		for _, c := range f.CLI {
 			if c.Err != nil {
 				msg := strings.ReplaceAll(strings.TrimSpace(c.Err.Error()), "\n", " ")
+				msg = strings.ReplaceAll(msg, f.Dir, "MOUNT")
 				if strings.HasPrefix(c.Name, "dotlockfile") && strings.Contains(msg, "Permission denied") && f.Alt != "" {
 					msg += " (dotlockfile is setgid mail, and a FUSE mount without allow_other refuses other credentials)"
 				}
@@ -348,4 +354,15 @@ func ints(v []int) string {
 		s = append(s, fmt.Sprint(x))
 	}
 	return strings.Join(s, " ")
+}
+
+// errCell shows an error in a table cell: exclusions as they are, other
+// errors marked as such.
+func errCell(err error) string {
+	msg := strings.ReplaceAll(strings.TrimSpace(err.Error()), "\n", " ")
+	msg = strings.ReplaceAll(msg, "|", "\\|")
+	if strings.HasPrefix(msg, "excluded") {
+		return msg
+	}
+	return "error: " + msg
 }

@@ -12,8 +12,10 @@ import (
 // Results is everything one run measured.
 type Results struct {
 	Started, Finished     time.Time
+	Measured              time.Time // when measuring began, after the wait for a quiet machine
 	Cfg                   config
 	LoadBefore, LoadAfter string
+	LoadPeak              float64
 	QuietWaited           time.Duration
 	Sys                   SysInfo
 	Skipped               []string

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"strconv"
 	"strings"
@@ -30,6 +31,20 @@ func worker(args []string) error {
 	peer, s, err := bench.ParseSpec(spec)
 	if err != nil {
 		return err
+	}
+	if mode == "scale" {
+		if len(args) != 6 {
+			return fmt.Errorf("usage: bench worker scale SPEC DIR distinct|readers N FIRST")
+		}
+		n, err := strconv.Atoi(args[4])
+		if err != nil {
+			return err
+		}
+		first, err := strconv.Atoi(args[5])
+		if err != nil {
+			return err
+		}
+		return scaleRun(peer, s, lock, args[3], n, first)
 	}
 	l, err := peer.New(lock, s)
 	if err != nil {
@@ -107,11 +122,11 @@ func uncontendedLoop(l bench.Locker, batches int, bd time.Duration) error {
 		return nil
 	}
 	t0 := time.Now()
-	if err := cycle(200); err != nil {
+	if err := cycle(20); err != nil {
 		return err
 	}
-	per := time.Since(t0) / 200
-	ops := max(100, min(int(bd/max(per, time.Nanosecond)), 200000))
+	per := time.Since(t0) / 20
+	ops := max(20, min(int(bd/max(per, time.Nanosecond)), 200000))
 	runtime.GC()
 	for range batches {
 		var m0, m1 runtime.MemStats
@@ -195,4 +210,56 @@ func writeCounter(path string, n int64, id string) error {
 // counterLine is "%020d %-8s\n": 30 bytes.
 func counterLine(n int64, id string) []byte {
 	return fmt.Appendf(nil, "%020d %-8s\n", n, id)
+}
+
+// scaleRun makes n handles — on n paths in dir, or all on one path for
+// readers — takes them one after another, keeping all, then releases them
+// in the same order. It prints the mean ns per operation in the ranges
+// first, 10*first, ..., n ("lock ..." and "unlock ..."), and how many more
+// descriptors are open at the end than before the first lock ("fds-left").
+func scaleRun(peer bench.Peer, s bench.Settings, dir, kind string, n, first int) error {
+	ls := make([]bench.Locker, n)
+	for i := range ls {
+		p := filepath.Join(dir, "x.lock")
+		if kind == "distinct" {
+			p = filepath.Join(dir, fmt.Sprintf("l%05d.lock", i))
+		}
+		var err error
+		if ls[i], err = peer.New(p, s); err != nil {
+			return err
+		}
+	}
+	var bounds []int
+	for k := first; k < n; k *= 10 {
+		bounds = append(bounds, k)
+	}
+	bounds = append(bounds, n)
+	fds0 := openFDs()
+	runtime.GC()
+	for _, op := range []struct {
+		name string
+		f    func(bench.Locker) error
+	}{{"lock", bench.Locker.Lock}, {"unlock", bench.Locker.Unlock}} {
+		line := op.name
+		i := 0
+		for _, b := range bounds {
+			t := time.Now()
+			k := 0
+			for ; i < b; i++ {
+				if err := op.f(ls[i]); err != nil {
+					return fmt.Errorf("%s %d: %w", op.name, i+1, err)
+				}
+				k++
+			}
+			line += fmt.Sprintf(" %f", float64(time.Since(t).Nanoseconds())/float64(max(k, 1)))
+		}
+		fmt.Println(line)
+	}
+	fmt.Printf("fds-left %d\n", openFDs()-fds0)
+	return nil
+}
+
+func openFDs() int {
+	es, _ := os.ReadDir("/proc/self/fd")
+	return len(es)
 }
