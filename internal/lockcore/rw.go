@@ -37,17 +37,12 @@ type rwSupport struct {
 	dir   *DirStore
 	queue string
 
-	mu       sync.Mutex
-	last     stale.Observation             // an unreadable P.last, seen by schedule
-	queueObs map[string]*stale.Observation // remote waiters' queue records
-}
+	// last watches an unreadable P.last for schedule, which runs under
+	// the guard, so one goroutine at a time.
+	last stale.Observation
 
-// lastObs returns the observation of P.last for schedule, which runs
-// under the guard (so one goroutine at a time in this process).
-func (rw *rwSupport) lastObs() *stale.Observation {
-	rw.mu.Lock()
-	defer rw.mu.Unlock()
-	return &rw.last
+	mu       sync.Mutex                    // guards queueObs, which waiters update outside the guard
+	queueObs map[string]*stale.Observation // remote waiters' queue records
 }
 
 // under runs fn holding the guard, waiting while it is busy.
@@ -376,7 +371,7 @@ func (rw *rwSupport) schedule() error {
 		}
 	}
 	defer rw.l.wake.notify()
-	last, err := rw.l.lastToken(rw.dir, rw.lastObs())
+	last, err := rw.l.lastToken(rw.dir, &rw.last)
 	if err != nil {
 		return nil // P.last unreadable for now: a later schedule hands on
 	}

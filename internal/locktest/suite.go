@@ -41,6 +41,7 @@ func Run(t *testing.T, k Kind) {
 		{"HalfWritten", testHalfWritten},
 		{"Racing", testRacing},
 		{"LostReply", testLostReply},
+		{"RemoteGuard", testRemoteGuard},
 		{"BadInput", testBadInput},
 	}
 	for _, tt := range tests {

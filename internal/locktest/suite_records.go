@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io/fs"
 	"os"
 	"strings"
 	"sync/atomic"
@@ -422,5 +423,42 @@ func testLostReply(t *testing.T, k Kind) {
 			}
 			wantOnly(t, e.dir, "x.lock.last")
 		})
+	}
+}
+
+// testRemoteGuard: a breaker guard left by a breaker on another host is
+// not taken for abandoned before 4×StaleAfter (PROTOCOL.md, B1–B5): a
+// live remote breaker must never lose the guard while it works. Once it
+// has lapsed, the dead holder's lock behind it is reclaimed.
+func testRemoteGuard(t *testing.T, k Kind) {
+	const staleAfter = 100 * time.Millisecond
+	e := newInproc(t, k)
+	dead, rec := e.record(30, func(o *stale.Owner) { o.PID = freePID(t) })
+	e.plant(rec)
+	guard, err := stale.Self(0, stale.ModeBreaker, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard.Host = "elsewhere"
+	if err := os.WriteFile(e.path+".break", guard.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	l := e.open(lockcore.WithStaleAfter(staleAfter))
+	start := time.Now()
+	if err := lockFor(l, ipPatience); err != nil {
+		t.Fatalf("Lock behind a remote breaker's guard: %v", err)
+	}
+	if waited := time.Since(start); waited < 4*staleAfter {
+		t.Errorf("remote breaker's guard taken after %v, before 4×StaleAfter (%v)", waited, 4*staleAfter)
+	}
+	e.holds(l)
+	if l.Token() != dead.Token+1 {
+		t.Errorf("token %d after the dead holder's %d", l.Token(), dead.Token)
+	}
+	if _, err := os.Lstat(e.path + ".break"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("guard still there after the takeover: %v", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
 	}
 }
