@@ -140,8 +140,7 @@ func (l *Lock) HandOver(pid int) (stale.Owner, error) {
 	if h == nil {
 		return stale.Owner{}, l.pathErr("handover", ErrNotHeld)
 	}
-	close(h.stop)
-	<-h.done
+	l.stopHeartbeat(h)
 	defer func() {
 		if exclusive {
 			<-l.sem

@@ -5,3 +5,5 @@ package lockcore
 func networkFS(dir string) bool { return true }
 
 func directFlag(dir string) int { return 0 }
+
+func localFS(dir string) bool { return false }

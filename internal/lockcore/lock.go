@@ -2,7 +2,7 @@
 // lockdir: acquisition with backoff and wake-ups, the breaker guard, the
 // heartbeat, fencing tokens and checked release, written once over the Store
 // primitive. docs/PROTOCOL.md explains it; the step names there (A1..A6,
-// B1..B5, H1..H3, R1..R3) appear in the comments here.
+// B1..B5, H1..H3, R1..R3, W1..W4) appear in the comments here.
 package lockcore
 
 import (
@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/dotlock/dotlock/stale"
@@ -29,6 +30,7 @@ type Lock struct {
 	guard *FileStore // the breaker guard, path + ".break"
 	cfg   Config
 	sync  bool
+	local bool // a local filesystem: entries are recognised by inode
 	wake  *wakePoint
 	rw    *rwSupport // shared-mode support, for lock directories
 
@@ -46,8 +48,9 @@ type hold struct {
 	entry    Entry
 	lost     chan struct{}
 	lostErr  error
-	stop     chan struct{}
-	done     chan struct{}
+	beatMu   sync.Mutex  // held by a beat, and by stopHeartbeat
+	timer    *time.Timer // the next beat
+	stopped  bool
 	lastBeat time.Time // when the last heartbeat that proved the hold was begun
 	beat     uint64    // heartbeat counter (owner stays as acquired: others read it)
 
@@ -57,6 +60,9 @@ type hold struct {
 	read   func() ([]byte, error)
 	retire func(check func([]byte) bool) (bool, error)
 	shared bool
+
+	id      fileID // the entry's inode, pinned while it is open
+	idKnown bool   // id is set: a local filesystem, an exclusive hold
 }
 
 // newHold makes a hold of the record rec (owner o) written through e.
@@ -66,8 +72,6 @@ func (l *Lock) newHold(o stale.Owner, e Entry, now time.Time) *hold {
 		beatOff:  o.HeartbeatOffset(),
 		entry:    e,
 		lost:     make(chan struct{}),
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
 		lastBeat: now,
 		read:     l.store.Read,
 		retire:   func(check func([]byte) bool) (bool, error) { return l.store.Retire(true, check) },
@@ -105,7 +109,7 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 	}
 	l := &Lock{
 		store: newStore(abs),
-		guard: NewFileStore(abs + ".break"),
+		guard: NewFileStore(abs + guardSuffix),
 		cfg:   cfg,
 		wake:  wakePointFor(abs),
 		sem:   make(chan struct{}, 1),
@@ -113,6 +117,7 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 	if ds, ok := l.store.(*DirStore); ok {
 		l.rw = &rwSupport{l: l, dir: ds, queue: abs + ".queue"}
 	}
+	l.local = localFS(dir)
 	if cfg.Sync != nil {
 		l.sync = *cfg.Sync
 	} else {
@@ -184,6 +189,10 @@ func (l *Lock) Lock(ctx context.Context) error {
 		return ctx.Err()
 	}
 	ws := l.newWaitState()
+	defer ws.stop()
+	if l.rw == nil {
+		ws.staleWant = l.yield(ctx)
+	}
 	var last string
 	for {
 		woken := l.wake.channel()
@@ -199,8 +208,8 @@ func (l *Lock) Lock(ctx context.Context) error {
 			l.install(h)
 			return nil
 		}
-		if blk != nil && l.cfg.OnWait != nil {
-			if s := blk.Error(); s != last {
+		onWait := func() {
+			if s := blk.Error(); s != last && l.cfg.OnWait != nil {
 				last = s
 				l.cfg.OnWait(blk)
 			}
@@ -208,6 +217,7 @@ func (l *Lock) Lock(ctx context.Context) error {
 		if blk != nil && l.rw != nil {
 			// A lock directory: wait in the queue, so that readers and
 			// writers take turns (rw.go).
+			onWait()
 			h, err := l.waitQueued(ctx, ws, true)
 			if err != nil {
 				<-l.sem
@@ -215,6 +225,13 @@ func (l *Lock) Lock(ctx context.Context) error {
 			}
 			l.install(h)
 			return nil
+		}
+		if blk != nil {
+			if ws.follow(blk) {
+				continue
+			}
+			ws.announce()
+			onWait()
 		}
 		if err := ws.pause(ctx, woken, blk == nil); err != nil {
 			<-l.sem
@@ -240,10 +257,118 @@ type waitState struct {
 	last      stale.Observation             // an unreadable last record
 	guardObs  stale.Observation             // the breaker guard's record
 	delay     time.Duration
-	quick     int // tries in a row that were not blocked
+	gdelay    time.Duration // the same, waiting for a breaker guard
+	quick     int           // tries in a row that were not blocked
+
+	// Wake-ups other than polling (notify_linux.go), set up once a wait
+	// begins, undone by stop.
+	watched   bool         // changes at the path wake this waiter
+	exits     map[int]bool // local holders whose exit wakes this waiter
+	stops     []func()
+	announced bool // this waiter has created P.want
+	staleWant bool // P.want was found stale (yield)
 }
 
 func (l *Lock) newWaitState() *waitState { return &waitState{l: l} }
+
+// follow arranges for the waiter to be woken by changes at the lock path
+// (W1) and by the exit of the live local holders named in blk (a wake-up only
+// makes the waiter look again, so a fake process table does no harm). It reports
+// whether the path's watch was only now set up: then the caller must try
+// again before it waits, since a change just before the watch is missed.
+func (ws *waitState) follow(blk *LockedError) (retry bool) {
+	l := ws.l
+	if !ws.watched {
+		ws.watched = true
+		ws.stops = append(ws.stops, watchPath(l.store.Path(), l.wake))
+		retry = true
+	}
+	if blk == nil {
+		return retry
+	}
+	for _, o := range blk.Owners {
+		if stale.Of(o) != l.cfg.Checker.Local || ws.exits[o.PID] || len(ws.exits) >= 8 {
+			continue
+		}
+		if ws.exits == nil {
+			ws.exits = map[int]bool{}
+		}
+		ws.exits[o.PID] = true
+		still := func() bool { return l.cfg.Checker.Judge(o).Verdict == stale.Alive }
+		ws.stops = append(ws.stops, watchExit(o.PID, still, l.wake))
+	}
+	return retry
+}
+
+// stop undoes follow, and removes P.want if this waiter announced itself
+// (it is served, or gives up) or found it stale. Waiters still waiting
+// announce themselves again when next blocked.
+func (ws *waitState) stop() {
+	for _, f := range ws.stops {
+		f()
+	}
+	if ws.announced || ws.staleWant {
+		syscall.Unlink(ws.l.store.Path() + wantSuffix) // a file only: never a planted directory
+		ws.announced, ws.staleWant = false, false
+	}
+	ws.stops, ws.exits, ws.watched = nil, nil, false
+}
+
+// guardSuffix names P.break, the breaker guard.
+const guardSuffix = ".break"
+
+// wantSuffix names P.want, where waiters for a lock file announce that they
+// wait (see yield). It is a hint, never part of the lock's state.
+const wantSuffix = ".want"
+
+// announce makes sure P.want exists while this waiter waits (W4).
+func (ws *waitState) announce() {
+	l := ws.l
+	f, err := os.OpenFile(l.store.Path()+wantSuffix, os.O_WRONLY|os.O_CREATE|oNoFollow|oNonblock, fs.FileMode(l.cfg.Perm))
+	if err == nil {
+		f.Close()
+		ws.announced = true
+	}
+}
+
+// handoffWindow is how long a releaser that comes straight back waits for
+// an announced waiter to take the lock.
+func (l *Lock) handoffWindow() time.Duration {
+	return min(max(l.cfg.PollMax, 2*time.Millisecond), 50*time.Millisecond)
+}
+
+// yield lets waiters have a lock this process released a moment ago (W4). A
+// releaser that comes straight back would otherwise win nearly every
+// time, while waiters elsewhere are still waking up (a barging releaser
+// starves them). If P.want says someone waits, it waits until the path
+// changes or the handoff window passes. It reports whether the window
+// passed with no taker: then P.want is stale, and is removed once this
+// caller holds the lock.
+func (l *Lock) yield(ctx context.Context) (staleWant bool) {
+	window := l.handoffWindow()
+	if !l.wake.releasedWithin(window, l.cfg.Clock.Now()) {
+		return false
+	}
+	if _, err := os.Lstat(l.store.Path() + wantSuffix); err != nil {
+		return false
+	}
+	woken := l.wake.channel()
+	stop := watchPath(l.store.Path(), l.wake)
+	defer stop()
+	if _, err := os.Lstat(l.store.Path()); err == nil {
+		return false // taken already
+	}
+	t := time.NewTimer(window)
+	defer t.Stop()
+	select {
+	case <-woken:
+		return false
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
+}
 
 // pause waits before the next try: until woken by a release in this
 // process, or a backoff with jitter passes, or ctx is done.
@@ -270,6 +395,23 @@ func (ws *waitState) pause(ctx context.Context, woken <-chan struct{}, retryNow 
 	case <-woken:
 		ws.delay = 0
 		return nil
+	case <-t.C:
+		return nil
+	}
+}
+
+// pauseGuard waits a little while a breaker guard is held (W3). A guard is held
+// only for the few operations of a break or a handoff, so it is polled
+// quickly whatever the poll settings (which may be long, for a holder).
+func (ws *waitState) pauseGuard(ctx context.Context) error {
+	cfg := &ws.l.cfg
+	hi := min(cfg.PollMax, 10*time.Millisecond)
+	ws.gdelay = min(max(ws.gdelay*2, min(cfg.PollMin, time.Millisecond)), hi)
+	t := time.NewTimer(ws.gdelay/2 + rand.N(ws.gdelay/2+1))
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
 	case <-t.C:
 		return nil
 	}
@@ -389,7 +531,20 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		l.abandon(rec)
 		return nil, nil, err
 	}
-	// A6: verify that the entry at the path is ours.
+	// A6: verify that the entry at the path is ours: on a local filesystem
+	// by its inode (which cannot be reused while we hold it open), else by
+	// its bytes.
+	if id, ok := entryID(e); ok && l.local {
+		if at, known := idAt(id, recordPath(l.store)); known {
+			if at {
+				h := l.newHold(owner, e, now)
+				h.id, h.idKnown = id, true
+				return h, nil, nil
+			}
+			e.Close()
+			return nil, nil, nil // displaced while undecided; try again
+		}
+	}
 	data, err := l.store.Read()
 	if err == nil && bytes.Equal(data, rec) {
 		return l.newHold(owner, e, now), nil, nil
@@ -618,7 +773,7 @@ func (l *Lock) waitGuardClear(ctx context.Context, ws *waitState) error {
 		} else if stale {
 			continue
 		}
-		if err := gw.pause(ctx, nil, false); err != nil {
+		if err := gw.pauseGuard(ctx); err != nil {
 			return err
 		}
 	}
@@ -629,26 +784,36 @@ func (l *Lock) install(h *hold) {
 	l.mu.Lock()
 	l.hold = h
 	l.mu.Unlock()
-	go l.heartbeat(h)
+	l.startHeartbeat(h)
 }
 
-// heartbeat rewrites h's heartbeat until stopped or lost (H1..H3).
-func (l *Lock) heartbeat(h *hold) {
-	defer close(h.done)
-	t := time.NewTicker(l.cfg.Heartbeat)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stop:
+// startHeartbeat rewrites h's heartbeat every Heartbeat until stopped or
+// lost (H1..H3). A timer rather than a goroutine per hold: nothing runs
+// between beats.
+func (l *Lock) startHeartbeat(h *hold) {
+	h.beatMu.Lock()
+	defer h.beatMu.Unlock()
+	h.timer = time.AfterFunc(l.cfg.Heartbeat, func() {
+		h.beatMu.Lock()
+		defer h.beatMu.Unlock()
+		if h.stopped {
 			return
-		case <-t.C:
 		}
 		if err := l.beat(h); err != nil {
 			h.lostErr = err
 			close(h.lost)
 			return
 		}
-	}
+		h.timer.Reset(l.cfg.Heartbeat)
+	})
+}
+
+// stopHeartbeat stops h's heartbeat; a beat under way finishes first.
+func (l *Lock) stopHeartbeat(h *hold) {
+	h.beatMu.Lock()
+	defer h.beatMu.Unlock()
+	h.stopped = true
+	h.timer.Stop()
 }
 
 // lapsed reports whether h went so long without a heartbeat that another
@@ -720,9 +885,9 @@ func (l *Lock) Unlock() error {
 	if h == nil {
 		return l.pathErr("unlock", ErrNotHeld)
 	}
-	close(h.stop)
-	<-h.done
+	l.stopHeartbeat(h)
 	err := l.release(h)
+	l.wake.released(l.cfg.Clock.Now())
 	<-l.sem
 	l.wake.notify()
 	if err != nil {
@@ -733,6 +898,12 @@ func (l *Lock) Unlock() error {
 
 // release is the checked release (R1..R3).
 func (l *Lock) release(h *hold) error {
+	// R1, on a local filesystem: is our entry (its inode pinned by our
+	// descriptor) still the one at the path?
+	at := false
+	if h.idKnown {
+		at, _ = idAt(h.id, recordPath(l.store))
+	}
 	h.entry.Close() // before moving it: Windows cannot rename an open file
 	select {
 	case <-h.lost:
@@ -742,6 +913,23 @@ func (l *Lock) release(h *hold) error {
 	mine := func(moved []byte) bool {
 		o, err := stale.Parse(moved)
 		return err == nil && o.UUID == h.owner.UUID
+	}
+	// R2: move the record to the last-record slot (publishing the token
+	// and freeing the path in one step). R1 has just proved it ours, and
+	// only a breaker holding the guard could take it away — which needs a
+	// lapse, and a lapsed release holds the guard itself.
+	retireMine := func() error {
+		ok, err := h.retire(nil)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return &LostError{Reason: "the lock changed hands while being released"}
+		}
+		if h.shared {
+			return l.rw.readerLeft()
+		}
+		return nil
 	}
 	do := func(time.Time) error {
 		// R1: the record at the path must be ours.
@@ -756,25 +944,16 @@ func (l *Lock) release(h *hold) error {
 			o, perr := stale.Parse(data)
 			return lostTo(o, perr)
 		}
-		// R2: move it to the last-record slot (publishing the token and
-		// freeing the path in one step). R1 just proved the record ours,
-		// and only a breaker holding the guard could take it away — which
-		// needs a lapse, and a lapsed release holds the guard itself.
-		ok, err := h.retire(nil)
-		if err != nil {
-			return err
-		}
-		if !ok {
-			return &LostError{Reason: "the lock changed hands while being released"}
-		}
-		if h.shared {
-			return l.rw.readerLeft()
-		}
-		return nil
+		return retireMine()
 	}
 	now := l.cfg.Clock.Now()
 	if !h.shared && !l.lapsed(h, now) {
-		err := do(now)
+		var err error
+		if at {
+			err = retireMine()
+		} else {
+			err = do(now) // reads the record, to name who has it if not us
+		}
 		if err == nil && l.rw != nil {
 			l.rw.kick()
 		}
@@ -791,7 +970,7 @@ func (l *Lock) release(h *hold) error {
 			}
 			return err
 		}
-		if err := ws.pause(context.Background(), nil, false); err != nil {
+		if err := ws.pauseGuard(context.Background()); err != nil {
 			return err
 		}
 	}

@@ -52,7 +52,7 @@ func (rw *rwSupport) under(ctx context.Context, ws *waitState, fn func() error) 
 		if !errors.Is(err, errGuardBusy) {
 			return err
 		}
-		if err := ws.pause(ctx, nil, false); err != nil {
+		if err := ws.pauseGuard(ctx); err != nil {
 			return err
 		}
 	}
@@ -87,7 +87,8 @@ func (rw *rwSupport) queued() bool {
 }
 
 // kick hands the lock to waiters if it is free and anyone queues. Called
-// after an exclusive release.
+// after an exclusive release. If the guard is busy, its holder (or a
+// waiter, woken by its release or polling) hands on.
 func (rw *rwSupport) kick() {
 	if !rw.queued() {
 		return
@@ -95,7 +96,16 @@ func (rw *rwSupport) kick() {
 	rw.l.wake.notify()
 	ctx, cancel := context.WithTimeout(context.Background(), rw.l.cfg.StaleAfter)
 	defer cancel()
-	rw.under(ctx, rw.l.newWaitState(), rw.schedule)
+	rw.schedOnce(ctx, rw.l.newWaitState())
+}
+
+// schedOnce runs schedule under the guard if the guard is free.
+func (rw *rwSupport) schedOnce(ctx context.Context, ws *waitState) error {
+	err := rw.l.withGuard(ctx, ws, func(time.Time) error { return rw.schedule() })
+	if errors.Is(err, errGuardBusy) {
+		return nil
+	}
+	return err
 }
 
 // inspectGroup judges a shared group (S6): it blocks while any reader lives;
@@ -593,6 +603,7 @@ func (l *Lock) TryRLock() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
 	defer cancel()
 	ws := l.newWaitState()
+	defer ws.stop()
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
 		if err != nil {
@@ -621,6 +632,7 @@ func (l *Lock) RLock(ctx context.Context) error {
 		return l.pathErr("rlock", errNoShared)
 	}
 	ws := l.newWaitState()
+	defer ws.stop()
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
 		if err != nil {
@@ -680,8 +692,7 @@ func (l *Lock) RUnlock() error {
 	h := l.readers[n-1]
 	l.readers = l.readers[:n-1]
 	l.mu.Unlock()
-	close(h.stop)
-	<-h.done
+	l.stopHeartbeat(h)
 	err := l.release(h)
 	l.wake.notify()
 	if err != nil {
@@ -694,7 +705,7 @@ func (l *Lock) installShared(h *hold) {
 	l.mu.Lock()
 	l.readers = append(l.readers, h)
 	l.mu.Unlock()
-	go l.heartbeat(h)
+	l.startHeartbeat(h)
 }
 
 // waitQueued queues the caller (S2) and waits until the lock is handed to
@@ -728,13 +739,21 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 	}
 	var last string
 	lastBeat := l.cfg.Clock.Now()
+	var lastObserved time.Time
 	for {
 		woken := l.wake.channel()
-		if now := l.cfg.Clock.Now(); now.Sub(lastBeat) >= l.cfg.Heartbeat {
+		now := l.cfg.Clock.Now()
+		if now.Sub(lastBeat) >= l.cfg.Heartbeat {
 			rw.beatQueued(name, &me, now)
 			lastBeat = now
 		}
-		rw.observeQueue()
+		// Every other waiter's record is judged: a few times a heartbeat
+		// is enough to see one stand still, and far cheaper than at every
+		// wake-up.
+		if now.Sub(lastObserved) >= l.cfg.Heartbeat/4 {
+			rw.observeQueue()
+			lastObserved = now
+		}
 		// S3: has the lock been handed to us? Look at the queue first: a
 		// handoff writes P before it removes the queue record.
 		_, qerr := os.Lstat(filepath.Join(rw.queue, name))
@@ -763,7 +782,9 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		// Judge what holds P; a free P is handed on under the guard.
 		var blk *LockedError
 		if _, err := os.Lstat(rw.dir.Path()); errors.Is(err, fs.ErrNotExist) {
-			err = rw.under(ctx, ws, rw.schedule)
+			// One try: a busy guard means someone is handing on right now,
+			// and its release wakes this waiter (W1) or its poll finds it.
+			err = rw.schedOnce(ctx, ws)
 			if err != nil {
 				return nil, l.leaveQueue(name, path, me.UUID, writer, err)
 			}
@@ -775,6 +796,9 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 				last = s
 				l.cfg.OnWait(blk)
 			}
+		}
+		if ws.follow(blk) {
+			continue
 		}
 		if err := ws.pause(ctx, woken, false); err != nil {
 			return nil, l.leaveQueue(name, path, me.UUID, writer, err)

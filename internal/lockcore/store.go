@@ -51,6 +51,15 @@ type Store interface {
 // readRecord reads a record file without following a symlink at name and
 // without blocking on a planted FIFO, and bounds what it reads.
 func readRecord(name string) ([]byte, error) {
+	if directFlag(filepath.Dir(name)) == 0 {
+		return readRecordLocal(name)
+	}
+	return readRecordFile(name)
+}
+
+// readRecordFile is readRecord through package os, which copes with
+// O_DIRECT's demands.
+func readRecordFile(name string) ([]byte, error) {
 	if err := refuseSymlink(name); err != nil {
 		return nil, err
 	}
@@ -104,6 +113,37 @@ func retireTarget(path string, keep bool) string {
 	return dst
 }
 
+// errNoIdentity: the entry's identity cannot be compared here.
+var errNoIdentity = errors.New("no file identity")
+
+// recordPath is the file holding the store's record.
+func recordPath(s Store) string {
+	if ds, ok := s.(*DirStore); ok {
+		return ds.owner()
+	}
+	return s.Path()
+}
+
+// entryID is the device and inode of entry e, where they can be told.
+func entryID(e Entry) (fileID, bool) {
+	ie, ok := e.(interface{ identity() (fileID, error) })
+	if !ok {
+		return fileID{}, false
+	}
+	id, err := ie.identity()
+	return id, err == nil
+}
+
+// idAt reports whether the file at name is id; known is false where that
+// cannot be told (then compare records).
+func idAt(id fileID, name string) (at, known bool) {
+	pid, err := pathID(name)
+	if err != nil {
+		return false, errors.Is(err, fs.ErrNotExist)
+	}
+	return id == pid, true
+}
+
 // FileStore keeps the lock as a file created with O_CREATE|O_EXCL; the
 // file's content is the owner record.
 type FileStore struct{ path string }
@@ -114,8 +154,7 @@ func NewFileStore(path string) *FileStore { return &FileStore{path: path} }
 func (s *FileStore) Path() string { return s.path }
 
 func (s *FileStore) Create(perm fs.FileMode) (Entry, error) {
-	// O_EXCL with O_CREATE never follows a symlink at the path.
-	return os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, perm)
+	return createExclFile(s.path, perm)
 }
 
 func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
@@ -124,7 +163,7 @@ func (s *FileStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".la
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	dst := retireTarget(s.path, keep)
-	if err := os.Rename(s.path, dst); err != nil {
+	if err := rename(s.path, dst); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
@@ -139,7 +178,7 @@ func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 			// replacing it is safe; and while the guard is held no successor
 			// can take the path and leave it again, so what is at dst is
 			// what we moved.
-			if rerr := os.Rename(dst, s.path); rerr != nil {
+			if rerr := rename(dst, s.path); rerr != nil {
 				return false, rerr
 			}
 			return false, err
@@ -172,15 +211,7 @@ func (s *DirStore) Create(perm fs.FileMode) (Entry, error) {
 	if err := os.Mkdir(s.path, perm|(perm&0o444)>>2); err != nil {
 		return nil, err
 	}
-	// Create the record inside the directory we made, not inside whatever
-	// the path names by now.
-	root, err := os.OpenRoot(s.path)
-	if err != nil {
-		os.Remove(s.path)
-		return nil, err
-	}
-	defer root.Close()
-	f, err := root.OpenFile(OwnerFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := createExclAt(s.path, OwnerFile, perm)
 	if err != nil {
 		os.Remove(s.path) // our own empty directory; leave no ownerless lock behind
 		return nil, &fs.PathError{Op: "create", Path: s.owner(), Err: unwrapPath(err)}
@@ -210,7 +241,7 @@ func (s *DirStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".las
 
 func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	dst := retireTarget(s.path, keep)
-	err := os.Rename(s.owner(), dst)
+	err := rename(s.owner(), dst)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// No record: the victim, if approved, is an empty directory.
@@ -225,7 +256,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	case check != nil:
 		moved, err := readRecord(dst)
 		if err != nil || !check(moved) {
-			if rerr := os.Rename(dst, s.owner()); rerr != nil {
+			if rerr := rename(dst, s.owner()); rerr != nil {
 				os.Remove(dst)
 				return false, rerr
 			}
@@ -240,7 +271,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	// The directory is ours to remove: no one else can create the path
 	// while it exists, and no one else takes records out of it while we
 	// hold it (or, when breaking, hold the guard).
-	if err := os.Remove(s.path); err != nil {
+	if err := rmdir(s.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return true, nil
 		}
@@ -249,7 +280,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		// new anchor stands there already), the directory is still held.
 		if hasReaders(names) {
 			if _, lerr := os.Lstat(s.owner()); errors.Is(lerr, fs.ErrNotExist) {
-				if rerr := os.Rename(dst, s.owner()); rerr != nil {
+				if rerr := rename(dst, s.owner()); rerr != nil {
 					return false, rerr
 				}
 			}
@@ -267,7 +298,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		// Stray files: move the whole directory aside first, so that the
 		// path is free at once, then clear it.
 		aside := tempName(s.path)
-		if rerr := os.Rename(s.path, aside); rerr != nil {
+		if rerr := rename(s.path, aside); rerr != nil {
 			return true, rerr
 		}
 		return true, os.RemoveAll(aside)

@@ -1,13 +1,18 @@
 package lockcore
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // wakePoint lets handles in one process wake each other's waiters on
 // release, so that a waiter in the same process never sleeps through one.
-// Waiters in other processes poll.
+// Waiters in other processes are woken by change notification where there
+// is one (notify_linux.go), and poll.
 type wakePoint struct {
-	mu sync.Mutex
-	ch chan struct{}
+	mu         sync.Mutex
+	ch         chan struct{}
+	releasedAt time.Time // when a handle in this process last released the path
 }
 
 var wakePoints sync.Map // absolute lock path -> *wakePoint
@@ -33,4 +38,19 @@ func (w *wakePoint) notify() {
 	close(w.ch)
 	w.ch = make(chan struct{})
 	w.mu.Unlock()
+}
+
+// released records a release by this process at now.
+func (w *wakePoint) released(now time.Time) {
+	w.mu.Lock()
+	w.releasedAt = now
+	w.mu.Unlock()
+}
+
+// releasedWithin reports whether this process released the path less
+// than d before now.
+func (w *wakePoint) releasedWithin(d time.Duration, now time.Time) bool {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return !w.releasedAt.IsZero() && now.Sub(w.releasedAt) < d
 }

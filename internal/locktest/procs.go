@@ -74,7 +74,8 @@ type HelperSpec struct {
 	Goroutines int    // goroutines, each with its own handle (counter; default 1)
 
 	StaleAfter time.Duration // WithStaleAfter, if not 0
-	PollMax    time.Duration // WithPoll(1ms, PollMax), if not 0
+	PollMax    time.Duration // WithPoll(PollMin or 1ms, PollMax), if not 0
+	PollMin    time.Duration
 	Timeout    time.Duration // bound on each Lock call (default 60s)
 
 	// ReportTries makes the helper print "tried PID" each time its lock
@@ -161,4 +162,7 @@ func RunProcesses(t *testing.T, k Kind) {
 	t.Run("PIDReuse", func(t *testing.T) { testPIDReuse(t, k) })
 	t.Run("StoppedHolder", func(t *testing.T) { testStoppedHolder(t, k) })
 	t.Run("ProcessesAndGoroutines", func(t *testing.T) { testProcessesAndGoroutines(t, k) })
+	t.Run("WakeOnRelease", func(t *testing.T) { testWakeOnRelease(t, k) })
+	t.Run("WakeOnHolderExit", func(t *testing.T) { testWakeOnHolderExit(t, k) })
+	t.Run("NoBarging", func(t *testing.T) { testNoBarging(t, k) })
 }

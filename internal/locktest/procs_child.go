@@ -2,6 +2,7 @@ package locktest
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -47,7 +48,7 @@ func (s HelperSpec) options(o *procOut) ([]lockcore.Option, error) {
 		opts = append(opts, lockcore.WithStaleAfter(s.StaleAfter))
 	}
 	if s.PollMax > 0 {
-		opts = append(opts, lockcore.WithPoll(time.Millisecond, s.PollMax))
+		opts = append(opts, lockcore.WithPoll(cmp.Or(s.PollMin, time.Millisecond), s.PollMax))
 	}
 	if s.ReportTries {
 		ch, err := stale.NewChecker()

@@ -241,8 +241,8 @@ func bestPolling(f *FSResults) *ContendResult {
 }
 
 // analysis explains the misses, one section per cause. The mechanisms
-// named come from reading internal/lockcore (lock.go, rw.go, store.go) and
-// from strace -c and pprof of the uncontended benchmark (bench/README.md
+// named come from reading internal/lockcore (lock.go, rw.go, store.go,
+// notify_linux.go) and from strace of a lock/unlock loop (bench/README.md
 // says how); the numbers come from this run.
 func analysis(res *Results, ts []Target) string {
 	groups := []struct {
@@ -278,29 +278,25 @@ func analysis(res *Results, ts []Target) string {
 }
 
 func uncontendedWhy(res *Results) string {
-	return syncNote(res) + `**lockfile.** The floor is one create, one write, one close and one unlink. dotlock's lockfile Lock + Unlock makes about four times as many system calls (strace -c of BenchmarkUncontended on tmpfs: about 43 against 10): A1 the create; A3 reading P.last for the token; A4 the write; A5 an lstat of P.break; A6 reading P back; and, to release, R1 reading P again, removing P.last and renaming P onto it (os.Rename adds an lstat). Each record read is open + fstat + four read calls (io.ReadAll grows its buffer from 512 bytes, and a record is 1024) + close: the three reads are more than half of the calls. Each Lock also starts a heartbeat goroutine with a ticker, which Unlock stops and waits for: about 2.4 futex and 2.8 nanosleep calls per lock+unlock, and scheduler round trips. On ext4 the floor itself costs tens of µs in the journal, so the same overhead weighs less there than on tmpfs. nightlyone/lockfile makes fewer calls (a temporary pid file, a link, two lstats, an unlink; to release, read the pid and remove) and starts no goroutine.
+	return syncNote(res) + `**lockfile.** The floor is four system calls: create, write, close, unlink. dotlock's lockfile Lock + Unlock makes 15 on a local filesystem (strace of a lock/unlock loop on ext4): A1 the create; A3 reading P.last for the token (open, fstat, one read, close); A4 the write; A5 an lstat of P.break; A6 an fstat of the entry and an lstat of P (the entry's identity: the open descriptor pins its inode); W4 an lstat of P.want, made only by a process that locks again right after its own release; and to release, R1 an lstat of P, the close, the unlink of P.last and the rename of P onto it. Beyond the calls: a UUID (getrandom) and the 1 KiB record to format, and a heartbeat timer per hold. What is left is the protocol's own: the token (four calls to read P.last, and a rename where the floor unlinks) and the checks that make a release safe. Keeping the last token in memory when this process was the last holder, validated by P.last's inode and change time, would save four calls, but inode numbers are reused and change times are coarse, so a token could go backwards: not done.
 
-**lockdir** pays everything lockfile does and more: its create is mkdir + an os.Root on the new directory + an exclusive create of owner inside it; every read of P is an lstat of the directory before the record read; and because a lock directory supports readers and a queue, each Lock and Unlock also lstats P.queue (about 53 system calls per lock+unlock against the mkdir floor's 13.5). RWLock's Lock goes the same way; RLock joins under the guard P.break (creating, writing and removing it) and writes two records (the anchor's token and its own).
+**lockdir** makes 19 calls against the mkdir floor's six: mkdir, then a descriptor of the new directory to create owner inside it (open, openat, close) rather than trusting the path, then the same as lockfile, plus an lstat of P.queue on Lock and on Unlock (queued waiters and readers) and the rmdir.
 
-` + fileFixes
+`
 }
-
-const fileFixes = `**Suggested library changes**, in order of payoff: (1) read a record with one read into a 4097-byte buffer (reused, or on the stack) instead of io.ReadAll through a LimitReader — three fewer read calls and about six fewer allocations per read; (2) on local filesystems (where networkFS is false) prove A6 and R1 by identity — fstat of the entry still open against lstat of P, which is sound locally because the open descriptor pins the inode — and keep the byte-for-byte re-read for network filesystems, whose inode numbers differ per mount; (3) heartbeat with time.AfterFunc (or one heartbeat goroutine per process for all holds) instead of a goroutine and ticker per hold that Unlock must wait for; (4) marshal the record into a reused buffer. (1)–(3) remove about half of the calls and most of the allocations.`
 
 func contendWhy(res *Results) string {
 	var b strings.Builder
-	b.WriteString(`Waiters in other processes are not told of a release: they poll, with exponential backoff from 1 ms to PollMax (50 ms by default) and jitter (lock.go, waitState.pause; wake.go wakes waiters only inside the releasing process). `)
-	b.WriteString(`**lockfile**: a process that releases and loops back re-creates P within microseconds, while the others sleep their backoff, so one process keeps the lock for many rounds: fairness near 0 and few handoffs, though rounds/s can stay high. `)
-	b.WriteString(`**lockdir**: waiters queue in P.queue and are handed the lock in turn under the guard (rw.go, schedule), which makes turns fair, but a handed-over lock sits unused until its waiter's next poll finds its UUID in P/owner, and each hand-on lists the queue and reads every waiter's record under P.break: few rounds/s, each one a handoff. `)
+	b.WriteString(`Waiters are woken by the release itself on Linux (W1: inotify on the lock's directory; W2: a pidfd on a live holder on this host) and a releaser that comes straight back lets an announced waiter in first (W4: P.want; docs/PROTOCOL.md, Waiting). What remains against the kernel lock: a handoff crosses into the waiting process twice (its inotify reader goroutine, then the waiting goroutine), and the waiter then runs a whole acquire (about 15 system calls), where flock(2) hands over inside the kernel. **lockdir** hands on under the guard P.break: the releaser takes the guard, lists the queue, reads every waiter's record and P.last, makes P and its owner record for the head waiter, removes its queue record and drops the guard — about 40 system calls — and each waiter, once woken, reads the records again to see whether it was chosen. `)
 	for _, f := range res.FS {
 		lf, lft := findContend(f, 4, "dotlock-lockfile", ""), findContend(f, 4, "dotlock-lockfile", "WithPoll(1ms, 1ms)")
 		ld, ldt := findContend(f, 4, "dotlock-lockdir", ""), findContend(f, 4, "dotlock-lockdir", "WithPoll(1ms, 1ms)")
 		if lf != nil && lft != nil && ld != nil && ldt != nil {
-			fmt.Fprintf(&b, "Evidence on %s at 4 processes: polling every 1 ms (WithPoll(1ms, 1ms)) takes lockfile from %.0f to %.0f handoffs/s (fairness %.2f → %.2f) and lockdir from %.0f to %.0f rounds/s (handoff median %s → %s); the kernel-lock peers, whose waiters the release itself wakes, hand over in %s. ",
-				f.Label(), lf.HandoffsPS, lft.HandoffsPS, lf.Fairness, lft.Fairness, ld.RoundsPerS, ldt.RoundsPerS, dur(ld.LatMedian), dur(ldt.LatMedian), kernelLat(f))
+			fmt.Fprintf(&b, "On %s at 4 processes, polling every 1 ms (WithPoll(1ms, 1ms)) on top gives lockfile %.0f handoffs/s against %.0f (fairness %.2f against %.2f) and lockdir %.0f rounds/s against %.0f (handoff median %s against %s): where change notification works, faster polling adds nothing but load. The kernel-lock peers hand over in %s. ",
+				f.Label(), lft.HandoffsPS, lf.HandoffsPS, lft.Fairness, lf.Fairness, ldt.RoundsPerS, ld.RoundsPerS, dur(ldt.LatMedian), dur(ld.LatMedian), kernelLat(f))
 		}
 	}
-	b.WriteString(`Suggested library changes: (1) wake waiters on release instead of sleeping through it: on Linux, an inotify watch on the lock's parent directory for P's name (IN_DELETE, IN_MOVED_FROM) — and, for lock directories, on P for IN_CREATE of owner or r.<uuid>, the handoff a queued waiter waits for — selected together with the backoff timer, which stays as the fallback for changes made on other hosts of a network filesystem (inotify sees only this host's); (2) for lockfile fairness, make a waiter that has waited longer than about 1 ms visible (a marker beside P, or lockdir's queue), and let a releasing process that sees one not take P again until someone else has (sync.Mutex's starvation mode does the same); (3) for lockdir, hand on outside the guard's critical path where possible, and have the handed-over waiter adopt at once on the inotify event.`)
+	b.WriteString(`On sshfs (and NFS, SMB) inotify sees only this host's changes, and the two mounts here are two clients: a waiter learns of the other mount's release by polling (PollMin to PollMax, 1–50 ms by default). Possible next steps: hand on in lockdir without the guard's full round trip where the queue has one waiter; batch a waiter's re-reads after a wake-up.`)
 	return b.String()
 }
 
@@ -313,7 +309,7 @@ func kernelLat(f *FSResults) string {
 
 func crashWhy(res *Results) string {
 	var b strings.Builder
-	b.WriteString(`A same-host dead holder is recognised at once (its PID is gone, or a zombie) — but only when a waiter looks, and a waiter that has waited for a while looks every 25–50 ms (the backoff at PollMax, with jitter); lock directories' queued waiters judge the holder in the same poll loop. So recovery is half a poll period on average. `)
+	b.WriteString(`On Linux a waiter holds a pidfd on a live holder on this host and is woken the moment it exits (W2); it then judges the record dead and breaks the lock under the guard (B1–B5, about 15 system calls), and a lockdir waiter is then handed the lock through the queue. Elsewhere, and where pidfd_open is refused, waiters find the death by polling (half of PollMax on average). `)
 	for _, f := range res.FS {
 		var parts []string
 		for _, c := range f.Crash {
@@ -325,7 +321,6 @@ func crashWhy(res *Results) string {
 			fmt.Fprintf(&b, "On %s the others recover in: %s. ", f.Label(), strings.Join(parts, ", "))
 		}
 	}
-	b.WriteString(`Suggested library change: when the holder is on this host, wait on it: pidfd_open(2) on the recorded PID (checking afterwards that the process still has the recorded start ID, so that a reused PID is not waited for), and poll(2) on the pidfd together with the backoff timer — the pidfd becomes readable the moment the holder exits, and the waiter breaks the lock at once (B1–B5). With the inotify wake-up suggested above the timer becomes a fallback; for holders on other hosts the lease stays what it is.`)
 	return b.String()
 }
 

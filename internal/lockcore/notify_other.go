@@ -1,0 +1,9 @@
+//go:build !linux
+
+package lockcore
+
+// Without change notification waiters in other processes poll.
+
+func watchPath(path string, w *wakePoint) (stop func()) { return func() {} }
+
+func watchExit(pid int, still func() bool, w *wakePoint) (stop func()) { return func() {} }

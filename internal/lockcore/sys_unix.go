@@ -1,0 +1,200 @@
+//go:build unix
+
+package lockcore
+
+import (
+	"io/fs"
+	"os"
+	"sync"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// Raw system calls on the hot path: os.OpenFile registers every descriptor
+// with the runtime poller (five system calls, all of them failing for a
+// regular file), and os.Rename lstats the target first. A lock and unlock
+// is a handful of system calls; these were a third of them.
+
+// fdEntry is an entry written through a bare descriptor. Like an os.File
+// it may be closed twice, and is not used once closed: a descriptor number
+// closed twice could be another file's by then.
+type fdEntry struct {
+	mu sync.RWMutex
+	fd int // -1 once closed
+}
+
+func (e *fdEntry) WriteAt(p []byte, off int64) (int, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.fd < 0 {
+		return 0, os.ErrClosed
+	}
+	n, err := unix.Pwrite(e.fd, p, off)
+	if err != nil {
+		return n, os.NewSyscallError("pwrite", err)
+	}
+	return n, nil
+}
+
+func (e *fdEntry) Sync() error {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.fd < 0 {
+		return os.ErrClosed
+	}
+	return os.NewSyscallError("fsync", unix.Fsync(e.fd))
+}
+
+func (e *fdEntry) Close() error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.fd < 0 {
+		return os.ErrClosed
+	}
+	err := unix.Close(e.fd)
+	e.fd = -1
+	return os.NewSyscallError("close", err)
+}
+
+// identity is the entry's device and inode. While the descriptor is open
+// the inode cannot be freed, so no other file can have the same pair.
+func (e *fdEntry) identity() (fileID, error) {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	if e.fd < 0 {
+		return fileID{}, os.ErrClosed
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(e.fd, &st); err != nil {
+		return fileID{}, err
+	}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, nil
+}
+
+type fileID struct{ dev, ino uint64 }
+
+// pathID is the device and inode at name, not following a symlink.
+func pathID(name string) (fileID, error) {
+	var st unix.Stat_t
+	if err := unix.Lstat(name, &st); err != nil {
+		return fileID{}, &fs.PathError{Op: "lstat", Path: name, Err: err}
+	}
+	return fileID{uint64(st.Dev), uint64(st.Ino)}, nil
+}
+
+// createExclFile creates name with O_CREATE|O_EXCL, which never follows a
+// symlink at name.
+func createExclFile(name string, perm fs.FileMode) (Entry, error) {
+	for {
+		fd, err := unix.Open(name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+		}
+		return &fdEntry{fd: fd}, nil
+	}
+}
+
+// readRecordLocal reads a record with one open, fstat, read and close.
+func readRecordLocal(name string) ([]byte, error) {
+	var fd int
+	var err error
+	for {
+		fd, err = unix.Open(name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err != unix.EINTR {
+			break
+		}
+	}
+	if err != nil {
+		return nil, noFollowError(name, &fs.PathError{Op: "open", Path: name, Err: err})
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		mode := fs.ModeIrregular
+		switch st.Mode & unix.S_IFMT {
+		case unix.S_IFDIR:
+			mode = fs.ModeDir
+		case unix.S_IFIFO:
+			mode = fs.ModeNamedPipe
+		case unix.S_IFSOCK:
+			mode = fs.ModeSocket
+		case unix.S_IFCHR:
+			mode = fs.ModeDevice | fs.ModeCharDevice
+		case unix.S_IFBLK:
+			mode = fs.ModeDevice
+		}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{"not a lock record: " + describe(mode)}}
+	}
+	// Room for one byte more than a record may have, so that an oversized
+	// file is seen as such; and stop early when fstat's size is reached.
+	size := min(max(st.Size, 0), stale.MaxRecordSize) + 1
+	buf := make([]byte, size)
+	n := 0
+	for n < len(buf) {
+		m, err := unix.Read(fd, buf[n:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		}
+		if m == 0 {
+			break
+		}
+		n += m
+		if int64(n) == st.Size {
+			break
+		}
+		if n == len(buf) && len(buf) <= stale.MaxRecordSize {
+			// Grew since fstat: read on, up to the bound.
+			buf = append(buf, make([]byte, stale.MaxRecordSize+1-len(buf))...)
+		}
+	}
+	return buf[:n], nil
+}
+
+// rename is os.Rename without its lstat of the target.
+func rename(from, to string) error {
+	for {
+		err := unix.Rename(from, to)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+		}
+		return nil
+	}
+}
+
+// createExclAt creates name inside the directory dir with O_EXCL, relative
+// to a descriptor of dir: inside the directory the caller just made, not
+// inside whatever the path names by now.
+func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
+	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+	}
+	defer unix.Close(dfd)
+	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: dir + "/" + name, Err: err}
+	}
+	return &fdEntry{fd: fd}, nil
+}
+
+// rmdir is os.Remove for a directory, without its unlink attempt first.
+func rmdir(name string) error {
+	if err := unix.Rmdir(name); err != nil {
+		return &fs.PathError{Op: "remove", Path: name, Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,34 @@
+//go:build windows
+
+package lockcore
+
+import (
+	"io/fs"
+	"os"
+)
+
+type fileID struct{}
+
+// pathID is not used on Windows: records are compared byte by byte.
+func pathID(string) (fileID, error) { return fileID{}, errNoIdentity }
+
+func localFS(string) bool { return false }
+
+func createExclFile(name string, perm fs.FileMode) (Entry, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+}
+
+func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer root.Close()
+	return root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+}
+
+func readRecordLocal(name string) ([]byte, error) { return readRecordFile(name) }
+
+func rename(from, to string) error { return os.Rename(from, to) }
+
+func rmdir(name string) error { return os.Remove(name) }
