@@ -16,8 +16,15 @@
 //
 // Beside the lock file live "x.lock.last" (the record of the last hold,
 // which carries the fencing-token sequence) and, briefly, "x.lock.break"
-// (the guard taken while removing a dead holder's lock). Do not delete
-// x.lock.last: the tokens would start again from 1.
+// (the guard taken while removing a dead holder's lock) and "x.lock.want"
+// (waiters announce themselves there, so that a process that releases and
+// comes straight back lets them in first). Do not delete x.lock.last: the
+// tokens would start again from 1.
+//
+// A waiter is woken by the release itself and, when the holder runs on the
+// same host, by its exit (Linux: inotify and pidfd); otherwise, and for
+// releases on other hosts of a network filesystem, it polls with backoff
+// (WithPoll).
 //
 // Caveats. A holder on another host is judged by its lease: if it stops
 // heartbeating for longer than WithStaleAfter (paused, partitioned), it
