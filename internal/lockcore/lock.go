@@ -396,6 +396,9 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	}
 	e.Close()
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Undecided, and we will not hold it: our record, if it is there,
+		// names a live process, which no one on this host would break.
+		l.abandon(rec)
 		return nil, nil, err
 	}
 	return nil, nil, nil // displaced while undecided; try again
@@ -429,10 +432,56 @@ func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 
 // abandon removes an entry this attempt created but will not hold: empty
 // (rec == nil) or carrying rec. Anything else at the path is left alone.
+//
+// It holds the breaker guard while it works: Retire puts back a record it
+// moved and found not ours, and only the guard keeps an entry created at
+// the path meanwhile undecided (A5) — without it, the put-back could
+// replace a lock its creator had already verified and now holds.
 func (l *Lock) abandon(rec []byte) {
-	l.store.Retire(false, func(moved []byte) bool {
-		return len(moved) == 0 || bytes.Equal(moved, rec)
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	defer cancel()
+	ws := l.newWaitState()
+	l.retry(func() error {
+		for {
+			err := l.withGuard(ctx, ws, func(time.Time) error {
+				_, err := l.store.Retire(false, func(moved []byte) bool {
+					return len(moved) == 0 || bytes.Equal(moved, rec)
+				})
+				return err
+			})
+			if !errors.Is(err, errGuardBusy) {
+				return err
+			}
+			if err := ws.pause(ctx, nil, false); err != nil {
+				return err
+			}
+		}
 	})
+}
+
+// retry runs fn again while it fails, for up to the grace period, and
+// returns its first error if it never succeeds (a later ErrLost may be the
+// work of an earlier try whose reply was lost). It is for cleanups that
+// must not be given up at the first transient error (EIO from a network
+// filesystem, say): a record left at the path names this process, which
+// lives on, so no one on this host would ever break it.
+func (l *Lock) retry(fn func() error) error {
+	first := fn()
+	if first == nil || errors.Is(first, ErrLost) {
+		return first
+	}
+	ws := l.newWaitState()
+	for start := time.Now(); time.Since(start) < l.cfg.Grace; {
+		if err := ws.pause(context.Background(), nil, false); err != nil {
+			break
+		}
+		if err := fn(); err == nil {
+			return nil
+		} else if errors.Is(err, ErrLost) {
+			break
+		}
+	}
+	return first
 }
 
 // inspect reads the record at the path and decides: held by the living
@@ -772,29 +821,34 @@ func (l *Lock) release(h *hold) error {
 		}
 		return nil
 	}
-	now := l.cfg.Clock.Now()
-	if !h.shared && !l.lapsed(h, now) {
-		err := do(now)
-		if err == nil && l.rw != nil {
-			l.rw.kick()
-		}
-		return err
-	}
-	// R3: after a lapse, and always for a shared hold (a change of the
-	// holder set), release under the guard.
-	ws := l.newWaitState()
-	for {
-		err := l.withGuard(context.Background(), ws, do)
-		if !errors.Is(err, errGuardBusy) {
-			if err == nil && !h.shared && l.rw != nil {
+	// A release that fails for a transient error is tried again: given up,
+	// it would leave a record naming this live process, which no one on
+	// this host would break.
+	return l.retry(func() error {
+		now := l.cfg.Clock.Now()
+		if !h.shared && !l.lapsed(h, now) {
+			err := do(now)
+			if err == nil && l.rw != nil {
 				l.rw.kick()
 			}
 			return err
 		}
-		if err := ws.pause(context.Background(), nil, false); err != nil {
-			return err
+		// R3: after a lapse, and always for a shared hold (a change of the
+		// holder set), release under the guard.
+		ws := l.newWaitState()
+		for {
+			err := l.withGuard(context.Background(), ws, do)
+			if !errors.Is(err, errGuardBusy) {
+				if err == nil && !h.shared && l.rw != nil {
+					l.rw.kick()
+				}
+				return err
+			}
+			if err := ws.pause(context.Background(), nil, false); err != nil {
+				return err
+			}
 		}
-	}
+	})
 }
 
 // current is the exclusive hold, or else the newest shared hold, or nil.
