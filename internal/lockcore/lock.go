@@ -438,6 +438,10 @@ func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 // the path meanwhile undecided (A5) — without it, the put-back could
 // replace a lock its creator had already verified and now holds.
 func (l *Lock) abandon(rec []byte) {
+	var uuid string
+	if o, err := stale.Parse(rec); err == nil {
+		uuid = o.UUID
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
 	defer cancel()
 	ws := l.newWaitState()
@@ -445,7 +449,7 @@ func (l *Lock) abandon(rec []byte) {
 		for {
 			err := l.withGuard(ctx, ws, func(time.Time) error {
 				_, err := l.store.Retire(false, func(moved []byte) bool {
-					return len(moved) == 0 || bytes.Equal(moved, rec)
+					return len(moved) == 0 || mine(moved, rec, uuid)
 				})
 				return err
 			})
@@ -459,7 +463,17 @@ func (l *Lock) abandon(rec []byte) {
 	})
 }
 
-// retry runs fn again while it fails, for up to the grace period, and
+// mine reports whether moved is the record rec, or what a torn write of it
+// left: a prefix that carries rec's whole UUID, which no one else's record
+// has. (A shorter one cannot be told from another's: it is left to the
+// grace period, P5.)
+func mine(moved, rec []byte, uuid string) bool {
+	return bytes.Equal(moved, rec) ||
+		(uuid != "" && bytes.HasPrefix(rec, moved) && bytes.Contains(moved, []byte(uuid)))
+}
+
+// retry runs fn again while it fails, for up to twice the grace period
+// (long enough to see a half-written guard left by a torn write broken), and
 // returns its first error if it never succeeds (a later ErrLost may be the
 // work of an earlier try whose reply was lost). It is for cleanups that
 // must not be given up at the first transient error (EIO from a network
@@ -471,13 +485,15 @@ func (l *Lock) retry(fn func() error) error {
 		return first
 	}
 	ws := l.newWaitState()
-	for start := time.Now(); time.Since(start) < l.cfg.Grace; {
+	for start := time.Now(); time.Since(start) < 2*l.cfg.Grace; {
 		if err := ws.pause(context.Background(), nil, false); err != nil {
 			break
 		}
-		if err := fn(); err == nil {
+		err := fn()
+		if err == nil {
 			return nil
-		} else if errors.Is(err, ErrLost) {
+		}
+		if errors.Is(err, ErrLost) {
 			break
 		}
 	}
@@ -619,8 +635,13 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		werr = e.Sync()
 	}
 	e.Close()
-	// B5: release the guard only if it is still ours.
-	defer l.guard.Retire(false, func(moved []byte) bool { return bytes.Equal(moved, rec) })
+	// B5: release the guard only if it is still ours; tried again after a
+	// transient error, since a guard left behind names this live process
+	// and would stop every acquirer on this host (A5).
+	defer l.retry(func() error {
+		_, err := l.guard.Retire(false, func(moved []byte) bool { return mine(moved, rec, o.UUID) })
+		return err
+	})
 	if werr != nil {
 		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
 	}

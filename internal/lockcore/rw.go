@@ -794,12 +794,12 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 // leaveQueue takes a waiter that gives up out of the queue; if the lock was
 // handed to it meanwhile, it is released (and handed on). It returns err.
 func (l *Lock) leaveQueue(name, path, uuid string, writer bool, err error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
-	defer cancel()
 	ws := l.newWaitState()
 	// Tried again on failure: a queue record, or a lock handed to it, left
 	// behind names this live process, and would block this host for good.
 	l.retry(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
+		defer cancel()
 		if err := l.rw.under(ctx, ws, func() error { return l.rw.dequeue(name) }); err != nil {
 			return err
 		}
