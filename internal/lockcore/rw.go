@@ -748,6 +748,17 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		if h, err := l.adopt(path, me.UUID, !writer); err != nil {
 			return nil, l.leaveQueue(name, path, me.UUID, writer, err)
 		} else if h != nil {
+			// The hand-over removed our queue record, unless it failed
+			// half-way (S4 writes P first). Left there, the record would be
+			// handed the lock again after us, and never take it: it names
+			// this live process. (Only the record: the queue directory is
+			// removed under the guard.)
+			l.retry(func() error {
+				if err := os.Remove(filepath.Join(rw.queue, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				return nil
+			})
 			return h, nil
 		}
 		if errors.Is(qerr, fs.ErrNotExist) {
