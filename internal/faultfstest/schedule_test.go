@@ -1,3 +1,5 @@
+//go:build linux
+
 package faultfstest
 
 import (
@@ -142,14 +144,14 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 
 func runSchedules(t *testing.T, k kind) {
 	f := MountT(t, Options{})
-	base, count := envUint(t, "DOTLOCK_FAULT_BASE", 1), envUint(t, "DOTLOCK_FAULT_SCHEDULES", 60)
+	base, count := envUint(t, "DOTLOCK_FAULT_BASE", 1), envUint(t, "DOTLOCK_FAULT_SCHEDULES", 80)
 	if s := os.Getenv("DOTLOCK_FAULT_SEED"); s != "" {
 		base, count = envUint(t, "DOTLOCK_FAULT_SEED", 0), 1
 	}
 	start := time.Now()
 	var faults, failed int
 	for seed := base; seed < base+count; seed++ {
-		n, ok := runSchedule(t, f, k, seed)
+		n, ok := runSchedule(t, f, k, seed, nil)
 		faults += n
 		if !ok {
 			failed++
@@ -296,14 +298,20 @@ func benign(err error) bool {
 
 // runSchedule runs the schedule of seed; it returns the number of faults
 // injected, and whether every check passed.
-func runSchedule(t *testing.T, f *FS, k kind, seed uint64) (int, bool) {
+//
+// rules, if not nil, replace the seed's (regression cases).
+func runSchedule(t *testing.T, f *FS, k kind, seed uint64, rules []Rule) (int, bool) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	dir := "s" + strconv.FormatUint(seed, 10)
-	if err := os.Mkdir(filepath.Join(f.Backing, dir), 0o755); err != nil {
+	dir, err := os.MkdirTemp(f.Backing, fmt.Sprintf("s%d-", seed))
+	if err != nil {
 		t.Fatal(err)
 	}
-	s := &schedule{t: t, f: f, k: k, seed: seed, rules: randomRules(rng, k),
+	dir = filepath.Base(dir)
+	if r := randomRules(rng, k); rules == nil {
+		rules = r
+	}
+	s := &schedule{t: t, f: f, k: k, seed: seed, rules: rules,
 		mpath: filepath.Join(f.Mount, dir, "x.lock"), bpath: filepath.Join(f.Backing, dir, "x.lock")}
 	subject, err := k.open(s.mpath)
 	if err != nil {
@@ -577,4 +585,65 @@ func (s *schedule) takeover(h *handle, rng *rand.Rand) int {
 	os.Remove(path)
 	os.Remove(s.bpath) // a lock directory
 	return faults
+}
+
+// TestFaultRegressions replays the fault rules of schedules that found bugs
+// in lockcore (each fixed; docs/PROTOCOL.md, "Fault injection"). Most
+// failed every time; the races among them, often enough to be seen in a
+// few runs: each runs three times.
+func TestFaultRegressions(t *testing.T) {
+	t.Parallel()
+	eio, enospc, eacces := syscall.EIO, syscall.ENOSPC, syscall.EACCES
+	cases := []struct {
+		k     kind
+		seed  uint64
+		bug   string
+		rules []Rule
+	}{
+		{kindFile, 11, "A6: a failed read of the record at the path left it there, naming a live process, held by no one",
+			[]Rule{{Op: OpGetattr, Name: "x.lock", Errno: eio, After: 1, Times: 2}}},
+		{kindDir, 33, "R1/R2: a release that failed for a transient error left the lock held by no one",
+			[]Rule{{Op: OpRename, Name: "owner", Errno: eio, Prob: 0.25, After: 1, Times: 2}}},
+		{kindRW, 46, "R1/R2 of a shared hold, as above",
+			[]Rule{{Op: OpRmdir, Name: "owner", Action: LostReply, Errno: eio, Prob: 0.25, After: 3, Times: 1},
+				{Op: OpOpen, Name: "x.lock.break", Errno: eio, Prob: 0.25, After: 2, Times: 3},
+				{Op: OpRename, Name: "x.lock.last", Errno: eio, After: 1, Times: 3}}},
+		{kindRW, 37, "a lost-reply rmdir of the lock directory surfaced as ENOENT from a rename",
+			[]Rule{{Op: OpRmdir, Action: LostReply, Errno: eacces, Prob: 0.25, Times: 3},
+				{Op: OpGetattr, Name: "x.lock.queue", Errno: eio, Times: 3},
+				{Op: OpWrite, Name: "owner", Action: Delay, Delay: 63 * time.Millisecond, Prob: 0.25, After: 1, Times: 1}}},
+		{kindFile, 4, "abandon: a rename whose reply was lost was not put back; a retry moved the next holder's lock away",
+			[]Rule{{Op: OpWrite, Errno: eio, After: 2, Times: 2},
+				{Op: OpRename, Action: LostReply, Errno: eio, After: 1, Times: 3}}},
+		{kindFile, 21, "abandon without the guard put a record back over a lock its creator had verified (tokens repeated)",
+			[]Rule{{Op: OpRead, Errno: eio, After: 1, Times: 3},
+				{Op: OpUnlink, Name: "x.lock.break", Action: LostReply, Errno: eio, After: 1, Times: 3},
+				{Op: OpOpen, Name: "x.lock", Errno: eio, Times: 1}}},
+		{kindRW, 21, "B5: a guard whose removal failed once was left, stopping every acquirer on this host",
+			[]Rule{{Op: OpRead, Errno: eio, After: 1, Times: 3},
+				{Op: OpUnlink, Name: "x.lock.break", Action: LostReply, Errno: eio, After: 1, Times: 3},
+				{Op: OpOpen, Name: "x.lock.break", Errno: eio, Times: 1}}},
+		{kindDir, 72, "a torn write of our own guard was never recognised as ours; cleanup gave up before its grace ran out",
+			[]Rule{{Op: OpOpen, Name: "x.lock.queue", Errno: eio, After: 1, Times: 2},
+				{Op: OpWrite, Action: Torn, Errno: eio, After: 2, Times: 3}}},
+		{kindDir, 18, "S3: a waiter whose adopt failed returned still queued; the lock was handed to it later, and never taken",
+			[]Rule{{Op: OpOpen, Name: "owner", Errno: eio, Prob: 0.5, After: 1, Times: 1}}},
+		{kindDir, 253, "S4: a hand-over whose queue-record removal failed left the record, and handed the lock to it again",
+			[]Rule{{Op: OpUnlink, Errno: eacces, Times: 3}}},
+		{kindDir, 279, "S4: a hand-over that failed after writing P left the queue record, as above",
+			[]Rule{{Op: OpFsync, Name: "owner", Action: LostReply, Errno: eio, Prob: 0.25, After: 1, Times: 3}}},
+		{kindRW, 436, "B1: a fresh guard, empty until written, was broken by an observer that had watched an earlier empty guard",
+			[]Rule{{Op: OpCreate, Name: "r.*", Action: LostReply, Errno: enospc, After: 2, Times: 3},
+				{Op: OpCreate, Name: "x.lock.break", Action: LostReply, Errno: enospc, Prob: 0.25, Times: 1}}},
+	}
+	f := MountT(t, Options{})
+	for _, c := range cases {
+		for range 3 {
+			if _, ok := runSchedule(t, f, c.k, c.seed, c.rules); !ok {
+				t.Errorf("regressed: %s", c.bug)
+				break
+			}
+		}
+	}
+	t.Logf("%d regression schedules, 3 runs each", len(cases))
 }
