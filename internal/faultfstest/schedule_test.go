@@ -144,7 +144,7 @@ func envUint(t *testing.T, name string, def uint64) uint64 {
 
 func runSchedules(t *testing.T, k kind) {
 	f := MountT(t, Options{})
-	base, count := envUint(t, "DOTLOCK_FAULT_BASE", 1), envUint(t, "DOTLOCK_FAULT_SCHEDULES", 80)
+	base, count := envUint(t, "DOTLOCK_FAULT_BASE", 1), envUint(t, "DOTLOCK_FAULT_SCHEDULES", 60)
 	if s := os.Getenv("DOTLOCK_FAULT_SEED"); s != "" {
 		base, count = envUint(t, "DOTLOCK_FAULT_SEED", 0), 1
 	}
@@ -626,6 +626,9 @@ func TestFaultRegressions(t *testing.T) {
 		{kindDir, 72, "a torn write of our own guard was never recognised as ours; cleanup gave up before its grace ran out",
 			[]Rule{{Op: OpOpen, Name: "x.lock.queue", Errno: eio, After: 1, Times: 2},
 				{Op: OpWrite, Action: Torn, Errno: eio, After: 2, Times: 3}}},
+		{kindRW, 55, "a failed (not torn) guard write leaves an empty guard, standing for the grace period; cleanup gave up before three were gone",
+			[]Rule{{Op: OpWrite, Errno: eio, After: 3, Times: 3},
+				{Op: OpReaddir, Name: "x.lock.last", Errno: eio, Prob: 0.5, Times: 2}}},
 		{kindDir, 18, "S3: a waiter whose adopt failed returned still queued; the lock was handed to it later, and never taken",
 			[]Rule{{Op: OpOpen, Name: "owner", Errno: eio, Prob: 0.5, After: 1, Times: 1}}},
 		{kindDir, 253, "S4: a hand-over whose queue-record removal failed left the record, and handed the lock to it again",

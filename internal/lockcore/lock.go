@@ -472,8 +472,9 @@ func mine(moved, rec []byte, uuid string) bool {
 		(uuid != "" && bytes.HasPrefix(rec, moved) && bytes.Contains(moved, []byte(uuid)))
 }
 
-// retry runs fn again while it fails, for up to twice the grace period
-// (long enough to see a half-written guard left by a torn write broken), and
+// retry runs fn again while it fails, for up to the lease (StaleAfter, and
+// at least twice the grace period: each failed write of a guard leaves an
+// empty one that stands for the grace period), and
 // returns its first error if it never succeeds (a later ErrLost may be the
 // work of an earlier try whose reply was lost). It is for cleanups that
 // must not be given up at the first transient error (EIO from a network
@@ -485,7 +486,7 @@ func (l *Lock) retry(fn func() error) error {
 		return first
 	}
 	ws := l.newWaitState()
-	for start := time.Now(); time.Since(start) < 2*l.cfg.Grace; {
+	for start := time.Now(); time.Since(start) < max(l.cfg.StaleAfter, 2*l.cfg.Grace); {
 		if err := ws.pause(context.Background(), nil, false); err != nil {
 			break
 		}
