@@ -448,10 +448,10 @@ func (l *Lock) abandon(rec []byte) {
 	l.retry(func() error {
 		for {
 			err := l.withGuard(ctx, ws, func(time.Time) error {
-				_, err := l.store.Retire(false, func(moved []byte) bool {
+				ok, err := l.store.Retire(false, func(moved []byte) bool {
 					return len(moved) == 0 || mine(moved, rec, uuid)
 				})
-				return err
+				return doneUnlessLeft(ok, err)
 			})
 			if !errors.Is(err, errGuardBusy) {
 				return err
@@ -470,6 +470,17 @@ func (l *Lock) abandon(rec []byte) {
 func mine(moved, rec []byte, uuid string) bool {
 	return bytes.Equal(moved, rec) ||
 		(uuid != "" && bytes.HasPrefix(rec, moved) && bytes.Contains(moved, []byte(uuid)))
+}
+
+// doneUnlessLeft is the error of a Retire that a retry should repeat: none
+// once the record has left the path (ok), even if what was moved aside
+// could not be removed — a retry would move whatever stands at the path
+// by then, someone else's.
+func doneUnlessLeft(ok bool, err error) error {
+	if ok {
+		return nil
+	}
+	return err
 }
 
 // retry runs fn again while it fails, for up to the lease (StaleAfter, and
@@ -652,8 +663,8 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 	// transient error, since a guard left behind names this live process
 	// and would stop every acquirer on this host (A5).
 	defer l.retry(func() error {
-		_, err := l.guard.Retire(false, func(moved []byte) bool { return mine(moved, rec, o.UUID) })
-		return err
+		ok, err := l.guard.Retire(false, func(moved []byte) bool { return mine(moved, rec, o.UUID) })
+		return doneUnlessLeft(ok, err)
 	})
 	if werr != nil {
 		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
@@ -844,7 +855,7 @@ func (l *Lock) release(h *hold) error {
 		// and only a breaker holding the guard could take it away — which
 		// needs a lapse, and a lapsed release holds the guard itself.
 		ok, err := h.retire(nil)
-		if err != nil {
+		if err := doneUnlessLeft(ok, err); err != nil {
 			return err
 		}
 		if !ok {
@@ -858,6 +869,7 @@ func (l *Lock) release(h *hold) error {
 	// A release that fails for a transient error is tried again: given up,
 	// it would leave a record naming this live process, which no one on
 	// this host would break.
+	ws := l.newWaitState() // across tries: a guard seen before is not new
 	return l.retry(func() error {
 		now := l.cfg.Clock.Now()
 		if !h.shared && !l.lapsed(h, now) {
@@ -869,7 +881,6 @@ func (l *Lock) release(h *hold) error {
 		}
 		// R3: after a lapse, and always for a shared hold (a change of the
 		// holder set), release under the guard.
-		ws := l.newWaitState()
 		for {
 			err := l.withGuard(context.Background(), ws, do)
 			if !errors.Is(err, errGuardBusy) {
