@@ -647,27 +647,31 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		werr = e.Sync()
 	}
 	e.Close()
-	if werr == nil {
-		// B1: until written, our guard was empty, and an observer that had
-		// watched an earlier empty guard (a creator's whose reply was lost)
-		// for the grace period may have taken ours for it and broken it.
-		// Act only if the guard is ours now; a breaker that moves it later
-		// finds it changed and puts it back.
-		data, err := l.guard.Read()
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && !bytes.Equal(data, rec)) {
-			return errGuardBusy // not ours: leave it alone
-		}
-		werr = err
-	}
 	// B5: release the guard only if it is still ours; tried again after a
 	// transient error, since a guard left behind names this live process
 	// and would stop every acquirer on this host (A5).
-	defer l.retry(func() error {
-		ok, err := l.guard.Retire(false, func(moved []byte) bool { return mine(moved, rec, o.UUID) })
-		return doneUnlessLeft(ok, err)
-	})
+	b5 := func() {
+		l.retry(func() error {
+			ok, err := l.guard.Retire(false, func(moved []byte) bool { return mine(moved, rec, o.UUID) })
+			return doneUnlessLeft(ok, err)
+		})
+	}
 	if werr != nil {
+		b5()
 		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
+	}
+	// B1: until written, our guard was empty, and an observer that had
+	// watched an earlier empty guard (a creator's whose reply was lost) for
+	// the grace period may have taken ours for it and broken it. Act only
+	// if the guard is ours now; a breaker that moves it later finds it
+	// changed and puts it back.
+	data, err := l.guard.Read()
+	if errors.Is(err, fs.ErrNotExist) || (err == nil && !bytes.Equal(data, rec)) {
+		return errGuardBusy // not ours: leave it alone
+	}
+	defer b5()
+	if err != nil {
+		return err
 	}
 	return fn(now.Add(l.guardLease() / 2))
 }
