@@ -26,8 +26,10 @@ import (
 // gets a rule:
 //
 //   - "Quick start": must be exactly go run ./examples/jobqueue and
-//     go test -race ./... — .ci/run extracts and runs these two lines
-//     itself (checked here); TestExamples runs the jobqueue example too.
+//     go test -race ./... && go -C internal/faultfstest test -race ./...
+//     (the fault-injection tests are a nested module) — .ci/run extracts
+//     and runs these two lines itself (checked here); TestExamples runs
+//     the jobqueue example too.
 //   - "In your script": run, as written, as one bash script (set -eu),
 //     with /tmp/ replaced by a fresh directory and GOBIN pointing into
 //     it: it installs dotlock with go install ./cmd/dotlock and uses it.
@@ -84,7 +86,11 @@ func TestREADME(t *testing.T) {
 		if b.lang != "sh" {
 			continue
 		}
-		blockCommands = append(blockCommands, commands(b.lines)...)
+		for _, c := range commands(b.lines) {
+			// A line of commands joined by && counts as each of them too.
+			blockCommands = append(blockCommands, c)
+			blockCommands = append(blockCommands, strings.Split(c, " && ")...)
+		}
 		switch b.section() {
 		case "Quick start":
 			checkQuickStart(t, root, b)
@@ -242,7 +248,7 @@ func commands(lines []string) []string {
 // checkQuickStart: the two commands; .ci/run runs exactly these.
 func checkQuickStart(t *testing.T, root string, b block) {
 	t.Helper()
-	want := []string{"go run ./examples/jobqueue", "go test -race ./..."}
+	want := []string{"go run ./examples/jobqueue", "go test -race ./... && go -C internal/faultfstest test -race ./..."}
 	if got := commands(b.lines); !slices.Equal(got, want) {
 		t.Errorf("README.md:%d: quick start commands %q, want exactly %q (the newcomer's two commands, run by .ci/run)", b.line, got, want)
 	}

@@ -200,7 +200,7 @@ func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(time.Time)
 		if !errors.Is(err, errGuardBusy) {
 			return err
 		}
-		if err := ws.pause(ctx, nil, false); err != nil {
+		if err := ws.pauseGuard(ctx); err != nil {
 			return err
 		}
 	}
@@ -347,7 +347,7 @@ func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
 		}
 		if err == nil && bytes.Equal(cur, data) {
 			// The guard was busy: come round again.
-			if err := ws.pause(ctx, nil, false); err != nil {
+			if err := ws.pauseGuard(ctx); err != nil {
 				return res, err
 			}
 			continue

@@ -551,6 +551,9 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	}
 	e.Close()
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Undecided, and we will not hold it: our record, if it is there,
+		// names a live process, which no one on this host would break.
+		l.abandon(rec)
 		return nil, nil, err
 	}
 	return nil, nil, nil // displaced while undecided; try again
@@ -584,10 +587,85 @@ func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 
 // abandon removes an entry this attempt created but will not hold: empty
 // (rec == nil) or carrying rec. Anything else at the path is left alone.
+//
+// It holds the breaker guard while it works: Retire puts back a record it
+// moved and found not ours, and only the guard keeps an entry created at
+// the path meanwhile undecided (A5) — without it, the put-back could
+// replace a lock its creator had already verified and now holds.
 func (l *Lock) abandon(rec []byte) {
-	l.store.Retire(false, func(moved []byte) bool {
-		return len(moved) == 0 || bytes.Equal(moved, rec)
+	var uuid string
+	if o, err := stale.Parse(rec); err == nil {
+		uuid = o.UUID
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	defer cancel()
+	ws := l.newWaitState()
+	l.retry(func() error {
+		for {
+			err := l.withGuard(ctx, ws, func(time.Time) error {
+				ok, err := l.store.Retire(false, func(moved []byte) bool {
+					return len(moved) == 0 || mine(moved, rec, uuid)
+				})
+				return doneUnlessLeft(ok, err)
+			})
+			if !errors.Is(err, errGuardBusy) {
+				return err
+			}
+			if err := ws.pauseGuard(ctx); err != nil {
+				return err
+			}
+		}
 	})
+}
+
+// mine reports whether moved is the record rec, or what a torn write of it
+// left: a prefix that carries rec's whole UUID, which no one else's record
+// has. (A shorter one cannot be told from another's: it is left to the
+// grace period, P5.)
+func mine(moved, rec []byte, uuid string) bool {
+	return bytes.Equal(moved, rec) ||
+		(uuid != "" && bytes.HasPrefix(rec, moved) && bytes.Contains(moved, []byte(uuid)))
+}
+
+// doneUnlessLeft is the error of a Retire that a retry should repeat: none
+// once the record has left the path (ok), even if what was moved aside
+// could not be removed — a retry would move whatever stands at the path
+// by then, someone else's.
+func doneUnlessLeft(ok bool, err error) error {
+	if ok {
+		return nil
+	}
+	return err
+}
+
+// retry runs fn again while it fails, for up to the lease (StaleAfter, and
+// at least twice the grace period: each failed write of a guard leaves an
+// empty one that stands for the grace period), and
+// returns its first error if it never succeeds (a later ErrLost may be the
+// work of an earlier try whose reply was lost). It is for cleanups that
+// must not be given up at the first transient error (EIO from a network
+// filesystem, say): a record left at the path names this process, which
+// lives on, so no one on this host would ever break it.
+func (l *Lock) retry(fn func() error) error {
+	first := fn()
+	if first == nil || errors.Is(first, ErrLost) {
+		return first
+	}
+	// Backoff from 1 ms, whatever PollMin says (it may be long, for a
+	// holder), to at most PollMax or 100 ms.
+	delay, hi := time.Millisecond, min(max(l.cfg.PollMax, time.Millisecond), 100*time.Millisecond)
+	for start := time.Now(); time.Since(start) < max(l.cfg.StaleAfter, 2*l.cfg.Grace); {
+		time.Sleep(delay/2 + rand.N(delay/2+1))
+		delay = min(2*delay, hi)
+		err := fn()
+		if err == nil {
+			return nil
+		}
+		if errors.Is(err, ErrLost) {
+			break
+		}
+	}
+	return first
 }
 
 // inspect reads the record at the path and decides: held by the living
@@ -724,12 +802,45 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 	if werr == nil && l.sync {
 		werr = e.Sync()
 	}
+	// B1 (below): on a local filesystem the guard is recognised by its
+	// inode, pinned while the entry is open.
+	at, known := false, false
+	if id, ok := entryID(e); ok && l.local && werr == nil {
+		at, known = idAt(id, l.guard.Path())
+	}
 	e.Close()
-	// B5: release the guard only if it is still ours.
-	defer l.guard.Retire(false, func(moved []byte) bool { return bytes.Equal(moved, rec) })
+	// B5: release the guard only if it is still ours; tried again after a
+	// transient error, since a guard left behind names this live process
+	// and would stop every acquirer on this host (A5).
+	b5 := func() {
+		l.retry(func() error {
+			ok, err := l.guard.Retire(false, func(moved []byte) bool { return mine(moved, rec, o.UUID) })
+			return doneUnlessLeft(ok, err)
+		})
+	}
 	if werr != nil {
+		b5()
 		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
 	}
+	// B1: until written, our guard was empty, and an observer that had
+	// watched an earlier empty guard (a creator's whose reply was lost) for
+	// the grace period may have taken ours for it and broken it. Act only
+	// if the guard is ours now; a breaker that moves it later finds it
+	// changed and puts it back.
+	if known && !at {
+		return errGuardBusy // not ours: leave it alone
+	}
+	if !known {
+		data, err := l.guard.Read()
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && !bytes.Equal(data, rec)) {
+			return errGuardBusy // not ours: leave it alone
+		}
+		if err != nil {
+			b5()
+			return err
+		}
+	}
+	defer b5()
 	return fn(now.Add(l.guardLease() / 2))
 }
 
@@ -920,7 +1031,7 @@ func (l *Lock) release(h *hold) error {
 	// lapse, and a lapsed release holds the guard itself.
 	retireMine := func() error {
 		ok, err := h.retire(nil)
-		if err != nil {
+		if err := doneUnlessLeft(ok, err); err != nil {
 			return err
 		}
 		if !ok {
@@ -946,34 +1057,42 @@ func (l *Lock) release(h *hold) error {
 		}
 		return retireMine()
 	}
-	now := l.cfg.Clock.Now()
-	if !h.shared && !l.lapsed(h, now) {
-		var err error
-		if at {
-			err = retireMine()
-		} else {
-			err = do(now) // reads the record, to name who has it if not us
-		}
-		if err == nil && l.rw != nil {
-			l.rw.kick()
-		}
-		return err
-	}
-	// R3: after a lapse, and always for a shared hold (a change of the
-	// holder set), release under the guard.
-	ws := l.newWaitState()
-	for {
-		err := l.withGuard(context.Background(), ws, do)
-		if !errors.Is(err, errGuardBusy) {
-			if err == nil && !h.shared && l.rw != nil {
+	// A release that fails for a transient error is tried again: given up,
+	// it would leave a record naming this live process, which no one on
+	// this host would break.
+	ws := l.newWaitState() // across tries: a guard seen before is not new
+	first := true
+	return l.retry(func() error {
+		now := l.cfg.Clock.Now()
+		if !h.shared && !l.lapsed(h, now) {
+			var err error
+			if at && first {
+				err = retireMine()
+			} else {
+				err = do(now) // reads the record, to name who has it if not us
+			}
+			first = false
+			if err == nil && l.rw != nil {
 				l.rw.kick()
 			}
 			return err
 		}
-		if err := ws.pauseGuard(context.Background()); err != nil {
-			return err
+		first = false
+		// R3: after a lapse, and always for a shared hold (a change of the
+		// holder set), release under the guard.
+		for {
+			err := l.withGuard(context.Background(), ws, do)
+			if !errors.Is(err, errGuardBusy) {
+				if err == nil && !h.shared && l.rw != nil {
+					l.rw.kick()
+				}
+				return err
+			}
+			if err := ws.pauseGuard(context.Background()); err != nil {
+				return err
+			}
 		}
-	}
+	})
 }
 
 // current is the exclusive hold, or else the newest shared hold, or nil.

@@ -335,15 +335,19 @@ func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, error) {
 		kind = "w"
 	}
 	name := fmt.Sprintf("%020d.%s.%s", seq, kind, o.UUID)
-	if err := writeNew(filepath.Join(rw.queue, name), o.Marshal(), rw.l); err != nil {
-		return "", err
-	}
-	return name, nil
+	// The name even on failure: the record may be there all the same.
+	return name, writeNew(filepath.Join(rw.queue, name), o.Marshal(), rw.l)
 }
 
-func (rw *rwSupport) dequeue(name string) {
-	os.Remove(filepath.Join(rw.queue, name))
+// dequeue removes the queue record name; it fails only if the record may
+// still be there.
+func (rw *rwSupport) dequeue(name string) error {
+	err := os.Remove(filepath.Join(rw.queue, name))
 	os.Remove(rw.queue) // only if empty
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // lastMode is the mode of the last hold that left P, if any did.
@@ -735,6 +739,9 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		})
 	}
 	if err := enqueue(); err != nil {
+		if name != "" {
+			return nil, l.leaveQueue(name, path, me.UUID, writer, err)
+		}
 		return nil, err
 	}
 	var last string
@@ -757,14 +764,27 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		// S3: has the lock been handed to us? Look at the queue first: a
 		// handoff writes P before it removes the queue record.
 		_, qerr := os.Lstat(filepath.Join(rw.queue, name))
-		if h, err := l.adopt(path, me.UUID, !writer); err != nil || h != nil {
-			return h, err
+		if h, err := l.adopt(path, me.UUID, !writer); err != nil {
+			return nil, l.leaveQueue(name, path, me.UUID, writer, err)
+		} else if h != nil {
+			// The hand-over removed our queue record, unless it failed
+			// half-way (S4 writes P first). Left there, the record would be
+			// handed the lock again after us, and never take it: it names
+			// this live process. (Only the record: the queue directory is
+			// removed under the guard.)
+			l.retry(func() error {
+				if err := os.Remove(filepath.Join(rw.queue, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+				return nil
+			})
+			return h, nil
 		}
 		if errors.Is(qerr, fs.ErrNotExist) {
 			// Out of the queue yet not holding: handed to us and taken away
 			// again (a lapsed lease), or dropped. Queue again.
 			if err := enqueue(); err != nil {
-				return nil, err
+				return nil, l.leaveQueue(name, path, me.UUID, writer, err)
 			}
 			continue
 		}
@@ -809,16 +829,21 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 // leaveQueue takes a waiter that gives up out of the queue; if the lock was
 // handed to it meanwhile, it is released (and handed on). It returns err.
 func (l *Lock) leaveQueue(name, path, uuid string, writer bool, err error) error {
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
-	defer cancel()
 	ws := l.newWaitState()
-	l.rw.under(ctx, ws, func() error {
-		l.rw.dequeue(name)
-		return nil
+	// Tried again on failure: a queue record, or a lock handed to it, left
+	// behind names this live process, and would block this host for good.
+	l.retry(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
+		defer cancel()
+		if err := l.rw.under(ctx, ws, func() error { return l.rw.dequeue(name) }); err != nil {
+			return err
+		}
+		h, err := l.adopt(path, uuid, !writer)
+		if err != nil || h == nil {
+			return err
+		}
+		return l.release(h) // handed to us meanwhile: hand it on
 	})
-	if h, aerr := l.adopt(path, uuid, !writer); aerr == nil && h != nil {
-		l.release(h) // handed to us meanwhile: hand it on
-	}
 	return err
 }
 

@@ -144,6 +144,21 @@ func idAt(id fileID, name string) (at, known bool) {
 	return id == pid, true
 }
 
+// renameOut renames a record out of the path. A rename to a unique name
+// that fails, yet whose target exists, happened: its reply was lost (an NFS
+// retransmission, P6). Going on as if it had succeeded lets the caller's
+// check put back what it should not have moved, instead of leaving it
+// aside, and the lock path free.
+func renameOut(src, dst string, keep bool) error {
+	err := rename(src, dst)
+	if err != nil && !keep {
+		if _, lerr := os.Lstat(dst); lerr == nil {
+			return nil
+		}
+	}
+	return err
+}
+
 // FileStore keeps the lock as a file created with O_CREATE|O_EXCL; the
 // file's content is the owner record.
 type FileStore struct{ path string }
@@ -163,7 +178,7 @@ func (s *FileStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".la
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	dst := retireTarget(s.path, keep)
-	if err := rename(s.path, dst); err != nil {
+	if err := renameOut(s.path, dst, keep); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
@@ -241,7 +256,7 @@ func (s *DirStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".las
 
 func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	dst := retireTarget(s.path, keep)
-	err := rename(s.owner(), dst)
+	err := renameOut(s.owner(), dst, keep)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// No record: the victim, if approved, is an empty directory.
@@ -274,6 +289,9 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	if err := rmdir(s.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return true, nil
+		}
+		if _, lerr := os.Lstat(s.path); errors.Is(lerr, fs.ErrNotExist) {
+			return true, nil // removed, but the reply was lost
 		}
 		names, _ := readDirNames(s.path)
 		// Not empty. Shared holders inside: put the record back (unless a
