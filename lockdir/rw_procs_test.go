@@ -641,9 +641,9 @@ func TestRWLiveReaderNeverRemoved(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	start := time.Now() // before the deadline is set, which counts from then
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
-	start := time.Now()
 	if err := w.Lock(ctx); err != context.DeadlineExceeded {
 		t.Fatalf("Lock while a stopped reader holds = %v, want context.DeadlineExceeded", err)
 	}

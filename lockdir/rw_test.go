@@ -214,9 +214,9 @@ func TestRWInProcess(t *testing.T) {
 		if err := r.RLock(cctx); err != context.Canceled {
 			t.Errorf("RLock with a cancelled context = %v, want context.Canceled", err)
 		}
+		start := time.Now() // before the deadline is set, which counts from then
 		tctx, tcancel := context.WithTimeout(ctx, 200*time.Millisecond)
 		defer tcancel()
-		start := time.Now()
 		if err := r.RLock(tctx); err != tctx.Err() || err != context.DeadlineExceeded {
 			t.Errorf("RLock past its deadline = %v, want ctx.Err() = %v", err, tctx.Err())
 		}
