@@ -8,11 +8,13 @@
  * STALE ticks of lease, GRACE ticks for empty records, MAXCRASH crashes,
  * MAXPAUSE pauses, MAXLOST lost create replies, MAXBEATS heartbeats a hold.
  *
- * Mutants (each must make spin fail; .ci/check-model checks that it does):
+ * Mutants (each must make spin fail; .ci/check-model checks that they do):
  *   BUG_NO_VERIFY        A6 trusts the create: no read-back of the record
  *   BUG_NO_A5            A6 does not wait for the breaker guard to clear
  *   BUG_UNGUARDED_BREAK  B3 acts without re-reading the path under the guard
- *   BUG_NO_H3            a lapsed heartbeat is not run under the guard
+ *   BUG_NO_H3            a lapsed heartbeat is not run under the guard (not a
+ *                        mutant since the H2 deadline fix: such a beat never
+ *                        counts, so it is safe; H3 is what lets it count)
  *   BUG_LAST_PLUS0       A3 reuses P.last's token instead of adding one
  *   BUG_NO_LEASE         a remote holder's lease never lapses (liveness)
  * ORIG models lock.go as it was before the model found the late-proof bug
