@@ -6,7 +6,8 @@
  *
  * Bounds (spin -DNAME=value): N processes (2 or 3), ROUNDS holds each,
  * STALE ticks of lease, GRACE ticks for empty records, MAXCRASH crashes,
- * MAXPAUSE pauses, MAXLOST lost create replies, MAXBEATS heartbeats a hold.
+ * MAXPAUSE pauses, MAXLOST lost create replies, MAXBEATS heartbeats a hold,
+ * MAXRACE guard races (see below).
  *
  * Mutants (each must make spin fail; .ci/check-model checks that they do):
  *   BUG_NO_VERIFY        A6 trusts the create: no read-back of the record
@@ -17,8 +18,11 @@
  *                        counts, so it is safe; H3 is what lets it count)
  *   BUG_LAST_PLUS0       A3 reuses P.last's token instead of adding one
  *   BUG_NO_LEASE         a remote holder's lease never lapses (liveness)
- * ORIG models lock.go as it was before the model found the late-proof bug
- * (H2 and R1 trusted a clock read taken before them); see README.md.
+ * ORIG_BEAT, ORIG_REL, ORIG_GUARD model lock.go as it was before the bugs
+ * this model found were fixed (H2 and R1 trusted a clock read taken before
+ * them; B1 did not verify its guard, and B2 never judged a guard whose
+ * holder lives on this host by its lease); see README.md.
+ * MAXRACE bounds guardStale renames that move another guard than judged.
  * PAUSE_IN_WINDOWS lets a process pause inside the windows that P1 names as
  * its limit (a pause longer than the lease between the last clock check
  * and the rename it justifies): spin then shows that limit.
