@@ -2,7 +2,9 @@
 // lockdir: acquisition with backoff and wake-ups, the breaker guard, the
 // heartbeat, fencing tokens and checked release, written once over the Store
 // primitive. docs/PROTOCOL.md explains it; the step names there (A1..A6,
-// B1..B5, H1..H3, R1..R3, W1..W4) appear in the comments here.
+// B1..B5, H1..H3, R1..R3, W1..W4) appear in the comments here, and label
+// the steps of its model, docs/model/dotlock.pml (which splits some: A1lost,
+// B1w, B1v, B2, B4tmp; "model: X" below names them).
 package lockcore
 
 import (
@@ -256,6 +258,7 @@ type waitState struct {
 	readerObs map[string]*stale.Observation // a shared group's reader records
 	last      stale.Observation             // an unreadable last record
 	guardObs  stale.Observation             // the breaker guard's record
+	orphanObs stale.Observation             // the guard's record, when its holder lives here
 	delay     time.Duration
 	gdelay    time.Duration // the same, waiting for a breaker guard
 	quick     int           // tries in a row that were not blocked
@@ -438,7 +441,7 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 	}
 	// A1: create the entry.
 	e, held, err := l.createExcl(l.store.Create, l.store.Path())
-	if err == nil && !held && l.cfg.afterCreate != nil {
+	if err == nil && !held && l.cfg.afterCreate != nil { // model: A1lost
 		if herr := l.cfg.afterCreate(); herr != nil {
 			e.Close() // the reply was "lost": we no longer know we created it
 			e, err = nil, &fs.PathError{Op: "create", Path: l.store.Path(), Err: herr}
@@ -798,7 +801,7 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		return err
 	}
 	rec := o.Marshal()
-	_, werr := e.WriteAt(rec, 0)
+	_, werr := e.WriteAt(rec, 0) // model: B1w
 	if werr == nil && l.sync {
 		werr = e.Sync()
 	}
@@ -822,11 +825,12 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		b5()
 		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
 	}
-	// B1: until written, our guard was empty, and an observer that had
-	// watched an earlier empty guard (a creator's whose reply was lost) for
-	// the grace period may have taken ours for it and broken it. Act only
-	// if the guard is ours now; a breaker that moves it later finds it
-	// changed and puts it back.
+	// B1 (model: B1v): verify, as A6 does for the lock. Until written, our
+	// guard was empty, and an observer that had watched an earlier empty
+	// guard (a creator's whose reply was lost, or a breaker's paused past
+	// the grace period) may have taken ours for it and broken it (P5). Act
+	// only if the guard is ours now; a breaker that moves it later finds
+	// it changed and puts it back.
 	if known && !at {
 		return errGuardBusy // not ours: leave it alone
 	}
@@ -850,9 +854,10 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 // guard is left behind only by a breaker that died during a break.
 func (l *Lock) guardLease() time.Duration { return 4 * l.cfg.StaleAfter }
 
-// guardStale judges the guard's holder and breaks the guard if it is stale,
-// by the same rules as a lock's holder. Guard holders do not heartbeat: a
-// remote breaker's guard unchanged for StaleAfter is stale.
+// guardStale (model: B2) judges the guard's holder and breaks the guard if
+// it is stale, by the same rules as a lock's holder. Guard holders do not
+// heartbeat: a guard unchanged for the guard's lease is stale, unless its
+// holder is proven dead sooner.
 func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	data, err := l.guard.Read()
 	if errors.Is(err, fs.ErrNotExist) {
@@ -861,7 +866,7 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, _, blk := l.judge(&ws.guardObs, data, l.cfg.Grace, l.guardLease()); blk != nil {
+	if _, _, blk := l.judge(&ws.guardObs, data, l.cfg.Grace, l.guardLease()); blk != nil && !l.orphanGuard(ws, data) {
 		return false, nil
 	}
 	ok, err := l.guard.Retire(false, func(moved []byte) bool { return bytes.Equal(moved, data) })
@@ -869,6 +874,22 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 		return false, &BreakError{Reason: "stale breaker guard " + l.guard.Path(), Err: unwrapPath(err)}
 	}
 	return ok, nil
+}
+
+// orphanGuard reports whether a guard whose holder runs on this host has
+// stayed unchanged for the guard's lease. No live breaker relies on its
+// guard for longer than half of that (B3, H2, R2 check their deadline), so
+// it is an orphan: a breaker that gave up its guard at B1's verify while
+// another breaker, judging the guard empty, moved it aside and then put it
+// back. Without this, processes on the holder's host would wait for it as
+// long as the holder runs (found by the model: docs/model).
+func (l *Lock) orphanGuard(ws *waitState, data []byte) bool {
+	o, err := stale.Parse(data)
+	if err != nil || l.cfg.Checker.Judge(o).Verdict != stale.Alive {
+		ws.orphanObs.Reset()
+		return false
+	}
+	return ws.orphanObs.See(string(data), l.cfg.Clock.Now()) >= l.guardLease()
 }
 
 // waitGuardClear returns once no breaker guard exists (A5).
@@ -938,7 +959,7 @@ func (l *Lock) lapsed(h *hold, now time.Time) bool {
 // beat (and, if they last, make the hold lapse).
 func (l *Lock) beat(h *hold) error {
 	now := l.cfg.Clock.Now()
-	prove := func(time.Time) error {
+	prove := func(deadline time.Time) error {
 		// H1: is the record at the path still ours?
 		data, err := h.read()
 		if errors.Is(err, fs.ErrNotExist) {
@@ -963,11 +984,18 @@ func (l *Lock) beat(h *hold) error {
 				return nil
 			}
 		}
+		// The proof counts only if it ended by its deadline: a read or
+		// write that stalled past it may have raced a breaker that judged
+		// the lease lapsed meanwhile, and the write landed in the record
+		// it moved away (model: H2). The next beat runs under the guard.
+		if l.cfg.Clock.Now().After(deadline) {
+			return nil
+		}
 		h.lastBeat = now
 		return nil
 	}
 	if !l.lapsed(h, now) {
-		return prove(now)
+		return prove(h.lastBeat.Add(l.cfg.StaleAfter / 2))
 	}
 	// H3: after a lapse, prove the hold under the breaker guard, so that
 	// no breaker that judged the lease lapsed is still at work.
@@ -1028,8 +1056,15 @@ func (l *Lock) release(h *hold) error {
 	// R2: move the record to the last-record slot (publishing the token
 	// and freeing the path in one step). R1 has just proved it ours, and
 	// only a breaker holding the guard could take it away — which needs a
-	// lapse, and a lapsed release holds the guard itself.
-	retireMine := func() error {
+	// lapse, and a lapsed release holds the guard itself. But act only by
+	// the deadline: a pause after the lapse check (or in R1) may have let a
+	// breaker judge the lease lapsed, and retiring then could move a
+	// successor's record, or lose the token the breaker just published
+	// (model: R1). Then come round under the guard.
+	retireMine := func(deadline time.Time) error {
+		if l.cfg.Clock.Now().After(deadline) {
+			return errGuardBusy
+		}
 		ok, err := h.retire(nil)
 		if err := doneUnlessLeft(ok, err); err != nil {
 			return err
@@ -1042,7 +1077,7 @@ func (l *Lock) release(h *hold) error {
 		}
 		return nil
 	}
-	do := func(time.Time) error {
+	do := func(deadline time.Time) error {
 		// R1: the record at the path must be ours.
 		data, err := h.read()
 		if errors.Is(err, fs.ErrNotExist) {
@@ -1055,7 +1090,7 @@ func (l *Lock) release(h *hold) error {
 			o, perr := stale.Parse(data)
 			return lostTo(o, perr)
 		}
-		return retireMine()
+		return retireMine(deadline)
 	}
 	// A release that fails for a transient error is tried again: given up,
 	// it would leave a record naming this live process, which no one on
@@ -1063,19 +1098,21 @@ func (l *Lock) release(h *hold) error {
 	ws := l.newWaitState() // across tries: a guard seen before is not new
 	first := true
 	return l.retry(func() error {
-		now := l.cfg.Clock.Now()
-		if !h.shared && !l.lapsed(h, now) {
+		if now := l.cfg.Clock.Now(); !h.shared && !l.lapsed(h, now) {
+			deadline := h.lastBeat.Add(l.cfg.StaleAfter / 2)
 			var err error
 			if at && first {
-				err = retireMine()
+				err = retireMine(deadline)
 			} else {
-				err = do(now) // reads the record, to name who has it if not us
+				err = do(deadline) // reads the record, to name who has it if not us
 			}
 			first = false
-			if err == nil && l.rw != nil {
-				l.rw.kick()
+			if !errors.Is(err, errGuardBusy) {
+				if err == nil && l.rw != nil {
+					l.rw.kick()
+				}
+				return err
 			}
-			return err
 		}
 		first = false
 		// R3: after a lapse, and always for a shared hold (a change of the

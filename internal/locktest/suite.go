@@ -42,6 +42,7 @@ func Run(t *testing.T, k Kind) {
 		{"Racing", testRacing},
 		{"LostReply", testLostReply},
 		{"RemoteGuard", testRemoteGuard},
+		{"GuardVerify", testGuardVerify},
 		{"BadInput", testBadInput},
 	}
 	for _, tt := range tests {

@@ -462,3 +462,70 @@ func testRemoteGuard(t *testing.T, k Kind) {
 		t.Fatal(err)
 	}
 }
+
+// guardThief is a clock that plays a second breaker. The first time it is
+// read while the breaker guard exists but is still empty — withGuard reads
+// the clock between creating the guard and writing it — it does what a
+// breaker on another host does to a guard left empty past the grace period
+// (P5): it moves the guard aside, and then takes the guard itself.
+type guardThief struct {
+	guard string
+	rec   []byte // the second breaker's guard record
+	done  atomic.Bool
+}
+
+func (c *guardThief) Now() time.Time {
+	if !c.done.Load() {
+		if st, err := os.Lstat(c.guard); err == nil && st.Size() == 0 {
+			c.done.Store(true)
+			if err := os.Rename(c.guard, c.guard+".moved"); err == nil {
+				os.WriteFile(c.guard, c.rec, 0o644)
+			}
+		}
+	}
+	return time.Now()
+}
+
+// testGuardVerify: a breaker whose guard was broken while still empty (it
+// paused between creating and writing it) must not act under it: it
+// verifies its guard as A6 verifies a lock (B1). Found by the model
+// (docs/model/trails/guard-unverified.txt): without the check, the dead
+// holder's lock was broken while another breaker held the guard.
+func testGuardVerify(t *testing.T, k Kind) {
+	e := newInproc(t, k)
+	dead, rec := e.record(7, func(o *stale.Owner) { o.PID = freePID(t) })
+	e.plant(rec)
+	other, err := stale.Self(0, stale.ModeBreaker, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	guard := e.path + ".break"
+	clk := &guardThief{guard: guard, rec: other.Marshal()}
+	l := e.open(lockcore.WithClock(clk), lockcore.WithStaleAfter(time.Second))
+	err = l.TryLock()
+	if !clk.done.Load() {
+		t.Fatalf("the breaker never read the clock while its guard was empty (TryLock: %v)", err)
+	}
+	if err == nil {
+		t.Fatalf("TryLock took the lock while another breaker held the guard")
+	}
+	wantLocked(t, err, e.path)
+	if got := e.readRecord(); !bytes.Equal(got, rec) {
+		t.Fatalf("the dead holder's record was broken by a breaker that did not hold the guard; the path now holds %q", got)
+	}
+	// Once the other breaker is done, the dead lock is reclaimed.
+	for _, name := range []string{guard, guard + ".moved"} {
+		if err := os.Remove(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := l.TryLock(); err != nil {
+		t.Fatalf("TryLock after the other breaker left: %v", err)
+	}
+	if l.Token() != dead.Token+1 {
+		t.Errorf("token %d after the dead holder's %d", l.Token(), dead.Token)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}
