@@ -748,6 +748,11 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 	lastBeat := l.cfg.Clock.Now()
 	var lastObserved time.Time
 	for {
+		// Some turns come round without pausing (queued again, a watch
+		// just set up): the context is checked here, not only in pause.
+		if err := ctx.Err(); err != nil {
+			return nil, l.leaveQueue(name, path, me.UUID, writer, err)
+		}
 		woken := l.wake.channel()
 		now := l.cfg.Clock.Now()
 		if now.Sub(lastBeat) >= l.cfg.Heartbeat {
