@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dotlock/dotlock/internal/testdir"
 )
 
 // examples are the example programs, each with lines its output must
@@ -73,7 +75,7 @@ func TestExamples(t *testing.T) {
 	}
 
 	// One go build for all of them (a main package per directory).
-	bin := t.TempDir()
+	bin := testdir.New(t)
 	args := []string{"build", "-o", bin + string(filepath.Separator)}
 	for _, ex := range examples {
 		args = append(args, "./examples/"+ex.name)

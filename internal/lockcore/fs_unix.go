@@ -34,3 +34,20 @@ func contendedErrno(err error) bool {
 	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) ||
 		errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENOTEMPTY)
 }
+
+// openFile is os.OpenFile; Windows needs more (see fs_windows.go).
+func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+
+// createOwner creates the owner record in the lock directory root, which
+// the caller has just made.
+func createOwner(root *os.Root, _ string, perm fs.FileMode) (*os.File, error) {
+	return root.OpenFile(OwnerFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+}
+
+// clearSlot removes the last-record slot dst of the lock at path.
+func clearSlot(_, dst string) { os.Remove(dst) }
+
+// removeDir removes the empty lock directory dir.
+func removeDir(dir string) error { return os.Remove(dir) }

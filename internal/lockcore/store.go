@@ -56,9 +56,9 @@ func readRecord(name string) ([]byte, error) {
 	}
 	flags := os.O_RDONLY | oNoFollow | oNonblock
 	direct := directFlag(filepath.Dir(name))
-	f, err := os.OpenFile(name, flags|direct, 0)
+	f, err := openFile(name, flags|direct, 0)
 	if err != nil && direct != 0 && errors.Is(err, syscall.EINVAL) {
-		f, err = os.OpenFile(name, flags, 0) // no direct I/O here
+		f, err = openFile(name, flags, 0) // no direct I/O here
 	}
 	if err != nil {
 		return nil, noFollowError(name, err)
@@ -100,7 +100,7 @@ func retireTarget(path string, keep bool) string {
 		return tempName(path)
 	}
 	dst := path + ".last"
-	os.Remove(dst)
+	clearSlot(path, dst)
 	return dst
 }
 
@@ -115,7 +115,7 @@ func (s *FileStore) Path() string { return s.path }
 
 func (s *FileStore) Create(perm fs.FileMode) (Entry, error) {
 	// O_EXCL with O_CREATE never follows a symlink at the path.
-	return os.OpenFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, perm)
+	return openFile(s.path, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, perm)
 }
 
 func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
@@ -180,7 +180,7 @@ func (s *DirStore) Create(perm fs.FileMode) (Entry, error) {
 		return nil, err
 	}
 	defer root.Close()
-	f, err := root.OpenFile(OwnerFile, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	f, err := createOwner(root, s.owner(), perm)
 	if err != nil {
 		os.Remove(s.path) // our own empty directory; leave no ownerless lock behind
 		return nil, &fs.PathError{Op: "create", Path: s.owner(), Err: unwrapPath(err)}
@@ -240,7 +240,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	// The directory is ours to remove: no one else can create the path
 	// while it exists, and no one else takes records out of it while we
 	// hold it (or, when breaking, hold the guard).
-	if err := os.Remove(s.path); err != nil {
+	if err := removeDir(s.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return true, nil
 		}

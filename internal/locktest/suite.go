@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/lockcore"
+	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -70,7 +71,7 @@ type inproc struct {
 
 func newInproc(t *testing.T, k Kind) *inproc {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	return &inproc{t: t, k: k, dir: dir, path: filepath.Join(dir, "x.lock")}
 }
 

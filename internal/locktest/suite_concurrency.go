@@ -206,7 +206,7 @@ func testRacing(t *testing.T, k Kind) {
 		cancel()
 		for i, err := range errs {
 			if err != nil {
-				t.Fatalf("round %d: handle %d: %v\ndirectory:\n%s", round, i, err, snapshot(t, e.dir))
+				t.Fatalf("round %d: handle %d: %v (all: %v)\ndirectory:\n%s", round, i, err, errs, snapshot(t, e.dir))
 			}
 		}
 		if s := bad.Load(); s != nil {

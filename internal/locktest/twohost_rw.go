@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/sshfstest"
+	"github.com/dotlock/dotlock/internal/testdir"
 )
 
 // The two-host tests of shared/exclusive locks (lockdir only) and of the
@@ -148,7 +149,7 @@ func thCLIAcrossHosts(t *testing.T) {
 		t.Skipf("no go tool to build dotlock: %v", err)
 	}
 	c := sshfstest.Start(t, sshfstest.Options{})
-	bin := filepath.Join(t.TempDir(), "dotlock")
+	bin := filepath.Join(testdir.New(t), "dotlock")
 	if out, err := exec.Command(goTool, "build", "-o", bin, "github.com/dotlock/dotlock/cmd/dotlock").CombinedOutput(); err != nil {
 		t.Fatalf("go build dotlock: %v\n%s", err, out)
 	}
