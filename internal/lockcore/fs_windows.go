@@ -132,7 +132,7 @@ func clearSlot(path, dst string) {
 // name in place until the last listing closed, and contenders that list it
 // could keep it there.)
 func removeDir(dir string) error {
-	delay := time.Millisecond
+	delay := 50 * time.Microsecond
 	deadline := time.Now().Add(2 * time.Second)
 	for {
 		err := os.Remove(dir)
@@ -140,7 +140,7 @@ func removeDir(dir string) error {
 			return err
 		}
 		time.Sleep(delay)
-		delay = min(2*delay, 50*time.Millisecond)
+		delay = min(2*delay, 5*time.Millisecond)
 	}
 }
 

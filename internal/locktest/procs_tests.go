@@ -222,11 +222,13 @@ func procAtoi(s string, def int) int {
 
 // testCounter: several processes increment a counter file under the lock
 // with a plain read and write; a breach of mutual exclusion loses updates.
-func testCounter(t *testing.T, k Kind) { procRunCounters(t, k, 4, 1, windowsFewer(150)) }
+func testCounter(t *testing.T, k Kind) { procRunCounters(t, k, 4, 1, windowsFewer(150, 8)) }
 
 // testProcessesAndGoroutines: several processes, each with several
 // goroutines holding their own handles, increment the counter.
-func testProcessesAndGoroutines(t *testing.T, k Kind) { procRunCounters(t, k, 3, 4, windowsFewer(40)) }
+func testProcessesAndGoroutines(t *testing.T, k Kind) {
+	procRunCounters(t, k, 3, 4, windowsFewer(40, 16))
+}
 
 // testKillReclaim: a holder killed with SIGKILL leaves its lock behind;
 // another process on the same host takes it at once, because the dead PID

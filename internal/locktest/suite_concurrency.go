@@ -106,7 +106,7 @@ func testGoroutines(t *testing.T, k Kind) {
 // lock on the strength of the stale verdict they reached earlier.
 func testRacing(t *testing.T, k Kind) {
 	const handles = 16
-	rounds := windowsFewer(20)
+	rounds := windowsFewer(20, 4)
 	e := newInproc(t, k)
 	ls := make([]Locker, handles)
 	for i := range ls {
