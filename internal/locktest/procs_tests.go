@@ -327,9 +327,9 @@ type procContender struct {
 func testRacingContenders(t *testing.T, k Kind) {
 	const (
 		rounds      = 3
-		contenders  = 8
 		triesWhileW = 3 // judgements of the winner each other procContender makes while it holds
 	)
+	contenders := windowsFewer(8, 2)
 	dir := testdir.New(t)
 	path := filepath.Join(dir, "lock")
 	log := filepath.Join(dir, "events")
