@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/dotlock/dotlock/internal/testdir"
 )
 
 // examples are the example programs, each with lines its output must
@@ -45,6 +47,15 @@ var examples = []struct {
 	}},
 }
 
+// notOnWindows: examples that need what Windows lacks.
+var notOnWindows = map[string]string{
+	"fencing": "the fencing example pauses its holder with SIGSTOP, which Windows does not have",
+	"script":  "the script example is a POSIX shell script (nightly.sh)",
+	// Open: under Wine 8.0 it ran in seconds twice and hung once for 8
+	// minutes; the cause is not known yet (Wine or dotlock).
+	"rwfile": "the rwfile example hung once under Wine (cause not found yet): not run on Windows until it is",
+}
+
 // runLimit bounds one example's run: far above what any needs (each takes
 // seconds), so that only a hang trips it.
 const runLimit = 5 * time.Minute
@@ -54,8 +65,10 @@ const runLimit = 5 * time.Minute
 // output.
 func TestExamples(t *testing.T) {
 	t.Parallel()
-	if runtime.GOOS == "windows" {
-		t.Skip("the examples signal processes (SIGKILL, SIGSTOP) and run a POSIX shell script: not on Windows")
+	// Built beforehand under Wine (.ci/test-windows), which has no go tool.
+	prebuilt := os.Getenv("DOTLOCK_TEST_EXAMPLES")
+	if runtime.GOOS == "windows" && prebuilt == "" {
+		t.Skip("on Windows the examples are run from prebuilt binaries: set DOTLOCK_TEST_EXAMPLES to their directory (.ci/test-windows does)")
 	}
 	root := moduleRoot(t)
 	listed := map[string]bool{}
@@ -73,18 +86,24 @@ func TestExamples(t *testing.T) {
 	}
 
 	// One go build for all of them (a main package per directory).
-	bin := t.TempDir()
-	args := []string{"build", "-o", bin + string(filepath.Separator)}
-	for _, ex := range examples {
-		args = append(args, "./examples/"+ex.name)
-	}
-	if out, err := goCommand(t, root, args...).CombinedOutput(); err != nil {
-		t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+	bin := prebuilt
+	if bin == "" {
+		bin = testdir.New(t)
+		args := []string{"build", "-o", bin + string(filepath.Separator)}
+		for _, ex := range examples {
+			args = append(args, "./examples/"+ex.name)
+		}
+		if out, err := goCommand(t, root, args...).CombinedOutput(); err != nil {
+			t.Fatalf("go %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
 	}
 
 	for _, ex := range examples {
 		t.Run(ex.name, func(t *testing.T) {
 			t.Parallel()
+			if why := notOnWindows[ex.name]; runtime.GOOS == "windows" && why != "" {
+				t.Skip(why)
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), runLimit)
 			defer cancel()
 			cmd := exec.CommandContext(ctx, filepath.Join(bin, ex.name))

@@ -16,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/dotlock/dotlock/internal/testdir"
 )
 
 // TestREADME keeps every command in README.md working. It reads the README
@@ -267,7 +269,7 @@ func checkQuickStart(t *testing.T, root string, b block) {
 // it installed.
 func runScriptBlock(t *testing.T, root string, b block, doc readme) string {
 	t.Helper()
-	tmp := t.TempDir()
+	tmp := testdir.New(t)
 	bin := filepath.Join(tmp, "bin")
 	script := "set -eu\n" +
 		`trap 'echo "README command failed (exit $?): $BASH_COMMAND" >&2' ERR` + "\n" +
@@ -432,7 +434,7 @@ func checkSynopsis(t *testing.T, dotlock string, b block) {
 				checked++
 				if form == "" && (opt == "-c" || opt == "--command") {
 					// After the lock path: run it.
-					lock := filepath.Join(t.TempDir(), "c.lock")
+					lock := filepath.Join(testdir.New(t), "c.lock")
 					if out, err := exec.Command(dotlock, lock, opt, "true").CombinedOutput(); err != nil {
 						t.Errorf("README.md:%d: dotlock LOCK %s true: %v\n%s", b.line, opt, err, out)
 					}
@@ -501,7 +503,7 @@ func checkGoBlock(t *testing.T, root string, b block) {
 	if strings.HasPrefix(src, "package main\n") {
 		// Build it as if it were a package of this module (an overlay: no
 		// file is written into the checkout).
-		tmp := t.TempDir()
+		tmp := testdir.New(t)
 		file := filepath.Join(tmp, "main.go")
 		if err := os.WriteFile(file, []byte(src), 0o644); err != nil {
 			t.Fatal(err)
@@ -597,7 +599,7 @@ func packageHas(t *testing.T, dir, name string) bool {
 // process that dotlock lock took the lock for, not a child of it.
 func writeScript(t *testing.T, script string) string {
 	t.Helper()
-	f := filepath.Join(t.TempDir(), "readme.sh")
+	f := filepath.Join(testdir.New(t), "readme.sh")
 	if err := os.WriteFile(f, []byte(script+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -643,7 +645,7 @@ func checkFlockTable(t *testing.T, dotlock string, doc readme) {
 			}
 		}
 		for _, c := range runs {
-			dir := t.TempDir()
+			dir := testdir.New(t)
 			script := fillPlaceholders(c)
 			cmd := exec.Command("bash", writeScript(t, script))
 			cmd.Dir = dir

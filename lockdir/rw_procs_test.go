@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
 )
@@ -149,7 +150,7 @@ func dumpOnFailure(t *testing.T, path string) {
 // to release; meanwhile another reader joins at once and writers are
 // refused with errors naming exactly the readers.
 func TestRWReadersOverlap(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "x.lock")
 	dumpOnFailure(t, path)
 	logName := filepath.Join(dir, "log")
@@ -307,7 +308,7 @@ func intervals(t *testing.T, evs []rwEvent) []holdInterval {
 // other hold, by log order and by clock; fencing tokens order the holds;
 // readers did overlap.
 func TestRWWritersExclude(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "x.lock")
 	dumpOnFailure(t, path)
 	logName := filepath.Join(dir, "log")
@@ -431,7 +432,7 @@ func starvationRounds(t *testing.T, evs []rwEvent, waiterKind string) (counts []
 // writer being seen queued and its hold beginning <= number of reader
 // processes.
 func TestRWWriterNotStarved(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "x.lock")
 	dumpOnFailure(t, path)
 	logName := filepath.Join(dir, "log")
@@ -485,7 +486,7 @@ func TestRWWriterNotStarved(t *testing.T) {
 // reader is queued at most the holder then and writers that barged past a
 // queue they had not yet seen (at most one per writer process) go first.
 func TestRWReaderNotStarved(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "x.lock")
 	dumpOnFailure(t, path)
 	logName := filepath.Join(dir, "log")
@@ -535,7 +536,7 @@ func TestRWReaderNotStarved(t *testing.T) {
 // by a writer through the PID check alone (its lease is an hour), and the
 // writer's token follows the reader's.
 func TestRWKilledReaderReclaimed(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "x.lock")
 	dumpOnFailure(t, path)
 	r := startRW(t, "reader", rwSpec{Role: roleHold, Path: path, Kind: kindReader})
@@ -572,7 +573,7 @@ func TestRWKilledReaderReclaimed(t *testing.T) {
 func TestRWKilledWriterReclaimed(t *testing.T) {
 	for _, k := range []string{kindWriter, kindPlain} {
 		t.Run(k, func(t *testing.T) {
-			dir := t.TempDir()
+			dir := testdir.New(t)
 			path := filepath.Join(dir, "x.lock")
 			dumpOnFailure(t, path)
 			wp := startRW(t, "writer", rwSpec{Role: roleHold, Path: path, Kind: k})
@@ -624,7 +625,7 @@ func TestRWKilledWriterReclaimed(t *testing.T) {
 // writer waits and its TryLock names the reader; the reader's RUnlock
 // succeeds once it runs again.
 func TestRWLiveReaderNeverRemoved(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "x.lock")
 	dumpOnFailure(t, path)
 	r := startRW(t, "reader", rwSpec{Role: roleHold, Path: path, Kind: kindReader, StaleAfter: 200 * time.Millisecond})
@@ -680,7 +681,7 @@ func TestRWLiveReaderNeverRemoved(t *testing.T) {
 // failed) — and read it with OpenRead and ReadFile, checking every read is
 // whole. The final counter counts every increment.
 func TestRWFileConsistency(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	data := filepath.Join(dir, "data.json")
 	dumpOnFailure(t, lockdir.LockPath(data))
 	if err := os.WriteFile(data, dataContent(0), 0o644); err != nil {

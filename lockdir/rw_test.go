@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
 )
@@ -107,7 +108,7 @@ func TestRWInProcess(t *testing.T) {
 	ctx := context.Background()
 
 	t.Run("SharedThenExclusive", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "x.lock")
+		path := filepath.Join(testdir.New(t), "x.lock")
 		h1, h2 := mustRW(t, path), mustRW(t, path)
 		if err := h1.RLock(ctx); err != nil {
 			t.Fatal(err)
@@ -168,7 +169,7 @@ func TestRWInProcess(t *testing.T) {
 	})
 
 	t.Run("OneHandleManyHolds", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "x.lock")
+		path := filepath.Join(testdir.New(t), "x.lock")
 		h := mustRW(t, path)
 		if err := h.RUnlock(); !errors.Is(err, lockdir.ErrNotHeld) {
 			t.Errorf("RUnlock holding nothing = %v, want ErrNotHeld", err)
@@ -198,7 +199,7 @@ func TestRWInProcess(t *testing.T) {
 	})
 
 	t.Run("CancelWaitingRLock", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "x.lock")
+		path := filepath.Join(testdir.New(t), "x.lock")
 		w, err := lockdir.New(path)
 		if err != nil {
 			t.Fatal(err)
@@ -256,7 +257,7 @@ func TestRWInProcess(t *testing.T) {
 	})
 
 	t.Run("WaitingWriterGoesFirst", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "x.lock")
+		path := filepath.Join(testdir.New(t), "x.lock")
 		r1, r2, w := mustRW(t, path), mustRW(t, path), mustRW(t, path)
 		if err := r1.RLock(ctx); err != nil {
 			t.Fatal(err)
@@ -308,7 +309,7 @@ func TestRWInProcess(t *testing.T) {
 	})
 
 	t.Run("CancelWaitingWriter", func(t *testing.T) {
-		path := filepath.Join(t.TempDir(), "x.lock")
+		path := filepath.Join(testdir.New(t), "x.lock")
 		r1, r2, w := mustRW(t, path), mustRW(t, path), mustRW(t, path)
 		if err := r1.RLock(ctx); err != nil {
 			t.Fatal(err)
@@ -346,7 +347,7 @@ func TestRWInProcess(t *testing.T) {
 // (While readers keep the group alive, it would wait forever.)
 func TestRWQueuedReaderAdmittedWhenWriterGivesUp(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "x.lock")
+	path := filepath.Join(testdir.New(t), "x.lock")
 	r1, r2, r3, w := mustRW(t, path), mustRW(t, path), mustRW(t, path), mustRW(t, path)
 	if err := r1.RLock(ctx); err != nil {
 		t.Fatal(err)
@@ -390,7 +391,7 @@ func TestRWQueuedReaderAdmittedWhenWriterGivesUp(t *testing.T) {
 // lock also when waiters are queued.
 func TestRWTryLockNamesHoldersWhileQueued(t *testing.T) {
 	ctx := context.Background()
-	path := filepath.Join(t.TempDir(), "x.lock")
+	path := filepath.Join(testdir.New(t), "x.lock")
 	r, w := mustRW(t, path), mustRW(t, path)
 	if err := r.RLock(ctx); err != nil {
 		t.Fatal(err)
@@ -419,7 +420,7 @@ func TestRWTryLockNamesHoldersWhileQueued(t *testing.T) {
 // queue is made by hand, in the documented format (<seq>.<w|r>.<uuid>), with
 // a record of this live process: a reader about to be handed the lock.
 func TestRWWriterDoesNotPassQueue(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "x.lock")
+	path := filepath.Join(testdir.New(t), "x.lock")
 	me, err := stale.Self(0, stale.ModeShared, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -459,7 +460,7 @@ func TestRWWriterDoesNotPassQueue(t *testing.T) {
 func BenchmarkRW(b *testing.B) {
 	ctx := context.Background()
 	b.Run("rlock-runlock", func(b *testing.B) {
-		l := mustRW(b, filepath.Join(b.TempDir(), "x.lock"))
+		l := mustRW(b, filepath.Join(testdir.New(b), "x.lock"))
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := l.RLock(ctx); err != nil {
@@ -471,7 +472,7 @@ func BenchmarkRW(b *testing.B) {
 		}
 	})
 	b.Run("lock-unlock", func(b *testing.B) {
-		l := mustRW(b, filepath.Join(b.TempDir(), "x.lock"))
+		l := mustRW(b, filepath.Join(testdir.New(b), "x.lock"))
 		b.ReportAllocs()
 		for b.Loop() {
 			if err := l.Lock(ctx); err != nil {
@@ -487,7 +488,7 @@ func BenchmarkRW(b *testing.B) {
 	// blur); the 1000 case makes any O(readers) step plain.
 	for _, n := range []int{100, 1000} {
 		b.Run(fmt.Sprintf("rlock-with-%d-readers", n), func(b *testing.B) {
-			path := filepath.Join(b.TempDir(), "x.lock")
+			path := filepath.Join(testdir.New(b), "x.lock")
 			others := mustRW(b, path)
 			for range n {
 				if err := others.RLock(ctx); err != nil {

@@ -12,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/dotlock/dotlock/internal/testdir"
 )
 
 func init() {
@@ -43,7 +45,7 @@ func readFile(t *testing.T, name string) string {
 // Two runs on one path: the second waits (saying for whom) and runs its
 // command only after the first command ended.
 func TestExclusionBetweenRuns(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	a := startDotlock(t, dir, lock, "sh", "-c", `echo "start A" >> log; echo in; read x; echo "end A" >> log`)
 	a.out.wait(t, "A", "in")
@@ -75,7 +77,7 @@ func TestExclusionBetweenRuns(t *testing.T) {
 // -s runs hold together; they exclude -x both ways; a waiting -x stops new
 // readers until it has had its turn.
 func TestSharedOverlapAndExcludeExclusive(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	s1 := holdLock(t, dir, "-s", lock)
 	s2 := holdLock(t, dir, "-s", "-n", lock) // both hold now
@@ -111,7 +113,7 @@ func TestSharedOverlapAndExcludeExclusive(t *testing.T) {
 // -n, -w and -E: the conflict code, the timeout, and that the command is
 // not run.
 func TestConflictCodes(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	h := holdLock(t, dir, lock)
 	for _, c := range []struct {
@@ -157,7 +159,7 @@ func TestConflictCodes(t *testing.T) {
 // The command's status is dotlock's: exit codes, 128+N for signal N, 126
 // and 127 for commands that cannot be run; the lock is free afterwards.
 func TestExitStatusPassedThrough(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	if err := os.WriteFile(filepath.Join(dir, "notexec"), []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
@@ -210,7 +212,7 @@ func processGone(pid int) bool {
 // SIGTERM (and SIGINT, SIGHUP) to dotlock reaches the command, dotlock waits
 // for it, releases the lock and exits with the command's status.
 func TestSignalsForwardedAndLockReleased(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		p := startDotlock(t, dir, lock, "sh", "-c", "echo $$; exec sleep 60")
@@ -244,7 +246,7 @@ func TestSignalsForwardedAndLockReleased(t *testing.T) {
 // SIGTERM to a dotlock that waits ends the wait: 128+15, and the command
 // never runs; the holder keeps the lock.
 func TestSIGTERMWhileWaiting(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	h := holdLock(t, dir, lock)
 	w := startDotlock(t, dir, "-v", lock, "sh", "-c", "echo ran")
@@ -267,7 +269,7 @@ func TestSIGTERMWhileWaiting(t *testing.T) {
 // SIGKILL to dotlock leaves a lock whose holder is dead: status says so,
 // and the next run takes it at once. On Linux the command is ended too.
 func TestSIGKILLLeavesReclaimableLock(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	p := startDotlock(t, dir, lock, "sh", "-c", "echo $$; exec sleep 60 >/dev/null 2>&1")
 	child, err := strconv.Atoi(p.out.wait(t, "command", ""))
@@ -326,7 +328,7 @@ func waitKeepersGone(t *testing.T, lock string) {
 // lock --pid $$ in one step, unlock in another: the lock is the shell's
 // meanwhile (heartbeated by the keeper), and others cannot unlock it.
 func TestLockPidAcrossSteps(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	t.Cleanup(func() { waitKeepersGone(t, lock) })
 	sh := startProc(t, dir, []string{"L=" + lock}, "sh", "-c",
@@ -382,7 +384,7 @@ func TestLockPidAcrossSteps(t *testing.T) {
 // A lock taken with lock --pid is reclaimed once that process is gone: at
 // once by the next run, and by the keeper itself.
 func TestLockPidReclaimedWhenShellGone(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	t.Cleanup(func() { waitKeepersGone(t, lock) })
 	for _, byNextRun := range []bool{true, false} {
@@ -407,7 +409,7 @@ func TestLockPidReclaimedWhenShellGone(t *testing.T) {
 
 // status --json: one object with the documented fields.
 func TestStatusJSON(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	m, code := statusJSON(t, dir, lock)
 	if code != 1 || m["held"] != false || m["path"] != lock || len(m["holders"].([]any)) != 0 {
@@ -456,7 +458,7 @@ func TestStatusJSON(t *testing.T) {
 // the holder's run then ends with 75, lock lost); a dead holder's lock is
 // broken.
 func TestBreak(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	dotlock(t, dir, "break", lock).want(t, 0, "break of a free lock")
 	h := startDotlock(t, dir, "--stale-after", "0.4", lock, "sh", "-c", "echo in; read x")
@@ -516,7 +518,7 @@ func TestBreak(t *testing.T) {
 // Every usage error: one line on stderr, nothing on stdout, exit 64, and
 // nothing created.
 func TestUsageErrors(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	dead := exec.Command("true")
 	if err := dead.Run(); err != nil {
 		t.Fatal(err)
@@ -581,7 +583,7 @@ func TestUsageErrors(t *testing.T) {
 
 // Paths that cannot be locked: documented codes, one line each.
 func TestLockPathErrors(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	if err := os.WriteFile(filepath.Join(dir, "flock.lock"), nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -639,7 +641,7 @@ func TestLockPathErrors(t *testing.T) {
 // --file: the O_EXCL format, exclusive only; the default format refuses a
 // lock file and says why.
 func TestFileFormat(t *testing.T) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	h := holdLock(t, dir, "--file", lock)
 	if st, err := os.Lstat(lock); err != nil || !st.Mode().IsRegular() {
@@ -666,7 +668,7 @@ func TestUnlockAsLastCommandOfShell(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not installed")
 	}
-	lock := filepath.Join(t.TempDir(), "x.lock")
+	lock := filepath.Join(testdir.New(t), "x.lock")
 	script := fmt.Sprintf("%q lock %q && %q unlock %q", dotlockBin, lock, dotlockBin, lock)
 	out, err := exec.Command("bash", "-c", script).CombinedOutput()
 	if err != nil {

@@ -36,6 +36,11 @@ func TestMain(m *testing.M) {
 }
 
 func testMain(m *testing.M) int {
+	if bin := os.Getenv("DOTLOCK_TEST_BINARY"); bin != "" {
+		// Built beforehand: under Wine (.ci/test-windows) there is no go tool.
+		dotlockBin = bin
+		return m.Run()
+	}
 	dir, err := os.MkdirTemp("", "dotlock-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)

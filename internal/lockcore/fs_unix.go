@@ -34,3 +34,11 @@ func contendedErrno(err error) bool {
 	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES) ||
 		errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENOTEMPTY)
 }
+
+// openFile is os.OpenFile; Windows needs more (see fs_windows.go).
+func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	return os.OpenFile(name, flag, perm)
+}
+
+// clearSlot removes the last-record slot dst of the lock at path.
+func clearSlot(_, dst string) { os.Remove(dst) }

@@ -6,7 +6,9 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
+	"time"
 )
 
 const (
@@ -29,7 +31,8 @@ func refuseSymlink(name string) error {
 func noFollowError(name string, err error) error { return err }
 
 func contendedErrno(err error) bool {
-	return errors.Is(err, fs.ErrPermission) || errors.Is(err, errSharingViolation)
+	return errors.Is(err, fs.ErrPermission) || errors.Is(err, errSharingViolation) ||
+		errors.Is(err, errUnexpNetErr) || errors.Is(err, errNetnameDeleted)
 }
 
 func networkFS(dir string) bool { return true }
@@ -38,4 +41,129 @@ func networkFS(dir string) bool { return true }
 // does not name.
 const errSharingViolation = syscall.Errno(32)
 
+// Network errors a create on an SMB share may report although it took
+// effect (P6), like EIO on Unix: ERROR_UNEXP_NET_ERR and
+// ERROR_NETNAME_DELETED.
+const (
+	errUnexpNetErr    = syscall.Errno(59)
+	errNetnameDeleted = syscall.Errno(64)
+)
+
 func directFlag(dir string) int { return 0 }
+
+// openFile is os.OpenFile, but shares the handle for deletion as well as
+// reading and writing (os.OpenFile does not), and does not follow a
+// symlink or junction at name. Without FILE_SHARE_DELETE a holder's open
+// entry, or a contender that is reading the record, makes every rename
+// and remove of the entry fail with a sharing violation: no breaker could
+// move a dead holder's entry while another process looks at it, and a
+// live holder's heartbeat handle would pin its entry (Unix lets both
+// happen; the protocol relies on it).
+func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
+	p, err := syscall.UTF16PtrFromString(name)
+	if err != nil {
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	var access uint32
+	switch flag & (os.O_RDONLY | os.O_WRONLY | os.O_RDWR) {
+	case os.O_RDONLY:
+		access = syscall.GENERIC_READ
+	case os.O_WRONLY:
+		access = syscall.GENERIC_WRITE
+	default:
+		access = syscall.GENERIC_READ | syscall.GENERIC_WRITE
+	}
+	var create uint32
+	switch {
+	case flag&(os.O_CREATE|os.O_EXCL) == os.O_CREATE|os.O_EXCL:
+		create = syscall.CREATE_NEW
+	case flag&(os.O_CREATE|os.O_TRUNC) == os.O_CREATE|os.O_TRUNC:
+		create = syscall.CREATE_ALWAYS
+	case flag&os.O_CREATE != 0:
+		create = syscall.OPEN_ALWAYS
+	case flag&os.O_TRUNC != 0:
+		create = syscall.TRUNCATE_EXISTING
+	default:
+		create = syscall.OPEN_EXISTING
+	}
+	attrs := uint32(syscall.FILE_ATTRIBUTE_NORMAL | syscall.FILE_FLAG_OPEN_REPARSE_POINT)
+	if flag&os.O_CREATE != 0 && perm&0o200 == 0 {
+		attrs |= syscall.FILE_ATTRIBUTE_READONLY
+	}
+	if access == syscall.GENERIC_READ {
+		// As os.OpenFile: a directory opens for reading (and is then
+		// refused as "not a record" by what it is).
+		attrs |= syscall.FILE_FLAG_BACKUP_SEMANTICS
+	}
+	const share = syscall.FILE_SHARE_READ | syscall.FILE_SHARE_WRITE | syscall.FILE_SHARE_DELETE
+	h, err := syscall.CreateFile(p, access, share, nil, create, attrs, 0)
+	if err != nil {
+		if err == syscall.ERROR_ACCESS_DENIED && access != syscall.GENERIC_READ {
+			// As os.OpenFile: writing to a directory is EISDIR.
+			if fa, aerr := syscall.GetFileAttributes(p); aerr == nil && fa&syscall.FILE_ATTRIBUTE_DIRECTORY != 0 {
+				err = syscall.EISDIR
+			}
+		}
+		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
+	}
+	return os.NewFile(uintptr(h), name), nil
+}
+
+// clearSlot empties the last-record slot dst of the lock at path. A file
+// removed while another process has it open (a contender reading the last
+// record) lingers, delete-pending, until closed, and renaming onto its name
+// fails with "Access denied"; so an old record file is first renamed out
+// of the way, which an open handle (shared for deletion) permits.
+func clearSlot(path, dst string) {
+	if st, err := os.Lstat(dst); err != nil || !st.Mode().IsRegular() {
+		os.Remove(dst) // not ours to move aside: fails if it is anything but empty
+		return
+	}
+	tmp := tempName(path)
+	if os.Rename(dst, tmp) == nil {
+		os.Remove(tmp)
+	}
+}
+
+// removeDir removes the empty lock directory dir. While another process
+// lists it (a contender looking for shared holders) Windows refuses with a
+// sharing violation; listings are brief, so try again for a while. (Were
+// listings shared for deletion, the removal would succeed but leave the
+// name in place until the last listing closed, and contenders that list it
+// could keep it there.)
+func removeDir(dir string) error {
+	delay := 50 * time.Microsecond
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := os.Remove(dir)
+		if err == nil || !errors.Is(err, errSharingViolation) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 5*time.Millisecond)
+	}
+}
+
+// createOwner creates the owner record at name, inside the lock directory
+// root that the caller has just made. os.Root cannot share a handle for
+// deletion, so the file is created by name, and then checked to be inside
+// root: the directory at the path must still be root's.
+func createOwner(root *os.Root, name string, perm fs.FileMode) (*os.File, error) {
+	f, err := openFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	if err != nil {
+		return nil, err
+	}
+	want, err := root.Stat(".")
+	if err == nil {
+		var got fs.FileInfo
+		if got, err = os.Lstat(filepath.Dir(name)); err == nil && !os.SameFile(want, got) {
+			err = &fs.PathError{Op: "create", Path: name, Err: errors.New("lock directory replaced while creating its record")}
+		}
+	}
+	if err != nil {
+		f.Close()
+		os.Remove(name)
+		return nil, err
+	}
+	return f, nil
+}

@@ -327,7 +327,7 @@ const wantSuffix = ".want"
 // announce makes sure P.want exists while this waiter waits (W4).
 func (ws *waitState) announce() {
 	l := ws.l
-	f, err := os.OpenFile(l.store.Path()+wantSuffix, os.O_WRONLY|os.O_CREATE|oNoFollow|oNonblock, fs.FileMode(l.cfg.Perm))
+	f, err := openFile(l.store.Path()+wantSuffix, os.O_WRONLY|os.O_CREATE|oNoFollow|oNonblock, fs.FileMode(l.cfg.Perm))
 	if err == nil {
 		f.Close()
 		ws.announced = true

@@ -305,7 +305,7 @@ func (rw *rwSupport) observeQueue() {
 
 // beatQueued advances the heartbeat of the caller's queue record.
 func (rw *rwSupport) beatQueued(name string, me *stale.Owner, now time.Time) {
-	f, err := os.OpenFile(filepath.Join(rw.queue, name), os.O_WRONLY|oNoFollow, 0)
+	f, err := openFile(filepath.Join(rw.queue, name), os.O_WRONLY|oNoFollow, 0)
 	if err != nil {
 		return
 	}
@@ -455,7 +455,7 @@ func (rw *rwSupport) createP(rec []byte) error {
 
 // writeNew creates name exclusively with content rec.
 func writeNew(name string, rec []byte, l *Lock) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, fs.FileMode(l.cfg.Perm))
+	f, err := openFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, fs.FileMode(l.cfg.Perm))
 	if err != nil {
 		return err
 	}
@@ -489,7 +489,7 @@ func (l *Lock) adopt(path string, uuid string, shared bool) (*hold, error) {
 	if perr != nil || o.UUID != uuid {
 		return nil, nil
 	}
-	f, err := os.OpenFile(path, os.O_WRONLY|oNoFollow, 0)
+	f, err := openFile(path, os.O_WRONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -562,7 +562,7 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 	}
 	// S1: the anchor's token advances in place; the reader takes it.
 	o.Token++
-	f, err := os.OpenFile(rw.dir.owner(), os.O_WRONLY|oNoFollow, 0)
+	f, err := openFile(rw.dir.owner(), os.O_WRONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -585,7 +585,7 @@ func (rw *rwSupport) addReader(_ stale.Owner, token uint64, now time.Time) (*hol
 		return nil, nil, err
 	}
 	p := rw.readerPath(o.UUID)
-	f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, fs.FileMode(rw.l.cfg.Perm))
+	f, err := openFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, fs.FileMode(rw.l.cfg.Perm))
 	if err != nil {
 		return nil, nil, err
 	}

@@ -65,9 +65,9 @@ func readRecordFile(name string) ([]byte, error) {
 	}
 	flags := os.O_RDONLY | oNoFollow | oNonblock
 	direct := directFlag(filepath.Dir(name))
-	f, err := os.OpenFile(name, flags|direct, 0)
+	f, err := openFile(name, flags|direct, 0)
 	if err != nil && direct != 0 && errors.Is(err, syscall.EINVAL) {
-		f, err = os.OpenFile(name, flags, 0) // no direct I/O here
+		f, err = openFile(name, flags, 0) // no direct I/O here
 	}
 	if err != nil {
 		return nil, noFollowError(name, err)
@@ -109,7 +109,7 @@ func retireTarget(path string, keep bool) string {
 		return tempName(path)
 	}
 	dst := path + ".last"
-	os.Remove(dst)
+	clearSlot(path, dst)
 	return dst
 }
 
@@ -228,7 +228,7 @@ func (s *DirStore) Create(perm fs.FileMode) (Entry, error) {
 	}
 	f, err := createExclAt(s.path, OwnerFile, perm)
 	if err != nil {
-		os.Remove(s.path) // our own empty directory; leave no ownerless lock behind
+		rmdir(s.path) // our own empty directory; leave no ownerless lock behind
 		return nil, &fs.PathError{Op: "create", Path: s.owner(), Err: unwrapPath(err)}
 	}
 	return f, nil

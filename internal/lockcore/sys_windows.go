@@ -5,6 +5,7 @@ package lockcore
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
 )
 
 type fileID struct{}
@@ -15,20 +16,22 @@ func pathID(string) (fileID, error) { return fileID{}, errNoIdentity }
 func localFS(string) bool { return false }
 
 func createExclFile(name string, perm fs.FileMode) (Entry, error) {
-	return os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	return openFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 }
 
+// createExclAt creates name inside the directory dir, which the caller
+// has just made (see createOwner).
 func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	return root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+	return createOwner(root, filepath.Join(dir, name), perm)
 }
 
 func readRecordLocal(name string) ([]byte, error) { return readRecordFile(name) }
 
 func rename(from, to string) error { return os.Rename(from, to) }
 
-func rmdir(name string) error { return os.Remove(name) }
+func rmdir(name string) error { return removeDir(name) }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -19,7 +20,7 @@ func Bench(b *testing.B, k Kind) {
 	}
 	rec := o.Marshal()
 	b.Run("dotlock", func(b *testing.B) {
-		l, err := k.New(filepath.Join(b.TempDir(), "x.lock"))
+		l, err := k.New(filepath.Join(testdir.New(b), "x.lock"))
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -35,7 +36,7 @@ func Bench(b *testing.B, k Kind) {
 		}
 	})
 	b.Run("raw-excl", func(b *testing.B) {
-		p := filepath.Join(b.TempDir(), "x.lock")
+		p := filepath.Join(testdir.New(b), "x.lock")
 		b.ReportAllocs()
 		for b.Loop() {
 			f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
@@ -50,7 +51,7 @@ func Bench(b *testing.B, k Kind) {
 		}
 	})
 	b.Run("raw-mkdir", func(b *testing.B) {
-		p := filepath.Join(b.TempDir(), "x.lock")
+		p := filepath.Join(testdir.New(b), "x.lock")
 		owner := filepath.Join(p, "owner")
 		b.ReportAllocs()
 		for b.Loop() {

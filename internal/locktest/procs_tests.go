@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/lockcore"
+	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -112,7 +113,7 @@ func procPollUntil(t testing.TB, timeout time.Duration, what string, cond func()
 // iterations each, starts them together, and checks that no update was
 // lost and that every hold got a greater token than the one before.
 func procRunCounters(t *testing.T, k Kind, procs, g, n int) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	spec := HelperSpec{
 		Role:       RoleCounter,
 		Path:       filepath.Join(dir, "lock"),
@@ -221,17 +222,19 @@ func procAtoi(s string, def int) int {
 
 // testCounter: several processes increment a counter file under the lock
 // with a plain read and write; a breach of mutual exclusion loses updates.
-func testCounter(t *testing.T, k Kind) { procRunCounters(t, k, 4, 1, 150) }
+func testCounter(t *testing.T, k Kind) { procRunCounters(t, k, 4, 1, windowsFewer(150, 8)) }
 
 // testProcessesAndGoroutines: several processes, each with several
 // goroutines holding their own handles, increment the counter.
-func testProcessesAndGoroutines(t *testing.T, k Kind) { procRunCounters(t, k, 3, 4, 40) }
+func testProcessesAndGoroutines(t *testing.T, k Kind) {
+	procRunCounters(t, k, 3, 4, windowsFewer(40, 16))
+}
 
 // testKillReclaim: a holder killed with SIGKILL leaves its lock behind;
 // another process on the same host takes it at once, because the dead PID
 // frees it, not a lease (the taker's lease is an hour).
 func testKillReclaim(t *testing.T, k Kind) {
-	path := filepath.Join(t.TempDir(), "lock")
+	path := filepath.Join(testdir.New(t), "lock")
 	holder := StartHelperSpec(t, "holder", k, HelperSpec{Role: RoleHold, Path: path})
 	hpid, _ := procReady(t, holder)
 	tok, uuid := procHolding(t, holder, "held")
@@ -275,7 +278,7 @@ func testKillReclaim(t *testing.T, k Kind) {
 // testKillWhileWaiting: a process already blocked in Lock behind a live
 // holder wins as soon as the holder is killed.
 func testKillWhileWaiting(t *testing.T, k Kind) {
-	path := filepath.Join(t.TempDir(), "lock")
+	path := filepath.Join(testdir.New(t), "lock")
 	holder := StartHelperSpec(t, "holder", k, HelperSpec{Role: RoleHold, Path: path})
 	hpid, _ := procReady(t, holder)
 	tok, uuid := procHolding(t, holder, "held")
@@ -324,10 +327,10 @@ type procContender struct {
 func testRacingContenders(t *testing.T, k Kind) {
 	const (
 		rounds      = 3
-		contenders  = 8
 		triesWhileW = 3 // judgements of the winner each other procContender makes while it holds
 	)
-	dir := t.TempDir()
+	contenders := windowsFewer(8, 2)
+	dir := testdir.New(t)
 	path := filepath.Join(dir, "lock")
 	log := filepath.Join(dir, "events")
 	var last uint64
@@ -490,7 +493,7 @@ func procCheckEvents(t *testing.T, log string, holds int) {
 // it is taken over at once, by this process and by another. The same
 // record with the live process's real start ID blocks.
 func testPIDReuse(t *testing.T, k Kind) {
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	idle := StartHelperSpec(t, "idle", k, HelperSpec{Role: RoleIdle})
 	pid, startID := procReady(t, idle)
 	if startID == "" {
@@ -590,7 +593,7 @@ func testStoppedHolder(t *testing.T, k Kind) {
 		t.Skip("SIGSTOP is not available on this system")
 	}
 	const wait = 2 * time.Second
-	path := filepath.Join(t.TempDir(), "lock")
+	path := filepath.Join(testdir.New(t), "lock")
 	holder := StartHelperSpec(t, "holder", k, HelperSpec{Role: RoleHold, Path: path})
 	hpid, _ := procReady(t, holder)
 	tok, uuid := procHolding(t, holder, "held")

@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/lockcore"
+	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -71,7 +73,7 @@ type inproc struct {
 
 func newInproc(t *testing.T, k Kind) *inproc {
 	t.Helper()
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	return &inproc{t: t, k: k, dir: dir, path: filepath.Join(dir, "x.lock")}
 }
 
@@ -353,15 +355,37 @@ func freePID(t *testing.T) int {
 	return 0
 }
 
+// windowsFewer divides the iterations of a slow contention test by div on
+// Windows, where CI runs it under Wine: every file operation is a round trip
+// to the Wine server, and a lock directory passed between processes and
+// goroutines takes some 15 times longer than on Linux (about 0.4 s a hold).
+// The fewer iterations still contend at every step.
+func windowsFewer(n, div int) int {
+	if runtime.GOOS == "windows" {
+		return max(n/div, 2)
+	}
+	return n
+}
+
 // sleeper starts a child process that lives until the test ends and
 // returns its PID and start ID as the process table reports them.
 func sleeper(t *testing.T) (int, string) {
 	t.Helper()
-	path, err := exec.LookPath("sleep")
-	if err != nil {
+	var cmd *exec.Cmd
+	if path, err := exec.LookPath("sleep"); err == nil {
+		cmd = exec.Command(path, "3600")
+	} else if path, werr := exec.LookPath("cmd.exe"); runtime.GOOS == "windows" && werr == nil {
+		// No sleep on Windows: cmd's pause waits for a key on a stdin
+		// that stays open until the test ends.
+		cmd = exec.Command(path, "/c", "pause")
+		w, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { w.Close() })
+	} else {
 		t.Skipf("no sleep command to run as a live child process: %v", err)
 	}
-	cmd := exec.Command(path, "3600")
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting a child: %v", err)
 	}

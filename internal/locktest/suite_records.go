@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"runtime"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -171,7 +172,7 @@ func testRemoteBeating(t *testing.T, k Kind) {
 	e := newInproc(t, k)
 	remote, rec := e.record(40, func(o *stale.Owner) { o.Host = "elsewhere" })
 	e.plant(rec)
-	f, err := os.OpenFile(e.recordPath(), os.O_WRONLY, 0)
+	f, err := openWriteShared(e.recordPath())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -373,11 +374,15 @@ func testHalfWritten(t *testing.T, k Kind) {
 // an empty entry that nobody owns; it is reclaimed after the grace period.
 func testLostReply(t *testing.T, k Kind) {
 	const grace = 200 * time.Millisecond
+	eio := error(syscall.EIO)
+	if runtime.GOOS == "windows" {
+		eio = syscall.Errno(59) // ERROR_UNEXP_NET_ERR, Windows' network I/O error
+	}
 	for _, c := range []struct {
 		name string
 		err  error
 	}{
-		{"EIO", syscall.EIO},
+		{"EIO", eio},
 		{"EEXIST", syscall.EEXIST},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/sshfstest"
+	"github.com/dotlock/dotlock/internal/testdir"
 )
 
 // The two-host tests of shared/exclusive locks (lockdir only) and of the
@@ -143,12 +144,12 @@ func thSharedAcrossHosts(t *testing.T, k Kind) {
 // thCLIAcrossHosts: the dotlock command excludes across hosts, exclusive
 // and shared.
 func thCLIAcrossHosts(t *testing.T) {
+	c := sshfstest.Start(t, sshfstest.Options{}) // first: it says why it cannot run
 	goTool, err := exec.LookPath("go")
 	if err != nil {
 		t.Skipf("no go tool to build dotlock: %v", err)
 	}
-	c := sshfstest.Start(t, sshfstest.Options{})
-	bin := filepath.Join(t.TempDir(), "dotlock")
+	bin := filepath.Join(testdir.New(t), "dotlock")
 	if out, err := exec.Command(goTool, "build", "-o", bin, "github.com/dotlock/dotlock/cmd/dotlock").CombinedOutput(); err != nil {
 		t.Fatalf("go build dotlock: %v\n%s", err, out)
 	}
