@@ -113,9 +113,6 @@ func retireTarget(path string, keep bool) string {
 	return dst
 }
 
-// errNoIdentity: the entry's identity cannot be compared here.
-var errNoIdentity = errors.New("no file identity")
-
 // recordPath is the file holding the store's record.
 func recordPath(s Store) string {
 	if ds, ok := s.(*DirStore); ok {

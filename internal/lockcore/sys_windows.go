@@ -3,12 +3,16 @@
 package lockcore
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 	"path/filepath"
 )
 
 type fileID struct{}
+
+// errNoIdentity: the entry's identity cannot be compared here.
+var errNoIdentity = errors.New("no file identity")
 
 // pathID is not used on Windows: records are compared byte by byte.
 func pathID(string) (fileID, error) { return fileID{}, errNoIdentity }
