@@ -193,19 +193,6 @@ func (l *Lock) HandOver(pid int) (stale.Owner, error) {
 	return o, nil
 }
 
-// underGuard runs fn under the breaker guard, waiting while it is busy.
-func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(time.Time) error) error {
-	for {
-		err := l.withGuard(ctx, ws, fn)
-		if !errors.Is(err, errGuardBusy) {
-			return err
-		}
-		if err := ws.pauseGuard(ctx); err != nil {
-			return err
-		}
-	}
-}
-
 // Adopt makes this handle the keeper of a hold that HandOver gave away (in
 // any process): it finds the record carrying uuid — the lock's record, or
 // with shared a reader's record in a lock directory — and from now on

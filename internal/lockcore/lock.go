@@ -604,20 +604,12 @@ func (l *Lock) abandon(rec []byte) {
 	defer cancel()
 	ws := l.newWaitState()
 	l.retry(func() error {
-		for {
-			err := l.withGuard(ctx, ws, func(time.Time) error {
-				ok, err := l.store.Retire(false, func(moved []byte) bool {
-					return len(moved) == 0 || mine(moved, rec, uuid)
-				})
-				return doneUnlessLeft(ok, err)
+		return l.underGuard(ctx, ws, func(time.Time) error {
+			ok, err := l.store.Retire(false, func(moved []byte) bool {
+				return len(moved) == 0 || mine(moved, rec, uuid)
 			})
-			if !errors.Is(err, errGuardBusy) {
-				return err
-			}
-			if err := ws.pauseGuard(ctx); err != nil {
-				return err
-			}
-		}
+			return doneUnlessLeft(ok, err)
+		})
 	})
 }
 
@@ -777,6 +769,19 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 }
 
 var errGuardBusy = errors.New("breaker guard busy")
+
+// underGuard runs fn under the breaker guard, waiting while it is busy.
+func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
+	for {
+		err := l.withGuard(ctx, ws, fn)
+		if !errors.Is(err, errGuardBusy) {
+			return err
+		}
+		if err := ws.pauseGuard(ctx); err != nil {
+			return err
+		}
+	}
+}
 
 // withGuard runs fn while holding the breaker guard (B1, B2, B5). fn must
 // not act after deadline: a guard held for longer may have been broken as
@@ -1049,8 +1054,10 @@ func (l *Lock) release(h *hold) error {
 		return h.lostErr
 	default:
 	}
-	mine := func(moved []byte) bool {
-		o, err := stale.Parse(moved)
+	// ours: the record carries this hold's UUID (package-level mine
+	// compares whole records, for entries and guards).
+	ours := func(data []byte) bool {
+		o, err := stale.Parse(data)
 		return err == nil && o.UUID == h.owner.UUID
 	}
 	// R2: move the record to the last-record slot (publishing the token
@@ -1086,7 +1093,7 @@ func (l *Lock) release(h *hold) error {
 		if err != nil {
 			return err
 		}
-		if !mine(data) {
+		if !ours(data) {
 			o, perr := stale.Parse(data)
 			return lostTo(o, perr)
 		}
@@ -1098,37 +1105,25 @@ func (l *Lock) release(h *hold) error {
 	ws := l.newWaitState() // across tries: a guard seen before is not new
 	first := true
 	return l.retry(func() error {
+		err := errGuardBusy
 		if now := l.cfg.Clock.Now(); !h.shared && !l.lapsed(h, now) {
 			deadline := h.lastBeat.Add(l.cfg.StaleAfter / 2)
-			var err error
 			if at && first {
 				err = retireMine(deadline)
 			} else {
 				err = do(deadline) // reads the record, to name who has it if not us
 			}
-			first = false
-			if !errors.Is(err, errGuardBusy) {
-				if err == nil && l.rw != nil {
-					l.rw.kick()
-				}
-				return err
-			}
 		}
 		first = false
-		// R3: after a lapse, and always for a shared hold (a change of the
-		// holder set), release under the guard.
-		for {
-			err := l.withGuard(context.Background(), ws, do)
-			if !errors.Is(err, errGuardBusy) {
-				if err == nil && !h.shared && l.rw != nil {
-					l.rw.kick()
-				}
-				return err
-			}
-			if err := ws.pauseGuard(context.Background()); err != nil {
-				return err
-			}
+		if errors.Is(err, errGuardBusy) {
+			// R3: after a lapse, and always for a shared hold (a change of
+			// the holder set), release under the guard.
+			err = l.underGuard(context.Background(), ws, do)
 		}
+		if err == nil && !h.shared && l.rw != nil {
+			l.rw.kick()
+		}
+		return err
 	})
 }
 

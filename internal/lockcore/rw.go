@@ -45,17 +45,10 @@ type rwSupport struct {
 	queueObs map[string]*stale.Observation // remote waiters' queue records
 }
 
-// under runs fn holding the guard, waiting while it is busy.
+// under runs fn holding the guard, waiting while it is busy (underGuard,
+// for fns that have no use for the deadline: they do a few operations).
 func (rw *rwSupport) under(ctx context.Context, ws *waitState, fn func() error) error {
-	for {
-		err := rw.l.withGuard(ctx, ws, func(time.Time) error { return fn() })
-		if !errors.Is(err, errGuardBusy) {
-			return err
-		}
-		if err := ws.pauseGuard(ctx); err != nil {
-			return err
-		}
-	}
+	return rw.l.underGuard(ctx, ws, func(time.Time) error { return fn() })
 }
 
 func (rw *rwSupport) readerPath(uuid string) string {

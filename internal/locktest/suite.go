@@ -45,6 +45,7 @@ func Run(t *testing.T, k Kind) {
 		{"LostReply", testLostReply},
 		{"RemoteGuard", testRemoteGuard},
 		{"GuardVerify", testGuardVerify},
+		{"LateRelease", testLateRelease},
 		{"BadInput", testBadInput},
 	}
 	for _, tt := range tests {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -532,5 +533,71 @@ func testGuardVerify(t *testing.T, k Kind) {
 	}
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// pausedRelease is a clock for a release that pauses right after its
+// lapse check: armed, its next reading (the check) is the time the hold
+// began, so the hold has not lapsed, and meanwhile — as a breaker that
+// judged the lease lapsed during the pause would — it runs replace; every
+// later reading is an hour on.
+type pausedRelease struct {
+	mu      sync.Mutex
+	base    time.Time
+	replace func() // run at the first reading after arming
+	paused  bool
+}
+
+func (c *pausedRelease) arm(replace func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.replace = replace
+}
+
+func (c *pausedRelease) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch {
+	case c.replace != nil:
+		c.replace()
+		c.replace, c.paused = nil, true
+	case c.paused:
+		return c.base.Add(time.Hour)
+	}
+	return c.base
+}
+
+// testLateRelease: a release that passes its lapse check and then pauses
+// past the lease must not move what stands at the path by then — a
+// successor's record, after a breaker took the lapsed lock — but check
+// again and come round under the guard (R1, R3). Found by the model
+// (docs/model/trails/release-late.txt): without the second check the
+// release moved the successor's record to P.last.
+func testLateRelease(t *testing.T, k Kind) {
+	e := newInproc(t, k)
+	clk := &pausedRelease{base: time.Now()}
+	l := e.open(lockcore.WithClock(clk), lockcore.WithStaleAfter(time.Second), lockcore.WithHeartbeat(time.Hour))
+	if err := l.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	_, succ := e.record(l.Token()+1, func(o *stale.Owner) {
+		o.Host, o.BootID = "successor-host", "successor-boot"
+	})
+	clk.arm(func() {
+		tmp := e.recordPath() + ".successor"
+		if err := os.WriteFile(tmp, succ, 0o644); err != nil {
+			t.Error(err)
+			return
+		}
+		if err := os.Rename(tmp, e.recordPath()); err != nil {
+			t.Error(err)
+		}
+	})
+	err := l.Unlock()
+	if !errors.Is(err, lockcore.ErrLost) {
+		t.Errorf("Unlock after a pause past the lease, with a successor at the path = %v, want ErrLost", err)
+	}
+	if got := e.readRecord(); !bytes.Equal(got, succ) {
+		t.Fatalf("the late release disturbed the successor's lock; the path now holds %q", got)
 	}
 }

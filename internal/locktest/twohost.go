@@ -275,53 +275,8 @@ func thCounter(t *testing.T, k Kind) {
 		}
 		h.WaitOK(t)
 	}
-	total := len(hs) * n
 	t.Logf("%d processes on two hosts x %d holds: %v", len(hs), n, time.Since(start).Round(time.Millisecond))
-
-	data, err := os.ReadFile(filepath.Join(c.Export, "counter"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.TrimSpace(string(data)); got != strconv.Itoa(total) {
-		t.Errorf("counter = %s, want %d: updates lost", got, total)
-	}
-	log, err := os.ReadFile(filepath.Join(c.Export, "log"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	lines := strings.Split(strings.TrimSuffix(string(log), "\n"), "\n")
-	if len(lines) != total {
-		t.Errorf("log has %d lines, want %d", len(lines), total)
-	}
-	complain := procLimit(t)
-	got := map[int]int{}
-	var last uint64
-	switches, prev := 0, 0
-	for i, line := range lines {
-		var pid, v int
-		var tok uint64
-		if _, err := fmt.Sscanf(line, "%d %d %d", &pid, &tok, &v); err != nil {
-			t.Fatalf("log line %d: %q: %v", i+1, line, err)
-		}
-		got[pid]++
-		if prev != 0 && pid != prev {
-			switches++
-		}
-		prev = pid
-		if tok <= last {
-			complain("log line %d: %q: token %d after %d: tokens must increase", i+1, line, tok, last)
-		}
-		last = tok
-		if v != i+1 {
-			complain("log line %d: %q: hold wrote %d, want %d (lost or repeated update)", i+1, line, v, i+1)
-		}
-	}
-	t.Logf("the lock changed hands %d times", switches)
-	for pid, w := range want {
-		if got[pid] != w {
-			t.Errorf("pid %d logged %d holds, want %d", pid, got[pid], w)
-		}
-	}
+	procCheckCounter(t, filepath.Join(c.Export, "counter"), filepath.Join(c.Export, "log"), want)
 }
 
 // thPIDCollision: a host-B holder whose PID number is also a live process
