@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -159,5 +160,5 @@ func replace(name string, perm fs.FileMode, fn func([]byte) ([]byte, error)) err
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	return os.Rename(tmp.Name(), name)
+	return lockcore.ReplaceFile(tmp.Name(), name)
 }

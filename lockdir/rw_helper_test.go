@@ -1,5 +1,3 @@
-//go:build unix
-
 package lockdir_test
 
 // Helper processes for the shared/exclusive tests (rw_test.go).
@@ -33,10 +31,10 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock/internal/locktest"
 	"github.com/dotlock/dotlock/lockdir"
 )
 
@@ -120,8 +118,7 @@ func (h *rwHelper) event(what string, token uint64) error {
 	if h.log == nil {
 		return nil
 	}
-	_, err := fmt.Fprintf(h.log, "%s %s %d %d %d\n", what, h.s.Kind, os.Getpid(), token, time.Now().UnixNano())
-	return err
+	return appendLine(h.log, fmt.Sprintf("%s %s %d %d %d\n", what, h.s.Kind, os.Getpid(), token, time.Now().UnixNano()))
 }
 
 func (h *rwHelper) opts(extra ...lockdir.Option) []lockdir.Option {
@@ -552,17 +549,20 @@ func startRW(t testing.TB, label string, s rwSpec) *rwProc {
 		"GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"),
 	)
 	p := &rwProc{t: t, label: label, cmd: cmd, lines: make(chan string, 1024), stderr: &syncBuf{}, exited: make(chan struct{})}
-	cmd.Stderr = p.stderr
-	if p.stdin, err = cmd.StdinPipe(); err != nil {
-		t.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
+	var stdout io.ReadCloser
+	cmd, err = locktest.StartCmd(cmd, func(cmd *exec.Cmd) (func(), error) {
+		cmd.Stderr = p.stderr
+		var err error
+		if p.stdin, err = cmd.StdinPipe(); err != nil {
+			return nil, err
+		}
+		stdout, err = cmd.StdoutPipe()
+		return func() {}, err // the pipes are closed by the failed Start
+	})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
 		t.Fatalf("helper %s: %v", label, err)
 	}
+	p.cmd = cmd
 	go func() {
 		sc := bufio.NewScanner(stdout)
 		for sc.Scan() {
@@ -576,7 +576,7 @@ func startRW(t testing.TB, label string, s rwSpec) *rwProc {
 		select {
 		case <-p.exited:
 		default:
-			cmd.Process.Signal(syscall.SIGCONT)
+			p.resume()
 			cmd.Process.Kill()
 			<-p.exited
 		}
@@ -651,11 +651,4 @@ func (p *rwProc) kill() {
 	for range p.lines {
 	}
 	<-p.exited
-}
-
-func (p *rwProc) signal(sig syscall.Signal) {
-	p.t.Helper()
-	if err := p.cmd.Process.Signal(sig); err != nil {
-		p.t.Fatal(err)
-	}
 }

@@ -387,6 +387,53 @@ func TestRWQueuedReaderAdmittedWhenWriterGivesUp(t *testing.T) {
 	}
 }
 
+// TestRWMissingAnchorRepaired: a group whose anchor record is gone (its
+// last reader crashed while dissolving it, after moving the anchor out)
+// still has a living reader. Once the directory has been seen without a
+// record for the grace period, the anchor is put back, not the lock
+// broken: a new reader joins the group, a writer waits for both, and then
+// gets a token above theirs.
+func TestRWMissingAnchorRepaired(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(testdir.New(t), "x.lock")
+	grace := lockdir.WithGrace(50 * time.Millisecond)
+	r1, r2, w := mustRW(t, path, grace), mustRW(t, path, grace), mustRW(t, path, grace)
+	if err := r1.RLock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(path, "owner")); err != nil {
+		t.Fatal(err)
+	}
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if err := r2.RLock(rctx); err != nil {
+		t.Fatalf("RLock beside a living reader whose group lost its anchor: %v", err)
+	}
+	t1, t2 := r1.Token(), r2.Token()
+	o, err := r2.Owner()
+	if err != nil || o.Mode != stale.ModeShared || o.Token < max(t1, t2) {
+		t.Errorf("Owner() = %+v, %v; want a repaired shared anchor with a token of at least %d", o, err, max(t1, t2))
+	}
+	if o := lockedBy(t, w.TryLock(), path); len(o) != 2 {
+		t.Errorf("TryLock names %v, want the two readers", o)
+	}
+	if err := r1.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := r2.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.TryLock(); err != nil {
+		t.Fatalf("TryLock after both readers left: %v", err)
+	}
+	if tok := w.Token(); tok <= max(t1, t2) {
+		t.Errorf("writer token %d, want above the readers' %d and %d", tok, t1, t2)
+	}
+	if err := w.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRWTryLockNamesHoldersWhileQueued: TryLock's error names who holds the
 // lock also when waiters are queued.
 func TestRWTryLockNamesHoldersWhileQueued(t *testing.T) {

@@ -35,6 +35,10 @@ func contendedErrno(err error) bool {
 		errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENOTEMPTY)
 }
 
+// busyErrno reports errors that mean another process is removing or
+// renaming the entry right now: none on Unix (see fs_windows.go).
+func busyErrno(error) bool { return false }
+
 // openFile is os.OpenFile; Windows needs more (see fs_windows.go).
 func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	return os.OpenFile(name, flag, perm)
@@ -42,3 +46,7 @@ func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
 
 // clearSlot removes the last-record slot dst of the lock at path.
 func clearSlot(_, dst string) { os.Remove(dst) }
+
+// ReplaceFile renames from over to (package lockdir's WriteFile and
+// Transform).
+func ReplaceFile(from, to string) error { return os.Rename(from, to) }

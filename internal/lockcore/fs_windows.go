@@ -37,6 +37,11 @@ func contendedErrno(err error) bool {
 
 func networkFS(dir string) bool { return true }
 
+// busyErrno reports errors that mean another process is removing or
+// renaming the entry right now: a directory being removed cannot be
+// opened meanwhile (a sharing violation).
+func busyErrno(err error) bool { return errors.Is(err, errSharingViolation) }
+
 // errSharingViolation is ERROR_SHARING_VIOLATION, which package syscall
 // does not name.
 const errSharingViolation = syscall.Errno(32)
@@ -131,13 +136,25 @@ func clearSlot(path, dst string) {
 // listings shared for deletion, the removal would succeed but leave the
 // name in place until the last listing closed, and contenders that list it
 // could keep it there.)
+//
+// It calls RemoveDirectory itself: os.Remove first tries DeleteFile, which
+// on a directory only fails, and under Wine a DeleteFile racing with other
+// processes' opens of the directory once froze its caller for good, guard
+// held.
 func removeDir(dir string) error {
+	p, err := syscall.UTF16PtrFromString(dir)
+	if err != nil {
+		return &fs.PathError{Op: "remove", Path: dir, Err: err}
+	}
 	delay := 50 * time.Microsecond
 	deadline := time.Now().Add(2 * time.Second)
 	for {
-		err := os.Remove(dir)
-		if err == nil || !errors.Is(err, errSharingViolation) || time.Now().After(deadline) {
-			return err
+		err := syscall.RemoveDirectory(p)
+		if err == nil {
+			return nil
+		}
+		if !errors.Is(err, errSharingViolation) || time.Now().After(deadline) {
+			return &fs.PathError{Op: "remove", Path: dir, Err: err}
 		}
 		time.Sleep(delay)
 		delay = min(2*delay, 5*time.Millisecond)
@@ -166,4 +183,23 @@ func createOwner(root *os.Root, name string, perm fs.FileMode) (*os.File, error)
 		return nil, err
 	}
 	return f, nil
+}
+
+// ReplaceFile renames from over to (package lockdir's WriteFile and
+// Transform). Windows refuses ("Access denied") while another program has
+// to open without sharing it for deletion (a reader that takes no lock, a
+// virus scanner); such opens are brief, so it tries again for a while, as
+// cmd/go's robustio does.
+func ReplaceFile(from, to string) error {
+	delay := time.Millisecond
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		err := os.Rename(from, to)
+		busy := busyErrno(err) || errors.Is(err, fs.ErrPermission)
+		if err == nil || !busy || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 50*time.Millisecond)
+	}
 }

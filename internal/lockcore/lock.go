@@ -668,6 +668,9 @@ func (l *Lock) retry(fn func() error) error {
 func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error) {
 	data, err := l.store.Read()
 	if errors.Is(err, fs.ErrNotExist) {
+		// Whatever stands here next is a new record: an empty one must
+		// not inherit the age of an empty one seen before.
+		ws.holder.Reset()
 		return nil, nil
 	}
 	if err != nil {
@@ -677,15 +680,20 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 		if o, err := stale.Parse(data); err == nil && o.Mode == stale.ModeShared {
 			return l.rw.inspectGroup(ctx, ws)
 		}
-		if len(data) == 0 {
-			if repaired, err := l.rw.repairAnchor(ctx, ws); repaired || err != nil {
-				return nil, err
-			}
-		}
 	}
 	victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace, l.cfg.StaleAfter)
 	if blk != nil {
 		return blk, nil
+	}
+	// A lock directory without a record for the grace period: a group
+	// whose last reader crashed while dissolving it is repaired, not
+	// broken. Looked for only now: an empty directory is mostly one being
+	// made or released, and listing it on every look would, on Windows,
+	// keep its holder from removing it (a sharing violation).
+	if l.rw != nil && len(data) == 0 {
+		if repaired, err := l.rw.repairAnchor(ctx, ws); repaired || err != nil {
+			return nil, err
+		}
 	}
 	return nil, l.breakStale(ctx, ws, data, victim, reason)
 }
@@ -866,6 +874,7 @@ func (l *Lock) guardLease() time.Duration { return 4 * l.cfg.StaleAfter }
 func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	data, err := l.guard.Read()
 	if errors.Is(err, fs.ErrNotExist) {
+		ws.guardObs.Reset() // as in inspect
 		return true, nil
 	}
 	if err != nil {

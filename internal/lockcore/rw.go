@@ -58,12 +58,7 @@ func (rw *rwSupport) readerPath(uuid string) string {
 // readerNames lists the reader records in P (O(readers); only writers and
 // the last reader to leave pay it).
 func (rw *rwSupport) readerNames() ([]string, error) {
-	f, err := os.Open(rw.dir.Path())
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	names, err := f.Readdirnames(-1)
+	names, err := readDirNames(rw.dir.Path())
 	var rs []string
 	for _, n := range names {
 		if strings.HasPrefix(n, readerPrefix) {
@@ -544,13 +539,9 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		return nil, nil, err
 	}
 	o, perr := stale.Parse(data)
-	if len(data) == 0 {
-		if names, _ := rw.readerNames(); len(names) > 0 {
-			return nil, nil, errNotShared // readers without an anchor: repaired by inspect
-		}
-	}
 	if perr != nil || o.Mode != stale.ModeShared {
-		// Exclusive, or a record being written: judge it outside the guard.
+		// Exclusive, a record being written, or readers without an
+		// anchor: judged (or repaired) by inspect, outside the guard.
 		return nil, nil, errNotShared
 	}
 	// S1: the anchor's token advances in place; the reader takes it.

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -341,13 +342,24 @@ func unwrapPath(err error) error {
 	return err
 }
 
+// readDirNames lists dir. On Windows a directory being removed or renamed
+// by another process cannot be opened for a moment (busyErrno); that is
+// waited out, briefly, rather than reported.
 func readDirNames(dir string) ([]string, error) {
-	f, err := os.Open(dir)
-	if err != nil {
-		return nil, err
+	delay := 50 * time.Microsecond
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		f, err := os.Open(dir)
+		if err == nil {
+			defer f.Close()
+			return f.Readdirnames(-1)
+		}
+		if !busyErrno(err) || time.Now().After(deadline) {
+			return nil, err
+		}
+		time.Sleep(delay)
+		delay = min(2*delay, 5*time.Millisecond)
 	}
-	defer f.Close()
-	return f.Readdirnames(-1)
 }
 
 func hasReaders(names []string) bool {

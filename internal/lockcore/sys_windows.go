@@ -36,6 +36,26 @@ func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
 
 func readRecordLocal(name string) ([]byte, error) { return readRecordFile(name) }
 
-func rename(from, to string) error { return os.Rename(from, to) }
+// rename replaces to with from, as rename(2) does. Windows refuses to
+// replace a file that another process has open, or one removed but still
+// open (delete-pending), with "Access denied"; such a file is first moved
+// out of the way, which a handle shared for deletion permits (see
+// clearSlot), and then removed.
+func rename(from, to string) error {
+	err := os.Rename(from, to)
+	for try := 0; err != nil && errors.Is(err, fs.ErrPermission) && try < 3; try++ {
+		st, lerr := os.Lstat(to)
+		if lerr != nil || !st.Mode().IsRegular() {
+			break // not a file in the way: the refusal is real
+		}
+		aside := tempName(to)
+		if os.Rename(to, aside) != nil {
+			break
+		}
+		os.Remove(aside)
+		err = os.Rename(from, to)
+	}
+	return err
+}
 
 func rmdir(name string) error { return removeDir(name) }

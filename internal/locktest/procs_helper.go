@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"reflect"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -74,25 +75,27 @@ func StartHelper(t testing.TB, label string, cmd *exec.Cmd) *Helper {
 		changed: make(chan struct{}),
 		exited:  make(chan struct{}),
 	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatalf("helper %s: %v", label, err)
-	}
-	h.stdin = stdin
-	r, w, err := os.Pipe()
-	if err != nil {
-		t.Fatalf("helper %s: %v", label, err)
-	}
-	cmd.Stdout = w
-	cmd.Stderr = h.stderr
 	if cmd.WaitDelay == 0 {
 		cmd.WaitDelay = 5 * time.Second
 	}
-	if err := cmd.Start(); err != nil {
-		r.Close()
-		w.Close()
+	var r, w *os.File
+	cmd, err := StartCmd(cmd, func(cmd *exec.Cmd) (func(), error) {
+		stdin, err := cmd.StdinPipe()
+		if err != nil {
+			return nil, err
+		}
+		h.stdin = stdin
+		if r, w, err = os.Pipe(); err != nil {
+			return nil, err
+		}
+		cmd.Stdout = w
+		cmd.Stderr = h.stderr
+		return func() { r.Close(); w.Close() }, nil
+	})
+	if err != nil {
 		t.Fatalf("helper %s: starting %q: %v", label, cmd.Args, err)
 	}
+	h.Cmd = cmd
 	w.Close()
 	h.pid = cmd.Process.Pid
 	go h.read(r)
@@ -333,5 +336,29 @@ func WaitUntil(t testing.TB, timeout time.Duration, what string, cond func() boo
 			}
 			t.Fatalf("timed out after %v waiting for %s%s", timeout, what, b.String())
 		}
+	}
+}
+
+// StartCmd starts cmd after setup has given it its pipes; undo, from setup,
+// closes what setup made if the start fails. Wine now and then fails to
+// create a process under load ("Internal error"); a start that failed
+// started nothing, so on Windows it is tried again, on a copy of cmd. It
+// returns the command that started (or the last that failed).
+func StartCmd(cmd *exec.Cmd, setup func(*exec.Cmd) (undo func(), err error)) (*exec.Cmd, error) {
+	for try := 1; ; try++ {
+		undo, err := setup(cmd)
+		if err != nil {
+			return cmd, err
+		}
+		if err = cmd.Start(); err == nil {
+			return cmd, nil
+		}
+		undo()
+		if runtime.GOOS != "windows" || try == 3 {
+			return cmd, err
+		}
+		next := &exec.Cmd{Path: cmd.Path, Args: cmd.Args, Env: cmd.Env, Dir: cmd.Dir,
+			SysProcAttr: cmd.SysProcAttr, WaitDelay: cmd.WaitDelay}
+		cmd = next
 	}
 }

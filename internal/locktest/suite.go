@@ -119,6 +119,27 @@ func (e *inproc) readRecord() []byte {
 	return b
 }
 
+// describe tells what is at the lock path, its guard and its queue, for
+// failure messages.
+func (e *inproc) describe() string {
+	var b strings.Builder
+	for _, p := range []string{e.recordPath(), e.path + ".break", e.path + ".queue"} {
+		st, err := os.Lstat(p)
+		switch {
+		case err != nil:
+			fmt.Fprintf(&b, "\n  %s: %v", p, err)
+		case st.IsDir():
+			names, _ := os.ReadDir(p)
+			fmt.Fprintf(&b, "\n  %s: directory of %d", p, len(names))
+		default:
+			data, _ := os.ReadFile(p)
+			o, perr := stale.Parse(data)
+			fmt.Fprintf(&b, "\n  %s: pid %d token %d mode %s beat %d (%v)", p, o.PID, o.Token, o.Mode, o.Beat, perr)
+		}
+	}
+	return b.String()
+}
+
 // ownerNow parses the record at the lock path, by reading the file itself.
 func (e *inproc) ownerNow() stale.Owner {
 	e.t.Helper()

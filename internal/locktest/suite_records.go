@@ -246,7 +246,18 @@ func testLeaseLoss(t *testing.T, k Kind) {
 		Processes: stale.SystemProcesses{},
 	}
 	var br breaks
-	b := e.open(lockcore.WithChecker(elsewhere), lockcore.WithStaleAfter(100*time.Millisecond), br.option())
+	var waits struct {
+		sync.Mutex
+		seen []string
+	}
+	onWait := lockcore.WithOnWait(func(blk *lockcore.LockedError) {
+		waits.Lock()
+		defer waits.Unlock()
+		if len(waits.seen) < 10 {
+			waits.seen = append(waits.seen, blk.Error())
+		}
+	})
+	b := e.open(lockcore.WithChecker(elsewhere), lockcore.WithStaleAfter(100*time.Millisecond), br.option(), onWait)
 	if err := a.TryLock(); err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +266,10 @@ func testLeaseLoss(t *testing.T, k Kind) {
 	aToken := a.Token()
 
 	if err := lockFor(b, ipPatience); err != nil {
-		t.Fatalf("Lock over a holder whose heartbeat is slower than the lease: %v", err)
+		reasons, _ := br.all()
+		waits.Lock()
+		defer waits.Unlock()
+		t.Fatalf("Lock over a holder whose heartbeat is slower than the lease: %v\nbreaks: %q\nwaited for: %q\non disk: %s", err, reasons, waits.seen, e.describe())
 	}
 	bRec := e.holds(b)
 	if bRec.UUID == aRec.UUID {

@@ -1,0 +1,100 @@
+package lockcore
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/dotlock/dotlock/internal/testdir"
+)
+
+type stepClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *stepClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *stepClock) add(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+// An empty record is "being written" until it has stayed unchanged for the
+// grace period. One that is seen, goes, and is seen again later is a new
+// record being written, not one unchanged since the first look: judged
+// stale at first sight, a new guard was moved aside (its creator then
+// found it gone, gave up, and the guard, put back, stood in everyone's way
+// for the guard's lease) and a lock being created was broken.
+func TestEmptyRecordSeenAgainIsNew(t *testing.T) {
+	const grace = time.Second
+	newLock := func(t *testing.T) (*Lock, *stepClock, *waitState) {
+		clk := &stepClock{t: time.Now()}
+		path := filepath.Join(testdir.New(t), "x.lock")
+		l, err := New(path, func(abs string) Store { return NewFileStore(abs) }, WithClock(clk), WithGrace(grace))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l, clk, l.newWaitState()
+	}
+	empty := func(t *testing.T, name string) {
+		if err := os.WriteFile(name, nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	t.Run("Guard", func(t *testing.T) {
+		l, clk, ws := newLock(t)
+		guard := l.guard.Path()
+		empty(t, guard)
+		if broke, err := l.guardStale(ws); broke || err != nil {
+			t.Fatalf("guardStale of an empty guard seen once = %v, %v; want false (being written)", broke, err)
+		}
+		if err := os.Remove(guard); err != nil {
+			t.Fatal(err)
+		}
+		if broke, err := l.guardStale(ws); !broke || err != nil {
+			t.Fatalf("guardStale with no guard = %v, %v; want true (free)", broke, err)
+		}
+		clk.add(2 * grace)
+		empty(t, guard)
+		if broke, err := l.guardStale(ws); broke || err != nil {
+			t.Errorf("guardStale of a new empty guard = %v, %v; want false (being written)", broke, err)
+		}
+		if _, err := os.Lstat(guard); err != nil {
+			t.Errorf("the new empty guard was moved: %v", err)
+		}
+	})
+
+	t.Run("Holder", func(t *testing.T) {
+		l, clk, ws := newLock(t)
+		path := l.store.Path()
+		empty(t, path)
+		ctx := context.Background()
+		if blk, err := l.inspect(ctx, ws); blk == nil || err != nil {
+			t.Fatalf("inspect of an empty record seen once = %v, %v; want it blocking (being written)", blk, err)
+		}
+		if err := os.Remove(path); err != nil {
+			t.Fatal(err)
+		}
+		if blk, err := l.inspect(ctx, ws); blk != nil || err != nil {
+			t.Fatalf("inspect with no record = %v, %v; want free", blk, err)
+		}
+		clk.add(2 * grace)
+		empty(t, path)
+		if blk, err := l.inspect(ctx, ws); blk == nil || err != nil {
+			t.Errorf("inspect of a new empty record = %v, %v; want it blocking (being written)", blk, err)
+		}
+		if _, err := os.Lstat(path); err != nil {
+			t.Errorf("the new empty record was broken: %v", err)
+		}
+	})
+}
