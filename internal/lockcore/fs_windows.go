@@ -187,9 +187,9 @@ func createOwner(root *os.Root, name string, perm fs.FileMode) (*os.File, error)
 
 // ReplaceFile renames from over to (package lockdir's WriteFile and
 // Transform). Windows refuses ("Access denied") while another program has
-// to open without sharing it for deletion (a reader that takes no lock, a
-// virus scanner); such opens are brief, so it tries again for a while, as
-// cmd/go's robustio does.
+// the file open without sharing it for deletion (a reader that takes no
+// lock, a virus scanner); such opens are brief, so it tries again for a
+// while, as cmd/go's robustio does.
 func ReplaceFile(from, to string) error {
 	delay := time.Millisecond
 	deadline := time.Now().Add(2 * time.Second)
