@@ -434,6 +434,53 @@ func TestRWMissingAnchorRepaired(t *testing.T) {
 	}
 }
 
+// TestRequeuedWaiterNotDroppedAgain: a scheduler drops a queued waiter
+// whose record it judged stale (a remote waiter whose heartbeat stood still
+// for the lease); the waiter, alive, queues again. Its new record must
+// count as new, not inherit the age of the one dropped and be dropped at
+// once, again and again: the waiter never got the free lock (seen under
+// Wine, where a waiter's beats came late, as TestSuite/LeaseLoss waiting
+// 30 s after its own break).
+//
+// Here b judges every process remote (its checker thinks it runs on
+// another host), so it judges its own queue record too, and it never
+// heartbeats it: once it has broken a's lapsed lock, it drops its own
+// record, and then must still get the lock.
+func TestRequeuedWaiterNotDroppedAgain(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	id, err := stale.LocalIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := &stale.Checker{
+		Local:     stale.Identity{Host: "not-" + id.Host, BootID: id.BootID, PIDNS: id.PIDNS},
+		Processes: stale.SystemProcesses{},
+	}
+	a, err := lockdir.New(path, lockdir.WithHeartbeat(time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := lockdir.New(path, lockdir.WithChecker(elsewhere), lockdir.WithStaleAfter(100*time.Millisecond),
+		lockdir.WithHeartbeat(time.Hour), lockdir.WithPoll(time.Millisecond, 10*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := b.Lock(ctx); err != nil {
+		t.Fatalf("Lock after breaking a lapsed holder, own queue record judged stale: %v; queue: %v", err, queueLeft(path))
+	}
+	if err := a.Unlock(); !errors.Is(err, lockdir.ErrLost) {
+		t.Errorf("Unlock of the broken hold = %v, want ErrLost", err)
+	}
+	if err := b.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // TestRWTryLockNamesHoldersWhileQueued: TryLock's error names who holds the
 // lock also when waiters are queued.
 func TestRWTryLockNamesHoldersWhileQueued(t *testing.T) {

@@ -714,6 +714,12 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 	}
 	var name string
 	enqueue := func() error {
+		// A new beat each time: a record dropped as a dead remote waiter's
+		// and written again must not read the same, or whoever dropped it
+		// (its observation of those bytes running on) drops it again at
+		// once, for good.
+		me.Beat++
+		me.BeatTime = l.cfg.Clock.Now()
 		return rw.under(ctx, ws, func() error {
 			var err error
 			if name, err = rw.enqueue(me, writer); err != nil {

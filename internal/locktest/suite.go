@@ -119,6 +119,21 @@ func (e *inproc) readRecord() []byte {
 	return b
 }
 
+// lockStacks returns the stacks of this process's goroutines that are in
+// the lock's code, for failure messages about a wait that did not end.
+func lockStacks() string {
+	buf := make([]byte, 1<<20)
+	buf = buf[:runtime.Stack(buf, true)]
+	var b strings.Builder
+	for _, g := range strings.Split(string(buf), "\n\n") {
+		if strings.Contains(g, "internal/lockcore.") {
+			b.WriteString(g)
+			b.WriteString("\n\n")
+		}
+	}
+	return b.String()
+}
+
 // describe tells what is at the lock path, its guard and its queue, for
 // failure messages.
 func (e *inproc) describe() string {

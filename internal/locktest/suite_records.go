@@ -265,7 +265,11 @@ func testLeaseLoss(t *testing.T, k Kind) {
 	aLost := a.Lost()
 	aToken := a.Token()
 
-	if err := lockFor(b, ipPatience); err != nil {
+	// Should it hang, say where (it has been seen to, under Wine).
+	watchdog := time.AfterFunc(ipPatience/3, func() { t.Logf("still waiting after %v:\n%s", ipPatience/3, lockStacks()) })
+	err = lockFor(b, ipPatience)
+	watchdog.Stop()
+	if err != nil {
 		reasons, _ := br.all()
 		waits.Lock()
 		defer waits.Unlock()
