@@ -192,8 +192,16 @@ func run() error {
 	events := make(chan event, 1024)
 	var wg sync.WaitGroup
 	cmds := make([]*exec.Cmd, *workers)
+	victim := len(cmds) - 1
 	for i := range cmds {
-		cmd := exec.Command(self, "-worker", "-spool", dir, "-work", work.String(), "-stale-after", staleAfter.String())
+		w := *work
+		if *kill && i == victim {
+			// The victim's jobs take longer, so that the kill, sent when
+			// its "start" line is read, lands in the middle of one even on
+			// a slow machine, not after it.
+			w *= 40
+		}
+		cmd := exec.Command(self, "-worker", "-spool", dir, "-work", w.String(), "-stale-after", staleAfter.String())
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -227,7 +235,6 @@ func run() error {
 		dones       = map[string]int{}
 		lastShown   time.Time
 	)
-	victim := len(cmds) - 1
 	for ev := range events {
 		switch ev.kind {
 		case "start":
@@ -240,9 +247,10 @@ func run() error {
 				reclaimedIn = ev.at.Sub(killedAt)
 			}
 		case "done":
-			if ev.worker != killed || killed < 0 || ev.at.Before(killedAt) {
-				dones[ev.job]++
-			}
+			// Counted whoever printed it, and whenever it arrives: a
+			// worker prints "done" only after writing the result, so a
+			// line from the victim read after the kill was written before.
+			dones[ev.job]++
 		}
 		if time.Since(lastShown) > 200*time.Millisecond {
 			lastShown = time.Now()
@@ -280,7 +288,9 @@ func run() error {
 		fmt.Printf("redone after it:  %d job(s); another worker took its lock %v after the kill\n", redone, reclaimedIn.Round(time.Microsecond))
 	}
 	fmt.Printf("done twice:       %d %v\n", dup, dupJobs)
-	if len(dones) != *jobs || len(results) != *jobs || dup != 0 {
+	// Every job has its result, and none was done twice. (A worker killed
+	// between writing a result and saying so leaves one "done" unsaid.)
+	if len(results) != *jobs || len(dones) < *jobs-1 || dup != 0 {
 		return fmt.Errorf("FAILED: every job must be done exactly once")
 	}
 	fmt.Println("ok: every job done exactly once")
