@@ -146,19 +146,12 @@ func removeDir(dir string) error {
 	if err != nil {
 		return &fs.PathError{Op: "remove", Path: dir, Err: err}
 	}
-	delay := 50 * time.Microsecond
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := syscall.RemoveDirectory(p)
-		if err == nil {
-			return nil
-		}
-		if !errors.Is(err, errSharingViolation) || time.Now().After(deadline) {
+	return whileBusy(func() error {
+		if err := syscall.RemoveDirectory(p); err != nil {
 			return &fs.PathError{Op: "remove", Path: dir, Err: err}
 		}
-		time.Sleep(delay)
-		delay = min(2*delay, 5*time.Millisecond)
-	}
+		return nil
+	}, busyErrno, 50*time.Microsecond, 5*time.Millisecond)
 }
 
 // createOwner creates the owner record at name, inside the lock directory
@@ -191,15 +184,7 @@ func createOwner(root *os.Root, name string, perm fs.FileMode) (*os.File, error)
 // lock, a virus scanner); such opens are brief, so it tries again for a
 // while, as cmd/go's robustio does.
 func ReplaceFile(from, to string) error {
-	delay := time.Millisecond
-	deadline := time.Now().Add(2 * time.Second)
-	for {
-		err := os.Rename(from, to)
-		busy := busyErrno(err) || errors.Is(err, fs.ErrPermission)
-		if err == nil || !busy || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(delay)
-		delay = min(2*delay, 50*time.Millisecond)
-	}
+	return whileBusy(func() error { return os.Rename(from, to) },
+		func(err error) bool { return busyErrno(err) || errors.Is(err, fs.ErrPermission) },
+		time.Millisecond, 50*time.Millisecond)
 }

@@ -2,6 +2,8 @@ package lockcore
 
 import (
 	"context"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -97,4 +99,34 @@ func TestEmptyRecordSeenAgainIsNew(t *testing.T) {
 			t.Errorf("the new empty record was broken: %v", err)
 		}
 	})
+}
+
+// rename replaces what stands at its target, as rename(2) does, even while
+// another process has that file open (a contender reading the record):
+// putting back a record moved by mistake (B4) depends on it. Windows
+// refuses such a replacement with "Access denied" unless the file in the
+// way is moved aside first.
+func TestRenameReplacesOpenFile(t *testing.T) {
+	dir := testdir.New(t)
+	from, to := filepath.Join(dir, "from"), filepath.Join(dir, "to")
+	if err := os.WriteFile(from, []byte("moved back"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(to, []byte("created meanwhile"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := openFile(to, os.O_RDONLY, 0) // as readRecord opens a record
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := rename(from, to); err != nil {
+		t.Fatalf("rename onto a file open elsewhere: %v", err)
+	}
+	if got, err := os.ReadFile(to); err != nil || string(got) != "moved back" {
+		t.Errorf("after rename the target holds %q, %v; want %q", got, err, "moved back")
+	}
+	if _, err := os.Lstat(from); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the source is still there after rename: %v", err)
+	}
 }
