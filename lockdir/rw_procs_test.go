@@ -14,11 +14,11 @@ import (
 	"runtime"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock/internal/locktest"
 	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
@@ -100,45 +100,11 @@ func parseToken(t *testing.T, s string) uint64 {
 	return n
 }
 
-// describeLock lists what is on disk for the lock at path: the lock
-// directory's records, the queue and the sibling files, for failure
-// messages.
-func describeLock(path string) string {
-	var b strings.Builder
-	rec := func(name string) string {
-		data, err := os.ReadFile(name)
-		if err != nil {
-			return err.Error()
-		}
-		o, err := stale.Parse(data)
-		if err != nil {
-			return fmt.Sprintf("unparseable (%v): %q", err, data)
-		}
-		return fmt.Sprintf("uuid %s mode %s pid %d token %d beat %d", o.UUID, o.Mode, o.PID, o.Token, o.Beat)
-	}
-	for _, dir := range []string{path, path + ".queue"} {
-		ents, err := os.ReadDir(dir)
-		if err != nil {
-			fmt.Fprintf(&b, "%s: %v\n", filepath.Base(dir), err)
-			continue
-		}
-		for _, e := range ents {
-			fmt.Fprintf(&b, "%s/%s: %s\n", filepath.Base(dir), e.Name(), rec(filepath.Join(dir, e.Name())))
-		}
-	}
-	for _, suffix := range []string{".last", ".break"} {
-		if _, err := os.Lstat(path + suffix); err == nil {
-			fmt.Fprintf(&b, "%s: %s\n", filepath.Base(path+suffix), rec(path+suffix))
-		}
-	}
-	return b.String()
-}
-
 // dumpOnFailure logs the lock's state on disk if the test fails.
 func dumpOnFailure(t *testing.T, path string) {
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("on disk for %s:\n%s", path, describeLock(path))
+			t.Logf("on disk for %s:\n%s", path, locktest.DescribeLock(path))
 		}
 	})
 }

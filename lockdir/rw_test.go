@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock/internal/locktest"
 	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
@@ -448,14 +449,7 @@ func TestRWMissingAnchorRepaired(t *testing.T) {
 // record, and then must still get the lock.
 func TestRequeuedWaiterNotDroppedAgain(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "x.lock")
-	id, err := stale.LocalIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
-	elsewhere := &stale.Checker{
-		Local:     stale.Identity{Host: "not-" + id.Host, BootID: id.BootID, PIDNS: id.PIDNS},
-		Processes: stale.SystemProcesses{},
-	}
+	elsewhere := locktest.ElsewhereChecker(t)
 	a, err := lockdir.New(path, lockdir.WithHeartbeat(time.Hour))
 	if err != nil {
 		t.Fatal(err)
@@ -605,5 +599,33 @@ func BenchmarkRW(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestWriteFileWhileUnlockedReaderHasItOpen: a program that reads the data
+// file without a lock (with os.Open, which on Windows does not share the
+// file for deletion) holds it open for a moment; WriteFile must replace the
+// file once it lets go, not fail (Windows refuses the rename meanwhile).
+func TestWriteFileWhileUnlockedReaderHasItOpen(t *testing.T) {
+	data := filepath.Join(testdir.New(t), "data.txt")
+	if err := os.WriteFile(data, []byte("old"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		time.Sleep(100 * time.Millisecond) // the reader's moment, not synchronisation
+		f.Close()
+	}()
+	if err := lockdir.WriteFile(context.Background(), data, []byte("new"), 0o644); err != nil {
+		t.Fatalf("WriteFile while an unlocked reader had the file open: %v", err)
+	}
+	<-closed
+	if got, err := os.ReadFile(data); err != nil || string(got) != "new" {
+		t.Errorf("after WriteFile the file holds %q, %v; want %q", got, err, "new")
 	}
 }

@@ -134,25 +134,60 @@ func lockStacks() string {
 	return b.String()
 }
 
-// describe tells what is at the lock path, its guard and its queue, for
-// failure messages.
-func (e *inproc) describe() string {
+// DescribeLock lists what is on disk for the lock at path, for failure
+// messages: the record at the path (a lock file, or each file in a lock
+// directory), the queue, and the last, guard and want records.
+func DescribeLock(path string) string {
 	var b strings.Builder
-	for _, p := range []string{e.recordPath(), e.path + ".break", e.path + ".queue"} {
+	rec := func(name string) string {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			return err.Error()
+		}
+		o, err := stale.Parse(data)
+		if err != nil {
+			return fmt.Sprintf("unparseable (%v): %q", err, data)
+		}
+		return fmt.Sprintf("uuid %s mode %s pid %d token %d beat %d", o.UUID, o.Mode, o.PID, o.Token, o.Beat)
+	}
+	for _, p := range []string{path, path + ".queue"} {
 		st, err := os.Lstat(p)
 		switch {
 		case err != nil:
-			fmt.Fprintf(&b, "\n  %s: %v", p, err)
-		case st.IsDir():
-			names, _ := os.ReadDir(p)
-			fmt.Fprintf(&b, "\n  %s: directory of %d", p, len(names))
+			fmt.Fprintf(&b, "%s: %v\n", filepath.Base(p), err)
+		case !st.IsDir():
+			fmt.Fprintf(&b, "%s: %s\n", filepath.Base(p), rec(p))
 		default:
-			data, _ := os.ReadFile(p)
-			o, perr := stale.Parse(data)
-			fmt.Fprintf(&b, "\n  %s: pid %d token %d mode %s beat %d (%v)", p, o.PID, o.Token, o.Mode, o.Beat, perr)
+			ents, err := os.ReadDir(p)
+			if err != nil {
+				fmt.Fprintf(&b, "%s: %v\n", filepath.Base(p), err)
+			}
+			for _, e := range ents {
+				fmt.Fprintf(&b, "%s/%s: %s\n", filepath.Base(p), e.Name(), rec(filepath.Join(p, e.Name())))
+			}
+		}
+	}
+	for _, suffix := range []string{".last", ".break", ".want"} {
+		if _, err := os.Lstat(path + suffix); err == nil {
+			fmt.Fprintf(&b, "%s: %s\n", filepath.Base(path+suffix), rec(path+suffix))
 		}
 	}
 	return b.String()
+}
+
+// ElsewhereChecker returns a checker that takes this host for another
+// (same boot and PID namespace, another host name): every record, this
+// process's own included, is judged remote, by its lease.
+func ElsewhereChecker(t testing.TB) *stale.Checker {
+	t.Helper()
+	id, err := stale.LocalIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &stale.Checker{
+		Local:     stale.Identity{Host: "not-" + id.Host, BootID: id.BootID, PIDNS: id.PIDNS},
+		Processes: stale.SystemProcesses{},
+	}
 }
 
 // ownerNow parses the record at the lock path, by reading the file itself.

@@ -236,15 +236,8 @@ func testRemoteBeating(t *testing.T, k Kind) {
 // told through Lost and ErrLost, and the new holder keeps the lock.
 func testLeaseLoss(t *testing.T, k Kind) {
 	e := newInproc(t, k)
-	id, err := stale.LocalIdentity()
-	if err != nil {
-		t.Fatal(err)
-	}
 	a := e.open(lockcore.WithHeartbeat(300 * time.Millisecond))
-	elsewhere := &stale.Checker{
-		Local:     stale.Identity{Host: "not-" + id.Host, BootID: id.BootID, PIDNS: id.PIDNS},
-		Processes: stale.SystemProcesses{},
-	}
+	elsewhere := ElsewhereChecker(t)
 	var br breaks
 	var waits struct {
 		sync.Mutex
@@ -267,13 +260,13 @@ func testLeaseLoss(t *testing.T, k Kind) {
 
 	// Should it hang, say where (it has been seen to, under Wine).
 	watchdog := time.AfterFunc(ipPatience/3, func() { t.Logf("still waiting after %v:\n%s", ipPatience/3, lockStacks()) })
-	err = lockFor(b, ipPatience)
+	err := lockFor(b, ipPatience)
 	watchdog.Stop()
 	if err != nil {
 		reasons, _ := br.all()
 		waits.Lock()
 		defer waits.Unlock()
-		t.Fatalf("Lock over a holder whose heartbeat is slower than the lease: %v\nbreaks: %q\nwaited for: %q\non disk: %s", err, reasons, waits.seen, e.describe())
+		t.Fatalf("Lock over a holder whose heartbeat is slower than the lease: %v\nbreaks: %q\nwaited for: %q\non disk: %s", err, reasons, waits.seen, DescribeLock(e.path))
 	}
 	bRec := e.holds(b)
 	if bRec.UUID == aRec.UUID {
