@@ -15,11 +15,12 @@
 //	write(data, l.Token()) // storage rejects tokens older than the newest it saw
 //
 // Beside the lock file live "x.lock.last" (the record of the last hold,
-// which carries the fencing-token sequence) and, briefly, "x.lock.break"
-// (the guard taken while removing a dead holder's lock) and "x.lock.want"
-// (waiters announce themselves there, so that a process that releases and
-// comes straight back lets them in first). Do not delete x.lock.last: the
-// tokens would start again from 1.
+// which carries the fencing-token sequence), briefly "x.lock.break" (the
+// guard taken while removing a dead holder's lock) and, once there were
+// waiters, "x.lock.want" (waiters announce themselves there, so that a
+// process that releases and comes straight back lets them in first; it is
+// removed when such a process finds no one waiting). Do not delete
+// x.lock.last: the tokens would start again from 1.
 //
 // A waiter is woken by the release itself and, when the holder runs on the
 // same host, by its exit (Linux: inotify and pidfd); otherwise, and for

@@ -193,7 +193,7 @@ func (l *Lock) Lock(ctx context.Context) error {
 	ws := l.newWaitState()
 	defer ws.stop()
 	if l.rw == nil {
-		ws.staleWant = l.yield(ctx)
+		l.yield(ctx)
 	}
 	var last string
 	for {
@@ -218,8 +218,8 @@ func (l *Lock) Lock(ctx context.Context) error {
 		}
 		if blk != nil && l.rw != nil {
 			// A lock directory: wait in the queue, so that readers and
-			// writers take turns (rw.go).
-			onWait()
+			// writers take turns (rw.go). OnWait is told from the queue,
+			// of who holds the lock once this waiter is in line.
 			h, err := l.waitQueued(ctx, ws, true)
 			if err != nil {
 				<-l.sem
@@ -229,10 +229,13 @@ func (l *Lock) Lock(ctx context.Context) error {
 			return nil
 		}
 		if blk != nil {
+			// Announced before the look that OnWait reports: a releaser
+			// that comes back after it lets this waiter in (W4), so the
+			// hold named is the last one ahead of it.
+			ws.announce()
 			if ws.follow(blk) {
 				continue
 			}
-			ws.announce()
 			onWait()
 		}
 		if err := ws.pause(ctx, woken, blk == nil); err != nil {
@@ -265,11 +268,9 @@ type waitState struct {
 
 	// Wake-ups other than polling (notify_linux.go), set up once a wait
 	// begins, undone by stop.
-	watched   bool         // changes at the path wake this waiter
-	exits     map[int]bool // local holders whose exit wakes this waiter
-	stops     []func()
-	announced bool // this waiter has created P.want
-	staleWant bool // P.want was found stale (yield)
+	watched bool         // changes at the path wake this waiter
+	exits   map[int]bool // local holders whose exit wakes this waiter
+	stops   []func()
 }
 
 func (l *Lock) newWaitState() *waitState { return &waitState{l: l} }
@@ -303,16 +304,11 @@ func (ws *waitState) follow(blk *LockedError) (retry bool) {
 	return retry
 }
 
-// stop undoes follow, and removes P.want if this waiter announced itself
-// (it is served, or gives up) or found it stale. Waiters still waiting
-// announce themselves again when next blocked.
+// stop undoes follow. P.want stays: other waiters may have announced
+// themselves there too (yield removes it once it is found stale).
 func (ws *waitState) stop() {
 	for _, f := range ws.stops {
 		f()
-	}
-	if ws.announced || ws.staleWant {
-		syscall.Unlink(ws.l.store.Path() + wantSuffix) // a file only: never a planted directory
-		ws.announced, ws.staleWant = false, false
 	}
 	ws.stops, ws.exits, ws.watched = nil, nil, false
 }
@@ -330,7 +326,6 @@ func (ws *waitState) announce() {
 	f, err := openFile(l.store.Path()+wantSuffix, os.O_WRONLY|os.O_CREATE|oNoFollow|oNonblock, fs.FileMode(l.cfg.Perm))
 	if err == nil {
 		f.Close()
-		ws.announced = true
 	}
 }
 
@@ -344,32 +339,37 @@ func (l *Lock) handoffWindow() time.Duration {
 // releaser that comes straight back would otherwise win nearly every
 // time, while waiters elsewhere are still waking up (a barging releaser
 // starves them). If P.want says someone waits, it waits until the path
-// changes or the handoff window passes. It reports whether the window
-// passed with no taker: then P.want is stale, and is removed once this
-// caller holds the lock.
-func (l *Lock) yield(ctx context.Context) (staleWant bool) {
+// changes or the handoff window passes.
+//
+// Waiters never remove P.want, not even once served: others may have
+// announced themselves there too, and would not learn that their
+// announcement was gone until the next release, when it is too late (a
+// futex's "maybe waiters" state is kept by the thread it wakes, for the
+// same reason). So a window that passes with no taker is what finds it
+// stale: it is removed at once, before this caller tries, so that a waiter
+// still there, woken by that try, announces itself again after it.
+func (l *Lock) yield(ctx context.Context) {
 	window := l.handoffWindow()
 	if !l.wake.releasedWithin(window, l.cfg.Clock.Now()) {
-		return false
+		return
 	}
-	if _, err := os.Lstat(l.store.Path() + wantSuffix); err != nil {
-		return false
+	want := l.store.Path() + wantSuffix
+	if _, err := os.Lstat(want); err != nil {
+		return
 	}
 	woken := l.wake.channel()
 	stop := watchPath(l.store.Path(), l.wake)
 	defer stop()
 	if _, err := os.Lstat(l.store.Path()); err == nil {
-		return false // taken already
+		return // taken already
 	}
 	t := time.NewTimer(window)
 	defer t.Stop()
 	select {
 	case <-woken:
-		return false
 	case <-ctx.Done():
-		return false
 	case <-t.C:
-		return true
+		syscall.Unlink(want) // a file only: never a planted directory
 	}
 }
 

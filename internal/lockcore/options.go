@@ -37,8 +37,9 @@ type Config struct {
 	Checker    *stale.Checker
 	Mode       string // stale.ModeExclusive or stale.ModeShared
 
-	// OnWait, if set, is called with who is in the way each time a wait
-	// begins or the holder changes; OnBreak when a stale lock is removed.
+	// OnWait, if set, is called with who is in the way once a waiter is in
+	// line (announced, or queued) and each time that changes; OnBreak when
+	// a stale lock is removed.
 	OnWait  func(*LockedError)
 	OnBreak func(victim *stale.Owner, reason string)
 

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -631,10 +632,7 @@ func (l *Lock) RLock(ctx context.Context) error {
 			return nil
 		}
 		if blk != nil {
-			if l.cfg.OnWait != nil {
-				l.cfg.OnWait(blk)
-			}
-			break
+			break // OnWait is told from the queue (waitQueued)
 		}
 	}
 	h, err := l.waitQueued(ctx, ws, false)
@@ -806,7 +804,9 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		} else if blk, err = l.inspect(ctx, ws); err != nil {
 			return nil, l.leaveQueue(name, path, me.UUID, writer, err)
 		}
-		if blk != nil && l.cfg.OnWait != nil {
+		// Not told of itself: handed the lock since the look above, it
+		// adopts it next turn.
+		if blk != nil && l.cfg.OnWait != nil && !slices.ContainsFunc(blk.Owners, func(o stale.Owner) bool { return o.UUID == me.UUID }) {
 			if s := blk.Error(); s != last {
 				last = s
 				l.cfg.OnWait(blk)

@@ -110,7 +110,9 @@ func testWake(t *testing.T, k Kind, end func(holder *Helper)) {
 // a waiter is let in at the loop's next release, not after whatever number
 // of rounds the loop wins while the waiter wakes up. The gap is counted in
 // tokens: holds between the one the waiter was first told of (OnWait) and
-// its own.
+// its own. A waiter is in line (P.want, or the queue) before it looks at
+// the hold it reports, so with handoff the gap is 0 but for a round already
+// under way as it got in line.
 func testNoBarging(t *testing.T, k Kind) {
 	wakeSupported(t)
 	path := filepath.Join(t.TempDir(), "lock")
@@ -163,8 +165,11 @@ func testNoBarging(t *testing.T, k Kind) {
 	}
 	t.Logf("holds by the loop between the waiter's first being told it waits and its holding: %v (median %d, in all %d)", gaps, med, sum)
 	// Without handoff the loop wins a few rounds in most waits, tens in
-	// some (in all 77 and 101 in two runs); with it, mostly none.
-	if med > 1 || sum > 25 {
-		t.Errorf("a looping process went ahead of a waiting one %d times in %d waits (median %d); want at most 25, median at most 1: a releaser must let an announced waiter in", sum, len(gaps), med)
+	// some (in all 77 and 101 in two runs); reporting a hold looked at
+	// before getting in line, 1 in most waits (in all 16 to 54). With
+	// both right, none in nearly every wait: in all 0 or 1 here, on an
+	// idle machine and beside three busy loops.
+	if med > 0 || sum > 20 {
+		t.Errorf("a looping process went ahead of a waiting one %d times in %d waits (median %d); want at most 20, median 0: a releaser must let a waiter in line in", sum, len(gaps), med)
 	}
 }
