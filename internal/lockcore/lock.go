@@ -332,14 +332,21 @@ func (ws *waitState) announce() {
 // handoffWindow is how long a releaser that comes straight back waits for
 // an announced waiter to take the lock.
 func (l *Lock) handoffWindow() time.Duration {
+	if l.cfg.handoff > 0 {
+		return l.cfg.handoff
+	}
 	return min(max(l.cfg.PollMax, 2*time.Millisecond), 50*time.Millisecond)
 }
 
 // yield lets waiters have a lock this process released a moment ago (W4). A
 // releaser that comes straight back would otherwise win nearly every
 // time, while waiters elsewhere are still waking up (a barging releaser
-// starves them). If P.want says someone waits, it waits until the path
-// changes or the handoff window passes.
+// starves them). If P.want says someone waits, and no one has held the
+// lock since this process released it, it waits until the path changes or
+// the handoff window passes. (Once someone else has held it, the handoff
+// has happened; waiting then would be waiting for another releaser doing
+// the same: two looping processes each yielding to the other until their
+// windows passed.)
 //
 // Waiters never remove P.want, not even once served: others may have
 // announced themselves there too, and would not learn that their
@@ -350,12 +357,18 @@ func (l *Lock) handoffWindow() time.Duration {
 // still there, woken by that try, announces itself again after it.
 func (l *Lock) yield(ctx context.Context) {
 	window := l.handoffWindow()
-	if !l.wake.releasedWithin(window, l.cfg.Clock.Now()) {
+	mine, ok := l.wake.releasedWithin(window, l.cfg.Clock.Now())
+	if !ok {
 		return
 	}
 	want := l.store.Path() + wantSuffix
 	if _, err := os.Lstat(want); err != nil {
 		return
+	}
+	if data, err := l.store.ReadLast(); err == nil {
+		if o, err := stale.Parse(data); err == nil && o.Token != mine {
+			return // held by someone else since
+		}
 	}
 	woken := l.wake.channel()
 	stop := watchPath(l.store.Path(), l.wake)
@@ -1040,7 +1053,7 @@ func (l *Lock) Unlock() error {
 	}
 	l.stopHeartbeat(h)
 	err := l.release(h)
-	l.wake.released(l.cfg.Clock.Now())
+	l.wake.released(l.cfg.Clock.Now(), h.owner.Token)
 	<-l.sem
 	l.wake.notify()
 	if err != nil {

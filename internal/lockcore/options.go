@@ -43,7 +43,8 @@ type Config struct {
 	OnWait  func(*LockedError)
 	OnBreak func(victim *stale.Owner, reason string)
 
-	afterCreate func() error // test hook: a create whose reply is lost
+	afterCreate func() error  // test hook: a create whose reply is lost
+	handoff     time.Duration // test hook: the handoff window, if not 0
 }
 
 // Option changes a Config.

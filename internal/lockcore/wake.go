@@ -13,6 +13,7 @@ type wakePoint struct {
 	mu         sync.Mutex
 	ch         chan struct{}
 	releasedAt time.Time // when a handle in this process last released the path
+	releasedTk uint64    // the token of that hold
 }
 
 var wakePoints sync.Map // absolute lock path -> *wakePoint
@@ -40,17 +41,18 @@ func (w *wakePoint) notify() {
 	w.mu.Unlock()
 }
 
-// released records a release by this process at now.
-func (w *wakePoint) released(now time.Time) {
+// released records a release by this process, of the hold with token
+// tok, at now.
+func (w *wakePoint) released(now time.Time, tok uint64) {
 	w.mu.Lock()
-	w.releasedAt = now
+	w.releasedAt, w.releasedTk = now, tok
 	w.mu.Unlock()
 }
 
 // releasedWithin reports whether this process released the path less
-// than d before now.
-func (w *wakePoint) releasedWithin(d time.Duration, now time.Time) bool {
+// than d before now, and the token of the hold it released.
+func (w *wakePoint) releasedWithin(d time.Duration, now time.Time) (tok uint64, ok bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	return !w.releasedAt.IsZero() && now.Sub(w.releasedAt) < d
+	return w.releasedTk, !w.releasedAt.IsZero() && now.Sub(w.releasedAt) < d
 }
