@@ -365,10 +365,8 @@ func (l *Lock) yield(ctx context.Context) {
 	if _, err := os.Lstat(want); err != nil {
 		return
 	}
-	if data, err := l.store.ReadLast(); err == nil {
-		if o, err := stale.Parse(data); err == nil && o.Token != mine {
-			return // held by someone else since
-		}
+	if last, err := l.lastToken(l.store, &stale.Observation{}); err == nil && last != mine {
+		return // held by someone else since
 	}
 	woken := l.wake.channel()
 	stop := watchPath(l.store.Path(), l.wake)

@@ -140,6 +140,9 @@ func testNoBarging(t *testing.T, k Kind) {
 		}
 		tok := l.Token()
 		if first != 0 {
+			if first >= tok {
+				t.Errorf("waiter told it waits behind token %d, then held %d: told of its own hold", first, tok)
+			}
 			gaps = append(gaps, int(tok-first-1))
 		}
 		if err := l.Unlock(); err != nil {
