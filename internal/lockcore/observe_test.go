@@ -130,3 +130,35 @@ func TestRenameReplacesOpenFile(t *testing.T) {
 		t.Errorf("the source is still there after rename: %v", err)
 	}
 }
+
+// rename moves a directory that another process is listing: the last
+// reader's release moves its lock directory aside (a stray file left in
+// it). Windows refuses with a sharing violation while any handle to the
+// directory is open without sharing it for deletion, as a listing's is;
+// that is brief, and rename waits it out. (Seen under Wine: RUnlock failed
+// with "rename x.lock x.lock.gone.…: Sharing violation".)
+func TestRenameWaitsOutListing(t *testing.T) {
+	dir := testdir.New(t)
+	from, to := filepath.Join(dir, "x.lock"), filepath.Join(dir, "x.lock.gone")
+	if err := os.Mkdir(from, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	listing, err := os.Open(from) // as readDirNames opens it
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := make(chan struct{})
+	go func() {
+		defer close(closed)
+		time.Sleep(50 * time.Millisecond) // the listing's length, not synchronisation
+		listing.Close()
+	}()
+	err = rename(from, to)
+	<-closed
+	if err != nil {
+		t.Fatalf("rename of a directory while it is being listed: %v", err)
+	}
+	if st, err := os.Lstat(to); err != nil || !st.IsDir() {
+		t.Errorf("after rename the target: %v, %v; want the directory", st, err)
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 )
 
 type fileID struct{}
@@ -40,20 +41,25 @@ func readRecordLocal(name string) ([]byte, error) { return readRecordFile(name) 
 // replace a file that another process has open, or one removed but still
 // open (delete-pending), with "Access denied"; such a file is first moved
 // out of the way, which a handle shared for deletion permits (see
-// clearSlot), and then removed.
+// clearSlot), and then removed. It also refuses, with a sharing violation,
+// to move what another process has open without sharing it for deletion (a
+// lock directory being listed, say): that is brief, and waited out.
 func rename(from, to string) error {
-	err := os.Rename(from, to)
+	osRename := func(from, to string) error {
+		return whileBusy(func() error { return os.Rename(from, to) }, busyErrno, 50*time.Microsecond, 5*time.Millisecond)
+	}
+	err := osRename(from, to)
 	for try := 0; err != nil && errors.Is(err, fs.ErrPermission) && try < 3; try++ {
 		st, lerr := os.Lstat(to)
 		if lerr != nil || !st.Mode().IsRegular() {
 			break // not a file in the way: the refusal is real
 		}
 		aside := tempName(to)
-		if os.Rename(to, aside) != nil {
+		if osRename(to, aside) != nil {
 			break
 		}
 		os.Remove(aside)
-		err = os.Rename(from, to)
+		err = osRename(from, to)
 	}
 	return err
 }
