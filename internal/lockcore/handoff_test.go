@@ -20,17 +20,11 @@ import (
 // only a handoff window that passes with no taker removes it.
 func TestAnnouncementOutlivesServedWaiter(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "x.lock")
-	newLock := func() *Lock {
-		// PollMax sets the handoff window: 2 ms, so the stale case is quick.
-		l, err := New(path, func(abs string) Store { return NewFileStore(abs) }, WithPoll(time.Millisecond, 2*time.Millisecond))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return l
-	}
+	// PollMax sets the handoff window: 2 ms, so the stale case is quick.
+	poll := WithPoll(time.Millisecond, 2*time.Millisecond)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	holder, served := newLock(), newLock()
+	holder, served := newFileLock(t, path, poll), newFileLock(t, path, poll)
 	if err := holder.Lock(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -53,6 +47,20 @@ func TestAnnouncementOutlivesServedWaiter(t *testing.T) {
 	case <-waiting:
 	case err := <-done:
 		t.Fatalf("Lock returned %v while another handle holds", err)
+	}
+	// An announcement found stale and removed (by a releaser whose window
+	// passed) is made again by a waiter still waiting, at its next look.
+	if err := os.Remove(want); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if _, err := os.Lstat(want); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("a waiter still waiting did not announce itself again within 10s of its announcement's removal")
+		}
+		time.Sleep(time.Millisecond) // polling what the waiter does, with a deadline
 	}
 	if err := holder.Unlock(); err != nil {
 		t.Fatal(err)
@@ -88,17 +96,10 @@ func TestAnnouncementOutlivesServedWaiter(t *testing.T) {
 // 51 ms p99 handoff in bench/, 2 processes).
 func TestNoYieldOnceOthersHeld(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "x.lock")
-	newLock := func() *Lock {
-		l, err := New(path, func(abs string) Store { return NewFileStore(abs) })
-		if err != nil {
-			t.Fatal(err)
-		}
-		l.cfg.handoff = time.Hour // a yield waits until ctx is done
-		return l
-	}
+	l := newFileLock(t, path)
+	l.cfg.handoff = time.Hour // a yield waits until ctx is done
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	l := newLock()
 	if err := l.Lock(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -131,4 +132,14 @@ func TestNoYieldOnceOthersHeld(t *testing.T) {
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// newFileLock is a lock file at path, as lockfile.New makes one.
+func newFileLock(t *testing.T, path string, opts ...Option) *Lock {
+	t.Helper()
+	l, err := New(path, func(abs string) Store { return NewFileStore(abs) }, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

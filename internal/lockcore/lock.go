@@ -210,12 +210,6 @@ func (l *Lock) Lock(ctx context.Context) error {
 			l.install(h)
 			return nil
 		}
-		onWait := func() {
-			if s := blk.Error(); s != last && l.cfg.OnWait != nil {
-				last = s
-				l.cfg.OnWait(blk)
-			}
-		}
 		if blk != nil && l.rw != nil {
 			// A lock directory: wait in the queue, so that readers and
 			// writers take turns (rw.go). OnWait is told from the queue,
@@ -236,7 +230,10 @@ func (l *Lock) Lock(ctx context.Context) error {
 			if ws.follow(blk) {
 				continue
 			}
-			onWait()
+			if s := blk.Error(); s != last && l.cfg.OnWait != nil {
+				last = s
+				l.cfg.OnWait(blk)
+			}
 		}
 		if err := ws.pause(ctx, woken, blk == nil); err != nil {
 			<-l.sem

@@ -41,10 +41,7 @@ func TestEmptyRecordSeenAgainIsNew(t *testing.T) {
 	newLock := func(t *testing.T) (*Lock, *stepClock, *waitState) {
 		clk := &stepClock{t: time.Now()}
 		path := filepath.Join(testdir.New(t), "x.lock")
-		l, err := New(path, func(abs string) Store { return NewFileStore(abs) }, WithClock(clk), WithGrace(grace))
-		if err != nil {
-			t.Fatal(err)
-		}
+		l := newFileLock(t, path, WithClock(clk), WithGrace(grace))
 		return l, clk, l.newWaitState()
 	}
 	empty := func(t *testing.T, name string) {
