@@ -17,6 +17,10 @@ var (
 	// ErrLost: the hold was lost — its lease lapsed and another holder
 	// took the lock — and the lock was left to the new holder.
 	ErrLost = lockcore.ErrLost
+	// ErrNotLock: something dotlock did not make stands at the lock path
+	// (a user's file or directory, a symlink, a FIFO): reported at once,
+	// and never removed.
+	ErrNotLock = lockcore.ErrNotLock
 )
 
 type (

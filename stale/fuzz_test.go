@@ -122,3 +122,30 @@ func canonical(s string) string {
 	}
 	return b.String()
 }
+
+// FuzzLooksLikeRecord checks the line between what a lock may remove and
+// what it must leave alone: every record Parse accepts, and every prefix
+// of one (a record being written, or torn), looks like a record; anything
+// else with a byte off the record's first line does not.
+func FuzzLooksLikeRecord(f *testing.F) {
+	valid := sampleOwner().Marshal()
+	f.Add(valid, uint16(len(valid)/2))
+	f.Add([]byte("1\n2\n3\n"), uint16(0))
+	f.Add([]byte("dotlock"), uint16(3))
+	f.Add(bytes.Repeat([]byte("dotlock owner record v1\n"), 200), uint16(24))
+	f.Fuzz(func(t *testing.T, data []byte, cut uint16) {
+		if _, err := stale.Parse(data); err == nil && !stale.LooksLikeRecord(data) {
+			t.Fatalf("Parse accepts %q, LooksLikeRecord does not", data)
+		}
+		if n := int(cut) % (len(valid) + 1); !stale.LooksLikeRecord(valid[:n]) {
+			t.Fatalf("a record cut at %d does not look like one: %q", n, valid[:n])
+		}
+		if stale.LooksLikeRecord(data) {
+			first := "dotlock owner record v"
+			n := min(len(data), len(first))
+			if string(data[:n]) != first[:n] || len(data) > stale.MaxRecordSize {
+				t.Fatalf("LooksLikeRecord(%q) is true", data)
+			}
+		}
+	})
+}

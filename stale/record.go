@@ -146,6 +146,21 @@ func (o Owner) heartbeatLine() []byte {
 	return o.appendHeartbeat(make([]byte, 0, 64))
 }
 
+// LooksLikeRecord reports whether data may be an owner record, whole or
+// on its way to being one: empty (created, not yet written), a prefix of a
+// record's first line, or text that starts with that line, within
+// MaxRecordSize. Anything else was not written by dotlock: a lock never
+// removes it (a user's file at a lock path is not a stale lock).
+func LooksLikeRecord(data []byte) bool {
+	if len(data) > MaxRecordSize {
+		return false
+	}
+	if len(data) <= len(magic) {
+		return strings.HasPrefix(magic, string(data))
+	}
+	return strings.HasPrefix(string(data), magic)
+}
+
 // Parse decodes an owner record. Unknown keys are ignored, so that newer
 // writers can add fields; the fields that liveness depends on are required.
 func Parse(data []byte) (Owner, error) {

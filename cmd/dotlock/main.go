@@ -160,6 +160,8 @@ func errorCode(err error) int {
 		return te.code
 	case errors.Is(err, lockdir.ErrLost):
 		return exitTempFail
+	case errors.Is(err, lockdir.ErrNotLock):
+		return exitDataErr
 	case errors.Is(err, fs.ErrPermission):
 		return exitNoPerm
 	case errors.Is(err, syscall.EROFS), errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):

@@ -14,6 +14,10 @@ var (
 	ErrLocked  = errors.New("locked")
 	ErrNotHeld = errors.New("lock not held")
 	ErrLost    = errors.New("lock lost")
+	// ErrNotLock: something stands at a lock path (or one of its side
+	// paths) that dotlock did not make — a user's file or directory, a
+	// symlink, a FIFO. It is reported at once and never touched.
+	ErrNotLock = errors.New("not a dotlock lock")
 )
 
 // LockedError says who holds a lock that could not be had. It matches

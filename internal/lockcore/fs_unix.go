@@ -4,9 +4,14 @@ package lockcore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
+	"os/user"
+	"strconv"
 	"syscall"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -50,3 +55,23 @@ func clearSlot(_, dst string) { os.Remove(dst) }
 // ReplaceFile renames from over to (package lockdir's WriteFile and
 // Transform).
 func ReplaceFile(from, to string) error { return os.Rename(from, to) }
+
+// ownedBy says whose a file is, from its fs.FileInfo.Sys() or a
+// *unix.Stat_t: ", owned by uid 1001 (bob)"; empty if that cannot be told.
+func ownedBy(sys any) string {
+	var uid uint32
+	switch st := sys.(type) {
+	case *syscall.Stat_t:
+		uid = st.Uid
+	case *unix.Stat_t:
+		uid = st.Uid
+	default:
+		return ""
+	}
+	s := fmt.Sprintf(", owned by uid %d", uid)
+	if u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10)); err == nil {
+		s += " (" + u.Username + ")"
+	}
+	return s
+}
+const listOwnerless = true

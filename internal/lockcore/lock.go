@@ -512,6 +512,9 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		// Never a smaller token: give the entry up and come back.
 		e.Close()
 		l.abandon(nil)
+		if errors.Is(err, ErrNotLock) {
+			return nil, nil, err
+		}
 		return nil, &LockedError{Reason: err.Error()}, nil
 	}
 	token := last + 1
@@ -579,10 +582,12 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 // record file at all (a symlink, a FIFO): dotlock never makes one.
 func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 	last, err := s.ReadLast()
-	var nr ErrNotRecord
 	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.As(err, &nr):
+	case errors.Is(err, fs.ErrNotExist):
 		return 0, nil
+	case errors.Is(err, ErrNotLock):
+		// Not dotlock's (a symlink, a user's file): never replaced.
+		return 0, err
 	case err != nil:
 		return 0, fmt.Errorf("last record unreadable: %w", err)
 	}
@@ -988,6 +993,9 @@ func (l *Lock) beat(h *hold) error {
 			return &LostError{Reason: "the lock was removed"}
 		}
 		if err != nil {
+			if errors.Is(err, ErrNotLock) {
+				return notOurs(err)
+			}
 			return nil // transient; retried next beat
 		}
 		o, perr := stale.Parse(data)
@@ -1108,7 +1116,7 @@ func (l *Lock) release(h *hold) error {
 			return &LostError{Reason: "the lock was removed"}
 		}
 		if err != nil {
-			return err
+			return notOurs(err)
 		}
 		if !ours(data) {
 			o, perr := stale.Parse(data)

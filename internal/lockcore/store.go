@@ -85,14 +85,34 @@ func readRecordFile(name string) ([]byte, error) {
 	if err != nil {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
 	}
-	return b, nil
+	return vetRecord(name, b, func() string { return ownedBy(st.Sys()) })
 }
 
 // ErrNotRecord says that something other than a record file stands where a
-// record should be: a symlink (never followed), a FIFO, a directory...
+// record should be: a symlink (never followed), a FIFO, a directory, a file
+// whose content no dotlock wrote. It matches ErrNotLock.
 type ErrNotRecord struct{ Msg string }
 
 func (e ErrNotRecord) Error() string { return e.Msg }
+
+// Is makes errors.Is(err, ErrNotLock) true.
+func (e ErrNotRecord) Is(target error) bool { return target == ErrNotLock }
+
+// vetRecord is data, read from the regular file name, if it may be a
+// record; else an error matching ErrNotLock that says what it is and
+// whose (owner describes the file's owner, as ownedBy does).
+func vetRecord(name string, data []byte, owner func() string) ([]byte, error) {
+	if stale.LooksLikeRecord(data) {
+		return data, nil
+	}
+	what := fmt.Sprintf("a file of %d bytes", len(data))
+	if len(data) > stale.MaxRecordSize {
+		what = fmt.Sprintf("a file of more than %d bytes", stale.MaxRecordSize)
+	}
+	return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{fmt.Sprintf(
+		"not a dotlock record (%s%s); dotlock leaves it alone: remove it by hand, or use another lock path",
+		what, owner())}}
+}
 
 // tempName is a unique sibling of path, for records on their way out.
 func tempName(path string) string {
@@ -233,27 +253,49 @@ func (s *DirStore) Create(perm fs.FileMode) (Entry, error) {
 }
 
 func (s *DirStore) Read() ([]byte, error) {
-	st, err := os.Lstat(s.path)
+	d, err := openLockDir(s.path) // refuses a symlink, a file, a FIFO at the path
 	if err != nil {
 		return nil, err
 	}
-	if !st.IsDir() {
-		return nil, &fs.PathError{Op: "read", Path: s.path, Err: fmt.Errorf("not a lock directory (%s)", describe(st.Mode()))}
+	defer d.close()
+	b, err := d.read(OwnerFile)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return b, err
 	}
-	b, err := readRecord(s.owner())
-	if errors.Is(err, fs.ErrNotExist) {
-		if _, err := os.Lstat(s.path); err != nil {
+	// No record: a directory being made or released — or not a lock at
+	// all, which is told at once, not after the grace period. (Not on
+	// Windows, where listing it could keep its holder from removing it:
+	// there Retire tells, before it would remove anything.)
+	if listOwnerless {
+		names, err := d.names()
+		if err != nil {
 			return nil, err
 		}
-		return nil, nil // a directory without a record yet
+		if f := foreignNames(names); len(f) > 0 {
+			return nil, notLockDir(s.path, f)
+		}
 	}
-	return b, err
+	if _, err := os.Lstat(s.path); err != nil {
+		return nil, err // gone meanwhile
+	}
+	return nil, nil
 }
 
 func (s *DirStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".last") }
 
 func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
+	if check != nil {
+		// Someone else's directory, perhaps (a breaker's victim): act only
+		// on one that holds nothing the protocol does not make.
+		if err := vetDir(s.path); err != nil {
+			if errors.Is(err, fs.ErrNotExist) {
+				return false, nil
+			}
+			return false, err
+		}
+	}
 	dst := retireTarget(s.path, keep)
+	moved := false
 	err := renameOut(s.owner(), dst, keep)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -267,8 +309,8 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	case err != nil:
 		return false, err
 	case check != nil:
-		moved, err := readRecord(dst)
-		if err != nil || !check(moved) {
+		got, err := readRecord(dst)
+		if err != nil || !check(got) {
 			if rerr := rename(dst, s.owner()); rerr != nil {
 				os.Remove(dst)
 				return false, rerr
@@ -277,13 +319,15 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		}
 		fallthrough
 	default:
+		moved = true
 		if !keep {
 			os.Remove(dst)
 		}
 	}
 	// The directory is ours to remove: no one else can create the path
 	// while it exists, and no one else takes records out of it while we
-	// hold it (or, when breaking, hold the guard).
+	// hold it (or, when breaking, hold the guard). rmdir never removes
+	// anything inside.
 	if err := rmdir(s.path); err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return true, nil
@@ -291,34 +335,46 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		if _, lerr := os.Lstat(s.path); errors.Is(lerr, fs.ErrNotExist) {
 			return true, nil // removed, but the reply was lost
 		}
-		names, _ := readDirNames(s.path)
-		// Not empty. Shared holders inside: put the record back (unless a
-		// new anchor stands there already), the directory is still held.
-		if hasReaders(names) {
-			if _, lerr := os.Lstat(s.owner()); errors.Is(lerr, fs.ErrNotExist) {
-				if rerr := rename(dst, s.owner()); rerr != nil {
-					return false, rerr
-				}
-			}
-			return false, nil
-		}
-		// A record again: this caller was paused past the grace period
-		// between moving its record out and removing the directory, the
-		// empty directory was broken, and the path is someone else's now.
-		// Ours is gone; theirs stays.
-		for _, n := range names {
-			if n == OwnerFile {
-				return true, nil
-			}
-		}
-		// Stray files: move the whole directory aside first, so that the
-		// path is free at once, then clear it.
-		aside := tempName(s.path)
-		if rerr := rename(s.path, aside); rerr != nil {
-			return true, rerr
-		}
-		return true, os.RemoveAll(aside)
+		return s.notEmpty(moved, dst)
 	}
+	return true, nil
+}
+
+// notEmpty finishes a Retire whose rmdir found the directory not empty.
+func (s *DirStore) notEmpty(moved bool, dst string) (bool, error) {
+	names, _ := readDirNames(s.path)
+	// Shared holders inside: put the record back (unless a new anchor
+	// stands there already), the directory is still held.
+	if hasReaders(names) {
+		if _, lerr := os.Lstat(s.owner()); moved && errors.Is(lerr, fs.ErrNotExist) {
+			if rerr := rename(dst, s.owner()); rerr != nil {
+				return false, rerr
+			}
+		}
+		return false, nil
+	}
+	// A record again: this caller was paused past the grace period
+	// between moving its record out and removing the directory, the empty
+	// directory was broken, and the path is someone else's now. Ours is
+	// gone; theirs stays.
+	for _, n := range names {
+		if n == OwnerFile {
+			return true, nil
+		}
+	}
+	if f := foreignNames(names); len(f) > 0 {
+		// Someone put a file of their own in it: theirs, not ours to
+		// remove. The path stays taken, and says why (ErrNotLock).
+		return moved, notLockDir(s.path, f)
+	}
+	// Only what a network filesystem leaves of a removed file still open
+	// (.nfsXXXX): move the directory aside, so that the path is free, and
+	// remove it if it is empty by now (else it stays, as P.gone.<id>).
+	aside := tempName(s.path)
+	if err := rename(s.path, aside); err != nil {
+		return moved, err
+	}
+	rmdir(aside)
 	return true, nil
 }
 

@@ -113,30 +113,28 @@ func readRecordLocal(name string) ([]byte, error) {
 		return nil, noFollowError(name, &fs.PathError{Op: "open", Path: name, Err: err})
 	}
 	defer unix.Close(fd)
+	return readRecordFD(fd, name, true)
+}
+
+// readRecordFD reads the record file open at fd (named name, for errors),
+// at most MaxRecordSize+1 bytes. With trustSize, reading stops at the size
+// fstat reports (one read less); not on a network filesystem, whose
+// attribute cache may report an old size.
+func readRecordFD(fd int, name string, trustSize bool) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		mode := fs.ModeIrregular
-		switch st.Mode & unix.S_IFMT {
-		case unix.S_IFDIR:
-			mode = fs.ModeDir
-		case unix.S_IFIFO:
-			mode = fs.ModeNamedPipe
-		case unix.S_IFSOCK:
-			mode = fs.ModeSocket
-		case unix.S_IFCHR:
-			mode = fs.ModeDevice | fs.ModeCharDevice
-		case unix.S_IFBLK:
-			mode = fs.ModeDevice
-		}
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{"not a lock record: " + describe(mode)}}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{"not a lock record: " + describe(unixMode(st.Mode)) + ownedBy(&st)}}
 	}
 	// Room for one byte more than a record may have, so that an oversized
 	// file is seen as such; and stop early when fstat's size is reached.
-	size := min(max(st.Size, 0), stale.MaxRecordSize) + 1
-	buf := make([]byte, size)
+	size := int64(stale.MaxRecordSize)
+	if trustSize {
+		size = min(max(st.Size, 0), stale.MaxRecordSize)
+	}
+	buf := make([]byte, size+1)
 	n := 0
 	for n < len(buf) {
 		m, err := unix.Read(fd, buf[n:])
@@ -150,7 +148,7 @@ func readRecordLocal(name string) ([]byte, error) {
 			break
 		}
 		n += m
-		if int64(n) == st.Size {
+		if trustSize && int64(n) == st.Size {
 			break
 		}
 		if n == len(buf) && len(buf) <= stale.MaxRecordSize {
@@ -158,7 +156,28 @@ func readRecordLocal(name string) ([]byte, error) {
 			buf = append(buf, make([]byte, stale.MaxRecordSize+1-len(buf))...)
 		}
 	}
-	return buf[:n], nil
+	return vetRecord(name, buf[:n], func() string { return ownedBy(&st) })
+}
+
+// unixMode is the fs.FileMode type bits of a stat mode.
+func unixMode(m uint32) fs.FileMode {
+	switch m & unix.S_IFMT {
+	case unix.S_IFREG:
+		return 0
+	case unix.S_IFDIR:
+		return fs.ModeDir
+	case unix.S_IFLNK:
+		return fs.ModeSymlink
+	case unix.S_IFIFO:
+		return fs.ModeNamedPipe
+	case unix.S_IFSOCK:
+		return fs.ModeSocket
+	case unix.S_IFCHR:
+		return fs.ModeDevice | fs.ModeCharDevice
+	case unix.S_IFBLK:
+		return fs.ModeDevice
+	}
+	return fs.ModeIrregular
 }
 
 // rename is os.Rename without its lstat of the target.

@@ -1,0 +1,102 @@
+//go:build unix
+
+package lockcore
+
+import (
+	"io/fs"
+	"os"
+
+	"golang.org/x/sys/unix"
+)
+
+// lockDir is a directory of the protocol's (a lock directory P, or the
+// queue P.queue) opened without following a symlink at its path, so that
+// everything done inside it is done inside that directory, never inside
+// one a neighbour's symlink points to, nor inside one put at the path
+// later.
+type lockDir struct {
+	path string
+	fd   int
+}
+
+// openLockDir opens the directory at path. A symlink, or anything else
+// that is not a directory, is refused with an error matching ErrNotLock;
+// nothing at path, with one matching fs.ErrNotExist.
+func openLockDir(path string) (*lockDir, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		switch err {
+		case nil:
+			return &lockDir{path: path, fd: fd}, nil
+		case unix.EINTR:
+			continue
+		case unix.ELOOP, unix.ENOTDIR:
+			if st, lerr := os.Lstat(path); lerr == nil && !st.IsDir() {
+				return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRecord{
+					"is " + describe(st.Mode()) + ", not a lock directory" + ownedBy(st.Sys())}}
+			}
+		}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+	}
+}
+
+func (d *lockDir) close() { unix.Close(d.fd) }
+
+func (d *lockDir) join(name string) string { return d.path + "/" + name }
+
+// names lists the directory.
+func (d *lockDir) names() ([]string, error) {
+	fd, err := unix.Dup(d.fd) // os.File closes what it is given
+	if err != nil {
+		return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: err}
+	}
+	unix.CloseOnExec(fd)
+	f := os.NewFile(uintptr(fd), d.path)
+	defer f.Close()
+	if _, err := f.Seek(0, 0); err != nil {
+		return nil, err
+	}
+	return f.Readdirnames(-1)
+}
+
+// read reads the record file name inside the directory (see readRecord).
+func (d *lockDir) read(name string) ([]byte, error) {
+	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
+	direct := directFlag(d.path)
+	for {
+		fd, err := unix.Openat(d.fd, name, flags|direct, 0)
+		switch {
+		case err == unix.EINTR:
+			continue
+		case err == unix.EINVAL && direct != 0:
+			direct = 0 // no direct I/O here
+			continue
+		case err != nil:
+			return nil, noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err})
+		}
+		defer unix.Close(fd)
+		return readRecordFD(fd, d.join(name), direct == 0)
+	}
+}
+
+// create creates name inside the directory, exclusively.
+func (d *lockDir) create(name string, perm fs.FileMode) (Entry, error) {
+	for {
+		fd, err := unix.Openat(d.fd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "open", Path: d.join(name), Err: err}
+		}
+		return &fdEntry{fd: fd}, nil
+	}
+}
+
+// remove removes the file name from the directory.
+func (d *lockDir) remove(name string) error {
+	if err := unix.Unlinkat(d.fd, name, 0); err != nil {
+		return &fs.PathError{Op: "remove", Path: d.join(name), Err: err}
+	}
+	return nil
+}

@@ -1,0 +1,40 @@
+//go:build windows
+
+package lockcore
+
+import (
+	"io/fs"
+	"os"
+	"path/filepath"
+)
+
+// lockDir is a directory of the protocol's (see dir_unix.go). Windows has
+// no openat: names are joined to the path, which is checked at open not to
+// be a symlink or junction, and each file is opened without following a
+// reparse point (openFile).
+type lockDir struct{ path string }
+
+func openLockDir(path string) (*lockDir, error) {
+	st, err := os.Lstat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !st.IsDir() || st.Mode()&(fs.ModeSymlink|fs.ModeIrregular) != 0 {
+		return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRecord{"is " + describe(st.Mode()) + ", not a lock directory"}}
+	}
+	return &lockDir{path: path}, nil
+}
+
+func (d *lockDir) close() {}
+
+func (d *lockDir) join(name string) string { return filepath.Join(d.path, name) }
+
+func (d *lockDir) names() ([]string, error) { return readDirNames(d.path) }
+
+func (d *lockDir) read(name string) ([]byte, error) { return readRecordFile(d.join(name)) }
+
+func (d *lockDir) create(name string, perm fs.FileMode) (Entry, error) {
+	return openFile(d.join(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
+}
+
+func (d *lockDir) remove(name string) error { return os.Remove(d.join(name)) }

@@ -1,0 +1,106 @@
+package lockcore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"strings"
+
+	"github.com/google/uuid"
+)
+
+// What the protocol may remove is what it makes (docs/PROTOCOL.md, "What
+// dotlock removes"): a lock directory holds only the record "owner" and
+// readers' records "r.<uuid>"; a network filesystem may add, for a while,
+// the name it gives a removed file that is still open somewhere (NFS's
+// ".nfsXXXX", FUSE's ".fuse_hiddenXXXX"). A directory holding anything else
+// is not a lock, whatever else it holds, and is never removed.
+
+// protocolName reports whether name may stand in a lock directory.
+func protocolName(name string) bool {
+	switch {
+	case name == OwnerFile:
+		return true
+	case strings.HasPrefix(name, readerPrefix):
+		return isUUID(name[len(readerPrefix):])
+	}
+	return transientName(name)
+}
+
+// transientName reports whether name is one a network filesystem gives a
+// file removed while open (it goes when the file is closed).
+func transientName(name string) bool {
+	for _, p := range []string{".nfs", ".fuse_hidden"} {
+		if rest, ok := strings.CutPrefix(name, p); ok && rest != "" && strings.Trim(rest, "0123456789abcdefABCDEF") == "" {
+			return true
+		}
+	}
+	return false
+}
+
+// isUUID reports whether s is a UUID in the form records carry.
+func isUUID(s string) bool {
+	if len(s) != 36 {
+		return false
+	}
+	_, err := uuid.Parse(s)
+	return err == nil
+}
+
+// foreignNames are the names in a lock directory that the protocol does
+// not make.
+func foreignNames(names []string) []string {
+	var f []string
+	for _, n := range names {
+		if !protocolName(n) {
+			f = append(f, n)
+		}
+	}
+	return f
+}
+
+// notLockDir is the error for a directory at a lock path that holds
+// entries dotlock did not make.
+func notLockDir(path string, foreign []string) error {
+	shown := foreign[:min(len(foreign), 3)]
+	quoted := make([]string, len(shown))
+	for i, n := range shown {
+		quoted[i] = fmt.Sprintf("%q", n)
+	}
+	more := ""
+	if len(foreign) > len(shown) {
+		more = fmt.Sprintf(" and %d more", len(foreign)-len(shown))
+	}
+	return &fs.PathError{Op: "lock", Path: path, Err: ErrNotRecord{fmt.Sprintf(
+		"is a directory holding entries dotlock did not make (%s%s): not a lock directory; dotlock leaves it alone: use another lock path",
+		strings.Join(quoted, ", "), more)}}
+}
+
+// vetDir returns an error matching ErrNotLock if the directory at path
+// holds anything the protocol does not make (or is a symlink, or no
+// directory).
+func vetDir(path string) error {
+	d, err := openLockDir(path)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return err
+	}
+	if f := foreignNames(names); len(f) > 0 {
+		return notLockDir(path, f)
+	}
+	return nil
+}
+
+// notOurs turns a read of a hold's record that found something dotlock
+// did not make there into a lost hold: whatever it is, it is not ours.
+func notOurs(err error) error {
+	if errors.Is(err, ErrNotLock) {
+		return &LostError{Reason: "the lock path now holds something else (" + err.Error() + ")"}
+	}
+	return err
+}
+
