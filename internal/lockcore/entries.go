@@ -18,6 +18,11 @@ import (
 
 // protocolName reports whether name may stand in a lock directory.
 func protocolName(name string) bool {
+	// A record on its way out (tempName): removed at once, but a crash or
+	// a failed removal can leave it.
+	if i := strings.LastIndex(name, goneInfix); i > 0 && len(name)-i-len(goneInfix) == goneIDLen {
+		name = name[:i]
+	}
 	switch {
 	case name == OwnerFile:
 		return true
@@ -103,4 +108,3 @@ func notOurs(err error) error {
 	}
 	return err
 }
-

@@ -74,4 +74,5 @@ func ownedBy(sys any) string {
 	}
 	return s
 }
+
 const listOwnerless = true

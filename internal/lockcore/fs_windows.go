@@ -191,4 +191,5 @@ func ReplaceFile(from, to string) error {
 
 // ownedBy says whose a file is: not told on Windows (ACLs, not uids).
 func ownedBy(any) string { return "" }
+
 const listOwnerless = false

@@ -116,8 +116,13 @@ func vetRecord(name string, data []byte, owner func() string) ([]byte, error) {
 
 // tempName is a unique sibling of path, for records on their way out.
 func tempName(path string) string {
-	return path + ".gone." + uuid.NewString()[:13]
+	return path + goneInfix + uuid.NewString()[:goneIDLen]
 }
+
+const (
+	goneInfix = ".gone."
+	goneIDLen = 13
+)
 
 // retireTarget is where Retire moves a record: the last-record slot, or a
 // unique name. The old last record is removed first rather than renamed

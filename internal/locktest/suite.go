@@ -42,6 +42,7 @@ func Run(t *testing.T, k Kind) {
 		{"Crafted", testCrafted},
 		{"LeaseLoss", testLeaseLoss},
 		{"HalfWritten", testHalfWritten},
+		{"NotALock", testNotALock},
 		{"Racing", testRacing},
 		{"LostReply", testLostReply},
 		{"RemoteGuard", testRemoteGuard},

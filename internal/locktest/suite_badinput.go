@@ -208,8 +208,8 @@ func testBadInput(t *testing.T, k Kind) {
 			refused(t, e, "not a lock")
 		})
 	}
-	// A planted P.last is only ever read (never followed, never blocked
-	// on) and replaced, not written through.
+	// A planted P.last is not dotlock's: never followed, never blocked on,
+	// never replaced or removed — refused at once (ErrNotLock), as at P.
 	t.Run("SymlinkLast", func(t *testing.T) {
 		t.Parallel()
 		e := newInproc(t, k)
@@ -217,19 +217,14 @@ func testBadInput(t *testing.T, k Kind) {
 		_, rec := e.record(77, nil)
 		write(t, target, rec)
 		symlink(t, target, e.path+".last")
+		before := snapshot(t, e.dir)
 		l := e.open()
-		if err := l.TryLock(); err != nil {
-			t.Fatalf("TryLock beside a symlinked %s.last: %v", e.path, err)
-		}
-		t.Logf("token beside a symlinked P.last (whose target says 77): %d", l.Token())
-		if err := l.Unlock(); err != nil {
-			t.Fatal(err)
-		}
+		wantNotLock(t, "TryLock beside a symlinked P.last", l.TryLock(), e.path)
 		if got, err := os.ReadFile(target); err != nil || string(got) != string(rec) {
 			t.Errorf("symlink target changed: %q, %v", got, err)
 		}
-		if st, err := os.Lstat(e.path + ".last"); err != nil || !st.Mode().IsRegular() {
-			t.Errorf("%s.last after a release: %v, %v; want a regular file", e.path, st, err)
+		if after := snapshot(t, e.dir); after != before {
+			t.Errorf("the directory changed:\nbefore:\n%s\nafter:\n%s", before, after)
 		}
 	})
 	t.Run("FIFOLast", func(t *testing.T) {
@@ -239,11 +234,10 @@ func testBadInput(t *testing.T, k Kind) {
 			t.Skipf("cannot make a FIFO here: %v", err)
 		}
 		l := e.open()
-		if err := within(t, ipPatience, "TryLock beside a FIFO", l.TryLock); err != nil {
-			t.Fatalf("TryLock beside a FIFO at %s.last: %v", e.path, err)
-		}
-		if err := within(t, ipPatience, "Unlock beside a FIFO", l.Unlock); err != nil {
-			t.Fatalf("Unlock: %v", err)
+		err := within(t, ipPatience, "TryLock beside a FIFO", l.TryLock)
+		wantNotLock(t, "TryLock beside a FIFO at P.last", err, e.path)
+		if st, err := os.Lstat(e.path + ".last"); err != nil || st.Mode()&fs.ModeNamedPipe == 0 {
+			t.Errorf("the FIFO at P.last is gone or changed: %v, %v", st, err)
 		}
 	})
 	t.Run("ReadOnlyDir", func(t *testing.T) {

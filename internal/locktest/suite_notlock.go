@@ -1,0 +1,147 @@
+package locktest
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dotlock/dotlock/internal/lockcore"
+	"github.com/dotlock/dotlock/stale"
+)
+
+// breaker is what both lock packages offer for `dotlock break`.
+type breaker interface {
+	Break(ctx context.Context, force bool) (lockcore.Broken, error)
+}
+
+// testNotALock: whatever stands at a lock path that dotlock did not make —
+// a user's file or directory, a symlink, a FIFO, an oversized record — is
+// reported at once with an error matching ErrNotLock, by TryLock, Lock,
+// Owner and Break (even forced), and nothing in the directory changes: not
+// after the grace period, not ever. (dotlock once waited 5 s, then moved a
+// user's directory aside and removed it recursively.)
+func testNotALock(t *testing.T, k Kind) {
+	const grace = 50 * time.Millisecond
+	rec := func(t *testing.T) []byte {
+		o, err := stale.Self(9, stale.ModeExclusive, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Marshal()
+	}
+	dead := func(t *testing.T) []byte {
+		o, err := stale.Self(9, stale.ModeExclusive, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		o.PID = freePID(t)
+		return o.Marshal()
+	}
+	write := func(p string, b []byte) error { return os.WriteFile(p, b, 0o644) }
+	type plantFunc func(t *testing.T, path string) error
+	cases := []struct {
+		name  string
+		plant plantFunc
+		kinds string // "" for both
+	}{
+		{"DataFile", func(t *testing.T, p string) error { return write(p, []byte("1\n2\n3\n4\n5\n6\n7\n8\n9\n")) }, ""},
+		{"BinaryFile", func(t *testing.T, p string) error { return write(p, []byte("\x00\xffnot a lock record at all\n\n")) }, ""},
+		{"HugeRecord", func(t *testing.T, p string) error { return k.Plant(p, paddedRecord(rec(t), 4*stale.MaxRecordSize)) }, ""},
+		{"UserDirectory", func(t *testing.T, p string) error {
+			if err := os.MkdirAll(filepath.Join(p, "sub"), 0o755); err != nil {
+				return err
+			}
+			return write(filepath.Join(p, "f"), []byte("1\n2\n3\n"))
+		}, ""},
+		{"DirectoryWithDataOwner", func(t *testing.T, p string) error {
+			return k.Plant(p, []byte("my notes\n"))
+		}, "lockdir"},
+		{"DeadLockWithUserFile", func(t *testing.T, p string) error {
+			if err := k.Plant(p, dead(t)); err != nil {
+				return err
+			}
+			return write(filepath.Join(p, "notes.txt"), []byte("keep me\n"))
+		}, "lockdir"},
+		{"EmptyDirWithUserSubdir", func(t *testing.T, p string) error {
+			return os.MkdirAll(filepath.Join(p, "r.not-a-uuid"), 0o755)
+		}, "lockdir"},
+		{"FIFO", func(t *testing.T, p string) error {
+			if runtime.GOOS == "windows" {
+				t.Skip("no FIFOs on Windows")
+			}
+			return mkfifo(p)
+		}, ""},
+		{"Symlink", func(t *testing.T, p string) error {
+			target := filepath.Join(filepath.Dir(p), "target")
+			if err := os.Mkdir(target, 0o755); err != nil {
+				return err
+			}
+			if err := write(filepath.Join(target, "owner"), rec(t)); err != nil {
+				return err
+			}
+			if err := os.Symlink(target, p); err != nil {
+				t.Skipf("cannot make a symlink here: %v", err)
+			}
+			return nil
+		}, ""},
+	}
+	for _, c := range cases {
+		if c.kinds != "" && c.kinds != k.Name {
+			continue
+		}
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newInproc(t, k)
+			if err := c.plant(t, e.path); err != nil {
+				t.Fatal(err)
+			}
+			before := snapshot(t, e.dir)
+			l := e.open(lockcore.WithGrace(grace), lockcore.WithStaleAfter(4*grace))
+			wantNotLock(t, "TryLock", l.TryLock(), e.path)
+			start := time.Now()
+			err := lockFor(l, 40*grace) // many grace periods: it must not wait them out
+			wantNotLock(t, "Lock", err, e.path)
+			if d := time.Since(start); d >= 40*grace {
+				t.Errorf("Lock took %v: it waited for its context instead of refusing", d)
+			}
+			// (A dead lock with a user's file beside its record still names
+			// its owner: it is breaking it that is refused.)
+			if _, err := l.Owner(); !errors.Is(err, lockcore.ErrNotLock) && c.name != "DeadLockWithUserFile" {
+				t.Errorf("Owner: %v, want an error matching ErrNotLock", err)
+			}
+			if b, ok := l.(breaker); ok {
+				for _, force := range []bool{false, true} {
+					ctx, cancel := context.WithTimeout(context.Background(), 40*grace)
+					_, err := b.Break(ctx, force)
+					cancel()
+					wantNotLock(t, "Break", err, e.path)
+				}
+			}
+			if l.Token() != 0 {
+				t.Errorf("holds token %d over something that is not a lock", l.Token())
+			}
+			if after := snapshot(t, e.dir); after != before {
+				t.Errorf("the directory changed:\nbefore:\n%s\nafter:\n%s", before, after)
+			}
+		})
+	}
+}
+
+// wantNotLock checks that err matches ErrNotLock and is an *fs.PathError
+// naming the lock path or a path under it.
+func wantNotLock(t *testing.T, op string, err error, path string) {
+	t.Helper()
+	if !errors.Is(err, lockcore.ErrNotLock) {
+		t.Errorf("%s: %v, want an error matching ErrNotLock", op, err)
+		return
+	}
+	pe := wantPathErr(t, err, path)
+	if pe != nil && !strings.HasPrefix(pe.Path, path) {
+		t.Errorf("%s: error names %s, want the lock path %s", op, pe.Path, path)
+	}
+}
