@@ -379,7 +379,7 @@ func (l *Lock) breakGroup(ctx context.Context, ws *waitState, force bool) (Broke
 	var recs []rec
 	for _, n := range names {
 		p := filepath.Join(l.rw.dir.Path(), n)
-		data, err := readRecord(p)
+		data, err := readIn(l.rw.dir.Path(), n)
 		if err != nil {
 			continue
 		}

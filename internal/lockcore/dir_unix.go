@@ -100,3 +100,26 @@ func (d *lockDir) remove(name string) error {
 	}
 	return nil
 }
+
+// openRecord opens the record file name inside the directory for reading
+// and writing in place, and reads it through the same descriptor, so that
+// what is written later is written into the file that was read — not into
+// whatever a neighbour has put at the name since (a hard link to another
+// file, a FIFO that would block the open).
+func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
+	for {
+		fd, err := unix.Openat(d.fd, name, unix.O_RDWR|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, nil, noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err})
+		}
+		data, err := readRecordFD(fd, d.join(name), directFlag(d.path) == 0)
+		if err != nil {
+			unix.Close(fd)
+			return nil, nil, err
+		}
+		return &fdEntry{fd: fd}, data, nil
+	}
+}

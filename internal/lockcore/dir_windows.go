@@ -3,9 +3,12 @@
 package lockcore
 
 import (
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+
+	"github.com/dotlock/dotlock/stale"
 )
 
 // lockDir is a directory of the protocol's (see dir_unix.go). Windows has
@@ -38,3 +41,22 @@ func (d *lockDir) create(name string, perm fs.FileMode) (Entry, error) {
 }
 
 func (d *lockDir) remove(name string) error { return os.Remove(d.join(name)) }
+
+func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
+	if err := refuseSymlink(d.join(name)); err != nil {
+		return nil, nil, err
+	}
+	f, err := openFile(d.join(name), os.O_RDWR, 0)
+	if err != nil {
+		return nil, nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, stale.MaxRecordSize+1))
+	if err == nil {
+		data, err = vetRecord(d.join(name), data, func() string { return "" })
+	}
+	if err != nil {
+		f.Close()
+		return nil, nil, err
+	}
+	return f, data, nil
+}

@@ -108,3 +108,24 @@ func notOurs(err error) error {
 	}
 	return err
 }
+
+// readIn reads the record file name inside the protocol's directory dir
+// (a lock directory, or the queue), never through a symlink at dir.
+func readIn(dir, name string) ([]byte, error) {
+	d, err := openLockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	return d.read(name)
+}
+
+// listIn lists the protocol's directory dir, never through a symlink.
+func listIn(dir string) ([]string, error) {
+	d, err := openLockDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	return d.names()
+}

@@ -1,6 +1,7 @@
 package lockcore
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
@@ -25,7 +26,8 @@ func TestDirectFlagOfMissingDirectory(t *testing.T) {
 	if f := directFlag(dir); (f != 0) != network {
 		t.Errorf("directFlag(%s) = %#x on a filesystem with network=%v", dir, f, network)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "owner"), make([]byte, 1024), 0o644); err != nil {
+	rec := append([]byte("dotlock owner record v1\n"), bytes.Repeat([]byte(" "), 1000)...)
+	if err := os.WriteFile(filepath.Join(dir, "owner"), rec, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if b, err := readRecord(filepath.Join(dir, "owner")); err != nil || len(b) != 1024 {

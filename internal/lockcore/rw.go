@@ -59,7 +59,7 @@ func (rw *rwSupport) readerPath(uuid string) string {
 // readerNames lists the reader records in P (O(readers); only writers and
 // the last reader to leave pay it).
 func (rw *rwSupport) readerNames() ([]string, error) {
-	names, err := readDirNames(rw.dir.Path())
+	names, err := listIn(rw.dir.Path())
 	var rs []string
 	for _, n := range names {
 		if strings.HasPrefix(n, readerPrefix) {
@@ -120,7 +120,7 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 	var dead []victim
 	reason := ""
 	for _, n := range names {
-		data, err := readRecord(filepath.Join(rw.dir.Path(), n))
+		data, err := readIn(rw.dir.Path(), n)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -213,42 +213,59 @@ type waiter struct {
 // waiters (a remote waiter cannot be judged in one look: if it is dead, the
 // lock handed to it lapses like any remote holder's).
 func (rw *rwSupport) waiters() ([]waiter, error) {
-	f, err := os.Open(rw.queue)
+	d, err := openLockDir(rw.queue) // never a directory a symlink points to
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	names, err := f.Readdirnames(-1)
-	f.Close()
+	defer d.close()
+	names, err := d.names()
 	if err != nil {
 		return nil, err
 	}
 	var ws []waiter
 	for _, n := range names {
-		f := strings.SplitN(n, ".", 3)
-		if len(f) != 3 || (f[1] != "w" && f[1] != "r") {
-			continue
+		seq, writer, _, ok := parseQueueName(n)
+		if !ok {
+			continue // not ours: left alone
 		}
-		seq, err := strconv.ParseUint(f[0], 10, 64)
+		data, err := d.read(n)
 		if err != nil {
-			continue
-		}
-		p := filepath.Join(rw.queue, n)
-		data, err := readRecord(p)
-		if err != nil {
-			continue
+			continue // gone, or not a record (never removed)
 		}
 		o, perr := stale.Parse(data)
 		if perr != nil || rw.waiterGone(n, data, o) {
-			os.Remove(p) // a dead waiter, or a record it never finished
+			d.remove(n) // a dead waiter, or a record it never finished
 			continue
 		}
-		ws = append(ws, waiter{name: n, seq: seq, writer: f[1] == "w", data: data, owner: o})
+		ws = append(ws, waiter{name: n, seq: seq, writer: writer, data: data, owner: o})
 	}
 	sort.Slice(ws, func(i, j int) bool { return ws[i].seq < ws[j].seq })
 	return ws, nil
+}
+
+// queueName is the name of a waiter's record in the queue.
+func queueName(seq uint64, writer bool, uuid string) string {
+	kind := "r"
+	if writer {
+		kind = "w"
+	}
+	return fmt.Sprintf("%020d.%s.%s", seq, kind, uuid)
+}
+
+// parseQueueName parses a name queueName made; ok is false for any other.
+func parseQueueName(n string) (seq uint64, writer bool, uuid string, ok bool) {
+	f := strings.SplitN(n, ".", 3)
+	if len(f) != 3 || len(f[0]) != 20 || (f[1] != "w" && f[1] != "r") || !isUUID(f[2]) {
+		return 0, false, "", false
+	}
+	seq, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return 0, false, "", false
+	}
+	return seq, f[1] == "w", f[2], true
 }
 
 // waiterGone reports whether a queued waiter is dead: on this host by the
@@ -279,12 +296,20 @@ func (rw *rwSupport) waiterGone(name string, data []byte, o stale.Owner) bool {
 // observeQueue looks at the queue's remote waiters (see waiterGone),
 // changing nothing.
 func (rw *rwSupport) observeQueue() {
-	names, err := readDirNames(rw.queue)
+	d, err := openLockDir(rw.queue)
+	if err != nil {
+		return
+	}
+	defer d.close()
+	names, err := d.names()
 	if err != nil {
 		return
 	}
 	for _, n := range names {
-		if data, err := readRecord(filepath.Join(rw.queue, n)); err == nil {
+		if _, _, _, ok := parseQueueName(n); !ok {
+			continue
+		}
+		if data, err := d.read(n); err == nil {
 			if o, err := stale.Parse(data); err == nil {
 				rw.waiterGone(n, data, o)
 			}
@@ -292,47 +317,80 @@ func (rw *rwSupport) observeQueue() {
 	}
 }
 
-// beatQueued advances the heartbeat of the caller's queue record.
-func (rw *rwSupport) beatQueued(name string, me *stale.Owner, now time.Time) {
-	f, err := openFile(filepath.Join(rw.queue, name), os.O_WRONLY|oNoFollow, 0)
-	if err != nil {
+// beatQueued advances the heartbeat of the caller's queue record, through
+// the descriptor it was created with (never reopened by name: a neighbour
+// may have put a hard link to another file, or a FIFO, there).
+func (rw *rwSupport) beatQueued(e Entry, me *stale.Owner, now time.Time) {
+	if e == nil {
 		return
 	}
-	defer f.Close()
 	me.Beat++
 	me.BeatTime = now
-	if _, err := f.WriteAt(me.HeartbeatLine(), me.HeartbeatOffset()); err == nil && rw.l.sync {
-		f.Sync()
+	if _, err := e.WriteAt(me.HeartbeatLine(), me.HeartbeatOffset()); err == nil && rw.l.sync {
+		e.Sync()
 	}
 }
 
-// enqueue adds the caller to the queue (S2). Under the guard.
-func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, error) {
+// enqueue adds the caller to the queue (S2). Under the guard. It returns
+// the record's name (even on failure: the record may be there all the
+// same) and its entry, kept open for the waiter's heartbeats.
+func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, Entry, error) {
 	ws, err := rw.waiters()
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	seq := uint64(1)
 	if len(ws) > 0 {
 		seq = ws[len(ws)-1].seq + 1
 	}
 	if err := os.Mkdir(rw.queue, fs.FileMode(rw.l.cfg.Perm)|0o111); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", err
+		return "", nil, err
 	}
-	kind := "r"
-	if writer {
-		kind = "w"
+	d, err := openLockDir(rw.queue)
+	if err != nil {
+		return "", nil, err
 	}
-	name := fmt.Sprintf("%020d.%s.%s", seq, kind, o.UUID)
-	// The name even on failure: the record may be there all the same.
-	return name, writeNew(filepath.Join(rw.queue, name), o.Marshal(), rw.l)
+	defer d.close()
+	name := queueName(seq, writer, o.UUID)
+	e, err := d.create(name, fs.FileMode(rw.l.cfg.Perm))
+	if err != nil {
+		return name, nil, err
+	}
+	if err := rw.l.writeEntry(e, o.Marshal()); err != nil {
+		e.Close()
+		return name, nil, err
+	}
+	return name, e, nil
+}
+
+// removeQueued removes the caller's queue record name, leaving the queue
+// directory (removed under the guard).
+func (rw *rwSupport) removeQueued(name string) error {
+	d, err := openLockDir(rw.queue)
+	if err == nil {
+		err = d.remove(name)
+		d.close()
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
 }
 
 // dequeue removes the queue record name; it fails only if the record may
-// still be there.
+// still be there. The queue directory goes too once empty (rmdir: never a
+// symlink put in its place, never anything inside).
 func (rw *rwSupport) dequeue(name string) error {
-	err := os.Remove(filepath.Join(rw.queue, name))
-	os.Remove(rw.queue) // only if empty
+	d, err := openLockDir(rw.queue)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = d.remove(name)
+	d.close()
+	rmdir(rw.queue)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -362,7 +420,7 @@ func (rw *rwSupport) schedule() error {
 		return err
 	}
 	if len(ws) == 0 {
-		os.Remove(rw.queue)
+		rmdir(rw.queue) // only if empty
 		return nil
 	}
 	var readers, writers []waiter
@@ -400,7 +458,7 @@ func (rw *rwSupport) schedule() error {
 		for i, r := range readers {
 			o := r.owner
 			o.Token, o.Acquired, o.Mode = token+uint64(i), now, stale.ModeShared
-			if err := writeNew(rw.readerPath(o.UUID), o.Marshal(), rw.l); err != nil {
+			if err := rw.l.writeNewIn(rw.dir.Path(), readerPrefix+o.UUID, o.Marshal()); err != nil {
 				return err
 			}
 			rw.dequeue(r.name)
@@ -442,6 +500,34 @@ func (rw *rwSupport) createP(rec []byte) error {
 	return nil
 }
 
+// writeEntry writes rec into the new entry e, synced where records must be.
+func (l *Lock) writeEntry(e Entry, rec []byte) error {
+	_, err := e.WriteAt(rec, 0)
+	if err == nil && l.sync {
+		err = e.Sync()
+	}
+	return err
+}
+
+// writeNewIn creates name exclusively inside the protocol's directory dir
+// (P, or P.queue; never through a symlink at dir) with content rec.
+func (l *Lock) writeNewIn(dir, name string, rec []byte) error {
+	d, err := openLockDir(dir)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	e, err := d.create(name, fs.FileMode(l.cfg.Perm))
+	if err != nil {
+		return err
+	}
+	err = l.writeEntry(e, rec)
+	if cerr := e.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
 // writeNew creates name exclusively with content rec.
 func writeNew(name string, rec []byte, l *Lock) error {
 	f, err := openFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, fs.FileMode(l.cfg.Perm))
@@ -467,7 +553,16 @@ func retireFile(p string, keep bool, check func([]byte) bool) (bool, error) {
 // adopt returns a hold if the record at path names uuid: the lock was
 // handed to this waiter (S4).
 func (l *Lock) adopt(path string, uuid string, shared bool) (*hold, error) {
-	data, err := readRecord(path)
+	d, err := openLockDir(filepath.Dir(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	// Read through the descriptor the hold will heartbeat through.
+	e, data, err := d.openRecord(filepath.Base(path))
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil, nil
@@ -476,13 +571,10 @@ func (l *Lock) adopt(path string, uuid string, shared bool) (*hold, error) {
 	}
 	o, perr := stale.Parse(data)
 	if perr != nil || o.UUID != uuid {
+		e.Close()
 		return nil, nil
 	}
-	f, err := openFile(path, os.O_WRONLY|oNoFollow, 0)
-	if err != nil {
-		return nil, err
-	}
-	h := l.newHold(o, f, l.cfg.Clock.Now())
+	h := l.newHold(o, e, l.cfg.Clock.Now())
 	if shared {
 		l.rw.makeShared(h, path)
 	}
@@ -492,7 +584,7 @@ func (l *Lock) adopt(path string, uuid string, shared bool) (*hold, error) {
 // makeShared points h at its reader record instead of P's owner record.
 func (rw *rwSupport) makeShared(h *hold, path string) {
 	h.shared = true
-	h.read = func() ([]byte, error) { return readRecord(path) }
+	h.read = func() ([]byte, error) { return readIn(filepath.Dir(path), filepath.Base(path)) }
 	h.retire = func(check func([]byte) bool) (bool, error) { return retireFile(path, false, check) }
 }
 
@@ -535,7 +627,7 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 			}
 			return nil, nil, err
 		}
-		return rw.addReader(anchor, token, now)
+		return rw.addReader(token, now)
 	case err != nil:
 		return nil, nil, err
 	}
@@ -546,39 +638,71 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		return nil, nil, errNotShared
 	}
 	// S1: the anchor's token advances in place; the reader takes it.
-	o.Token++
-	f, err := openFile(rw.dir.owner(), os.O_WRONLY|oNoFollow, 0)
-	if err != nil {
+	if err := rw.advanceAnchor(&o, data); err != nil {
 		return nil, nil, err
 	}
-	_, err = f.WriteAt(o.TokenLine(), o.TokenOffset())
-	if err == nil && l.sync {
-		err = f.Sync()
-	}
-	f.Close()
-	if err != nil {
-		return nil, nil, err
-	}
-	return rw.addReader(o, o.Token, now)
+	return rw.addReader(o.Token, now)
 }
 
 var errNotShared = errors.New("not held in shared mode")
 
-func (rw *rwSupport) addReader(_ stale.Owner, token uint64, now time.Time) (*hold, *LockedError, error) {
+// advanceAnchor advances the anchor o (read as data) to the next token, in
+// place, through a descriptor that it checks still holds data: written by
+// name, a neighbour's hard link or FIFO put in its place would take the
+// write (or block it). Under the guard.
+func (rw *rwSupport) advanceAnchor(o *stale.Owner, data []byte) error {
+	d, err := openLockDir(rw.dir.Path())
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	e, cur, err := d.openRecord(OwnerFile)
+	if err != nil {
+		return err
+	}
+	defer e.Close()
+	if !bytes.Equal(cur, data) {
+		return errAnchorMoved
+	}
+	o.Token++
+	return rw.l.writeAt(e, o.TokenLine(), o.TokenOffset())
+}
+
+var errAnchorMoved = errors.New("the group's anchor changed under the guard")
+
+// writeAt writes b at off into e, synced where records must be.
+func (l *Lock) writeAt(e Entry, b []byte, off int64) error {
+	_, err := e.WriteAt(b, off)
+	if err == nil && l.sync {
+		err = e.Sync()
+	}
+	return err
+}
+
+func (rw *rwSupport) addReader(token uint64, now time.Time) (*hold, *LockedError, error) {
 	o, err := stale.Self(token, stale.ModeShared, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	p := rw.readerPath(o.UUID)
-	f, err := openFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL|oNoFollow, fs.FileMode(rw.l.cfg.Perm))
+	d, err := openLockDir(rw.dir.Path())
 	if err != nil {
 		return nil, nil, err
 	}
-	if _, err := f.Write(o.Marshal()); err == nil && rw.l.sync {
-		f.Sync()
+	defer d.close()
+	name := readerPrefix + o.UUID
+	e, err := d.create(name, fs.FileMode(rw.l.cfg.Perm))
+	if err != nil {
+		return nil, nil, err
 	}
-	h := rw.l.newHold(o, f, now)
-	rw.makeShared(h, p)
+	if err := rw.l.writeEntry(e, o.Marshal()); err != nil {
+		// No hold without its record: a reader whose record is missing or
+		// torn would be judged by others as not there, or dead.
+		e.Close()
+		d.remove(name)
+		return nil, nil, err
+	}
+	h := rw.l.newHold(o, e, now)
+	rw.makeShared(h, rw.readerPath(o.UUID))
 	return h, nil, nil
 }
 
@@ -711,6 +835,12 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		path = rw.readerPath(me.UUID)
 	}
 	var name string
+	var qe Entry // our queue record, open for its heartbeats
+	defer func() {
+		if qe != nil {
+			qe.Close()
+		}
+	}()
 	enqueue := func() error {
 		// A new beat each time: a record dropped as a dead remote waiter's
 		// and written again must not read the same, or whoever dropped it
@@ -719,8 +849,11 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		me.Beat++
 		me.BeatTime = l.cfg.Clock.Now()
 		return rw.under(ctx, ws, func() error {
+			if qe != nil {
+				qe.Close()
+			}
 			var err error
-			if name, err = rw.enqueue(me, writer); err != nil {
+			if name, qe, err = rw.enqueue(me, writer); err != nil {
 				return err
 			}
 			return rw.schedule()
@@ -744,7 +877,7 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		woken := l.wake.channel()
 		now := l.cfg.Clock.Now()
 		if now.Sub(lastBeat) >= l.cfg.Heartbeat {
-			rw.beatQueued(name, &me, now)
+			rw.beatQueued(qe, &me, now)
 			lastBeat = now
 		}
 		// Every other waiter's record is judged: a few times a heartbeat
@@ -765,12 +898,7 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 			// handed the lock again after us, and never take it: it names
 			// this live process. (Only the record: the queue directory is
 			// removed under the guard.)
-			l.retry(func() error {
-				if err := os.Remove(filepath.Join(rw.queue, name)); err != nil && !errors.Is(err, fs.ErrNotExist) {
-					return err
-				}
-				return nil
-			})
+			l.retry(func() error { return rw.removeQueued(name) })
 			return h, nil
 		}
 		if errors.Is(qerr, fs.ErrNotExist) {
@@ -856,7 +984,7 @@ func (l *Lock) Readers() ([]stale.Owner, error) {
 	}
 	var os []stale.Owner
 	for _, n := range names {
-		data, err := readRecord(filepath.Join(l.rw.dir.Path(), n))
+		data, err := readIn(l.rw.dir.Path(), n)
 		if err != nil {
 			continue
 		}
@@ -895,7 +1023,7 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, err
 		if err != nil {
 			return err
 		}
-		return ignoreExist(writeNew(rw.dir.owner(), anchor.Marshal(), rw.l))
+		return ignoreExist(rw.l.writeNewIn(rw.dir.Path(), OwnerFile, anchor.Marshal()))
 	})
 }
 
