@@ -71,8 +71,11 @@ func (rw *rwSupport) readerNames() ([]string, error) {
 
 // queued reports whether anyone waits in the queue.
 func (rw *rwSupport) queued() bool {
-	_, err := os.Lstat(rw.queue)
-	return err == nil
+	// Only a directory is a queue: anything else there is a neighbour's,
+	// which S2 refuses to queue in (ErrNotLock); it does not stop an
+	// uncontended lock.
+	st, err := os.Lstat(rw.queue)
+	return err == nil && st.IsDir()
 }
 
 // kick hands the lock to waiters if it is free and anyone queues. Called
