@@ -294,6 +294,12 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 
 const keeperCommand = "__keep"
 
+// Why lock --pid refuses a process.
+var (
+	errNoProcess = errors.New("no such process")
+	errOtherUser = errors.New("another user's process")
+)
+
 func cmdLock(args []string, stderr *os.File) int {
 	specs := append(append([]optSpec{}, lockSpecs...), optSpec{id: "pid", long: []string{"pid"}, arg: true})
 	opts, rest, err := getopt(args, specs, false)
@@ -335,6 +341,15 @@ func cmdLock(args []string, stderr *os.File) int {
 	}
 	if p, err := (stale.SystemProcesses{}).Lookup(pid); err == nil && (!p.Exists || p.Zombie) {
 		return failUsage(stderr, usagef("lock: --pid %d: no such process", pid))
+	}
+	// A lock for a process this user could not signal would be held for as
+	// long as that process lives (bob: lock --pid 1), with nobody but its
+	// owner or root able to end it.
+	switch err := checkSignal(pid); {
+	case errors.Is(err, errNoProcess):
+		return failUsage(stderr, usagef("lock: --pid %d: no such process", pid))
+	case errors.Is(err, errOtherUser):
+		return fail(stderr, exitNoPerm, "lock: --pid %d: permission denied: the process is another user's (a lock is taken only for a process this user may signal)", pid)
 	}
 	abs, err := checkPath(rest[0], f.format())
 	if err != nil {
