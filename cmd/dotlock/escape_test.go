@@ -105,3 +105,21 @@ func TestControlCharsEscaped(t *testing.T) {
 		}
 	}
 }
+
+// escapeJSON keeps the JSON's meaning: every string decodes as before.
+func TestEscapeJSON(t *testing.T) {
+	for _, s := range []string{"plain ü", "del\x7f c1\u0085\u009b bidi\u202e tag\U000E0001 nbsp\u00a0 end"} {
+		b, err := json.Marshal(map[string]string{"k": s})
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := escapeJSON(b)
+		if bad := terminalUnsafe(string(e)); bad != "" {
+			t.Errorf("escapeJSON(%q) = %q: %s", b, e, bad)
+		}
+		var m map[string]string
+		if err := json.Unmarshal(e, &m); err != nil || m["k"] != s {
+			t.Errorf("escapeJSON(%q) = %q decodes to %q, %v; want %q", b, e, m["k"], err, s)
+		}
+	}
+}

@@ -86,7 +86,8 @@ Subcommands:
   status   who holds the lock and whether they are alive; exit 0 held, 1 free
   break    remove the lock if its holder is dead; --force: even if alive
   lock     take the lock for process PID (default: the calling process) and
-           return; it is released by unlock, or when PID exits
+           return; it is released by unlock, or when PID exits. PID must be
+           a process this user may signal (77 if it is another user's)
   unlock   release a lock taken with lock (by PID, default: a parent process)
 
 Exit status: the command's (128+N if it died of signal N); 1 (or -E N) if the
