@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // FormatVersion is the version of the owner record this package writes.
@@ -323,9 +324,11 @@ func trunc(s string) string {
 	return s
 }
 
-// String says who holds the lock, for error messages and status lines.
+// String says who holds the lock, for error messages and status lines. The
+// host name is escaped with Printable: a record may be planted by anyone
+// who can write the lock's directory.
 func (o Owner) String() string {
-	s := fmt.Sprintf("pid %d on %s", o.PID, o.Host)
+	s := fmt.Sprintf("pid %d on %s", o.PID, Printable(o.Host))
 	if !o.Acquired.IsZero() {
 		s += " since " + o.Acquired.Local().Format("2006-01-02 15:04:05")
 	}
@@ -333,6 +336,41 @@ func (o Owner) String() string {
 		return s // a waiter's record: no token yet
 	}
 	return s + fmt.Sprintf(" (token %d)", o.Token)
+}
+
+// Printable returns s with what a terminal would act on or show ambiguously
+// escaped as Go's %q escapes it (\x1b, \a, \r, \u202e, \xff for a byte that
+// is not UTF-8), and everything else, non-ASCII letters included, as it is:
+// for showing text read from disk (host names, file names) to people.
+func Printable(s string) string {
+	i := 0
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		if (r == utf8.RuneError && n == 1) || !strconv.IsPrint(r) {
+			break
+		}
+		i += n
+	}
+	if i == len(s) {
+		return s // the usual case: nothing to escape
+	}
+	b := make([]byte, 0, len(s)+16)
+	b = append(b, s[:i]...)
+	for i < len(s) {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			b = append(b, `\x`...)
+			b = append(b, "0123456789abcdef"[s[i]>>4], "0123456789abcdef"[s[i]&15])
+		case !strconv.IsPrint(r):
+			q := strconv.QuoteRune(r) // '\x1b'
+			b = append(b, q[1:len(q)-1]...)
+		default:
+			b = append(b, s[i:i+n]...)
+		}
+		i += n
+	}
+	return string(b)
 }
 
 // seenKeys remembers a record's keys without allocating for the usual ones.

@@ -488,6 +488,21 @@ func TestOwnerString(t *testing.T) {
 	}
 }
 
+// A host name parsed from a planted record (Parse keeps control bytes; only
+// Marshal cleans them) reaches people through String escaped: no byte a
+// terminal acts on.
+func TestOwnerStringEscapesHost(t *testing.T) {
+	o := sampleOwner()
+	o.Host = "evil\x1b[2J\a\r\t\x7f\u009b\u202e\xffok-ü"
+	s := o.String()
+	if want := `pid 4242 on evil\x1b[2J\a\r\t\x7f\u009b\u202e\xffok-ü since `; !strings.HasPrefix(s, want) {
+		t.Errorf("String() = %q, want it to begin %q", s, want)
+	}
+	if stale.Printable("build-7 ü") != "build-7 ü" {
+		t.Errorf("Printable changed printable text: %q", stale.Printable("build-7 ü"))
+	}
+}
+
 // The token advances in place, as the shared-lock anchor's does: writing
 // TokenLine at TokenOffset gives exactly the record with the new token.
 func TestTokenInPlace(t *testing.T) {

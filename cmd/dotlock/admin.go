@@ -168,7 +168,7 @@ func cmdStatus(args []string, stdout, stderr *os.File) int {
 	now := time.Now()
 	if asJSON {
 		b, _ := json.Marshal(toJSON(h, st, now))
-		stdout.Write(append(b, '\n'))
+		stdout.Write(append(escapeJSON(b), '\n'))
 	} else {
 		printStatus(stdout, h, st, now)
 	}
@@ -181,23 +181,23 @@ func cmdStatus(args []string, stdout, stderr *os.File) int {
 func printStatus(w io.Writer, h *handle, st lockdir.Status, now time.Time) {
 	switch {
 	case !st.Held:
-		fmt.Fprintf(w, "%s: free (last token %d)\n", st.Path, st.LastToken)
+		printLine(w, "%s: free (last token %d)", st.Path, st.LastToken)
 		return
 	case st.RecordErr != nil:
-		fmt.Fprintf(w, "%s: held, but its record cannot be read: %v\n", st.Path, st.RecordErr)
+		printLine(w, "%s: held, but its record cannot be read: %v", st.Path, st.RecordErr)
 	case st.Mode == stale.ModeShared:
-		fmt.Fprintf(w, "%s: held shared by %d reader(s)\n", st.Path, len(st.Holders))
+		printLine(w, "%s: held shared by %d reader(s)", st.Path, len(st.Holders))
 		for _, hd := range st.Holders {
-			fmt.Fprintf(w, "  %s\n", describeHolder(hd, now))
+			printLine(w, "  %s", describeHolder(hd, now))
 		}
 	case len(st.Holders) == 1:
-		fmt.Fprintf(w, "%s: held by %s\n", st.Path, describeHolder(st.Holders[0], now))
+		printLine(w, "%s: held by %s", st.Path, describeHolder(st.Holders[0], now))
 	}
 	if st.Waiting > 0 {
-		fmt.Fprintf(w, "  %d waiting\n", st.Waiting)
+		printLine(w, "  %d waiting", st.Waiting)
 	}
 	if st.Breaking {
-		fmt.Fprintf(w, "  a stale lock is being removed (%s.break exists)\n", st.Path)
+		printLine(w, "  a stale lock is being removed (%s.break exists)", st.Path)
 	}
 }
 
@@ -243,24 +243,24 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 	}
 	now := time.Now()
 	if !st.Held {
-		fmt.Fprintf(stderr, "dotlock: %s is not locked\n", st.Path)
+		printLine(stderr, "dotlock: %s is not locked", st.Path)
 		return 0
 	}
 	for _, hd := range st.Holders {
 		switch {
 		case force && hd.Judgement.Verdict != stale.Dead:
-			fmt.Fprintf(stderr, "dotlock: breaking %s by force: held by %s\n", st.Path, describeHolder(hd, now))
+			printLine(stderr, "dotlock: breaking %s by force: held by %s", st.Path, describeHolder(hd, now))
 		case !force && hd.Judgement.Verdict == stale.Remote && st.Mode != stale.ModeShared:
-			fmt.Fprintf(stderr, "dotlock: %s is held by %s; watching its heartbeat for up to %v\n", st.Path, describeHolder(hd, now), lease)
+			printLine(stderr, "dotlock: %s is held by %s; watching its heartbeat for up to %v", st.Path, describeHolder(hd, now), lease)
 		case verbose:
-			fmt.Fprintf(stderr, "dotlock: %s is held by %s\n", st.Path, describeHolder(hd, now))
+			printLine(stderr, "dotlock: %s is held by %s", st.Path, describeHolder(hd, now))
 		}
 	}
 	switch {
 	case force && st.RecordErr != nil:
-		fmt.Fprintf(stderr, "dotlock: breaking %s by force: its record cannot be read (%v)\n", st.Path, st.RecordErr)
+		printLine(stderr, "dotlock: breaking %s by force: its record cannot be read (%v)", st.Path, st.RecordErr)
 	case st.RecordErr != nil:
-		fmt.Fprintf(stderr, "dotlock: %s: its record cannot be read (%v); watching it for up to %v in case it is being written\n", st.Path, st.RecordErr, min(lockcore.DefaultGrace, lease))
+		printLine(stderr, "dotlock: %s: its record cannot be read (%v); watching it for up to %v in case it is being written", st.Path, st.RecordErr, min(lockcore.DefaultGrace, lease))
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), lease+lockcore.DefaultGrace+5*time.Second)
 	defer cancel()
@@ -272,10 +272,10 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 	}()
 	res, err := h.breakLock(ctx, force)
 	for _, o := range res.Owners {
-		fmt.Fprintf(stderr, "dotlock: removed the lock %s of pid %d on %s (token %d): %s\n", st.Path, o.PID, o.Host, o.Token, res.Reason)
+		printLine(stderr, "dotlock: removed the lock %s of pid %d on %s (token %d): %s", st.Path, o.PID, o.Host, o.Token, res.Reason)
 	}
 	if res.Unreadable {
-		fmt.Fprintf(stderr, "dotlock: removed the lock %s with an unreadable record: %s\n", st.Path, res.Reason)
+		printLine(stderr, "dotlock: removed the lock %s with an unreadable record: %s", st.Path, res.Reason)
 	}
 	switch {
 	case err == nil:
@@ -293,6 +293,12 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 // --- lock and unlock ---
 
 const keeperCommand = "__keep"
+
+// Why lock --pid refuses a process.
+var (
+	errNoProcess = errors.New("no such process")
+	errOtherUser = errors.New("another user's process")
+)
 
 func cmdLock(args []string, stderr *os.File) int {
 	specs := append(append([]optSpec{}, lockSpecs...), optSpec{id: "pid", long: []string{"pid"}, arg: true})
@@ -335,6 +341,15 @@ func cmdLock(args []string, stderr *os.File) int {
 	}
 	if p, err := (stale.SystemProcesses{}).Lookup(pid); err == nil && (!p.Exists || p.Zombie) {
 		return failUsage(stderr, usagef("lock: --pid %d: no such process", pid))
+	}
+	// A lock for a process this user could not signal would be held for as
+	// long as that process lives (bob: lock --pid 1), with nobody but its
+	// owner or root able to end it.
+	switch err := checkSignal(pid); {
+	case errors.Is(err, errNoProcess):
+		return failUsage(stderr, usagef("lock: --pid %d: no such process", pid))
+	case errors.Is(err, errOtherUser):
+		return fail(stderr, exitNoPerm, "lock: --pid %d: permission denied: the process is another user's (a lock is taken only for a process this user may signal)", pid)
 	}
 	abs, err := checkPath(rest[0], f.format())
 	if err != nil {
@@ -593,7 +608,7 @@ func cmdUnlock(args []string, stderr *os.File) int {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
 	if verbose {
-		fmt.Fprintf(stderr, "dotlock: released %s (pid %d, token %d)\n", st.Path, pick.PID, pick.Token)
+		printLine(stderr, "dotlock: released %s (pid %d, token %d)", st.Path, pick.PID, pick.Token)
 	}
 	return 0
 }

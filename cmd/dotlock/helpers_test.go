@@ -147,10 +147,18 @@ type proc struct {
 // startProc starts argv in dir with extra environment.
 func startProc(t *testing.T, dir string, env []string, argv ...string) *proc {
 	t.Helper()
+	return startProcAttr(t, nil, dir, env, argv...)
+}
+
+// startProcAttr is startProc with the process's attributes (nil:
+// testProcAttr's), e.g. another user's credentials.
+func startProcAttr(t *testing.T, attr *syscall.SysProcAttr, dir string, env []string, argv ...string) *proc {
+	t.Helper()
 	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Dir = dir
 	cmd.Env = append(testEnv(), env...)
-	if testProcAttr != nil {
+	cmd.SysProcAttr = attr
+	if attr == nil && testProcAttr != nil {
 		cmd.SysProcAttr = testProcAttr()
 	}
 	p := &proc{t: t, name: strings.Join(argv, " "), cmd: cmd, done: make(chan struct{})}

@@ -26,8 +26,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
@@ -83,7 +86,8 @@ Subcommands:
   status   who holds the lock and whether they are alive; exit 0 held, 1 free
   break    remove the lock if its holder is dead; --force: even if alive
   lock     take the lock for process PID (default: the calling process) and
-           return; it is released by unlock, or when PID exits
+           return; it is released by unlock, or when PID exits. PID must be
+           a process this user may signal (77 if it is another user's)
   unlock   release a lock taken with lock (by PID, default: a parent process)
 
 Exit status: the command's (128+N if it died of signal N); 1 (or -E N) if the
@@ -142,8 +146,49 @@ func checkLockArg(p string) error {
 func fail(stderr io.Writer, code int, format string, a ...any) int {
 	msg := fmt.Sprintf(format, a...)
 	msg = strings.ReplaceAll(msg, "\n", " ")
-	fmt.Fprintf(stderr, "dotlock: %s\n", msg)
+	printLine(stderr, "dotlock: %s", msg)
 	return code
+}
+
+// printLine prints one line for people. Everything in it is escaped with
+// stale.Printable: it shows what anyone who can write the lock's directory
+// may have planted (a record's host, names of entries, the engine's errors
+// quoting them), and the lock path, which may hold anything too.
+func printLine(w io.Writer, format string, a ...any) {
+	io.WriteString(w, stale.Printable(fmt.Sprintf(format, a...))+"\n")
+}
+
+// escapeJSON escapes, in encoding/json's output, what it leaves raw though a
+// terminal would act on it: DEL, the C1 controls and other unprintable runes
+// (JSON requires only U+0000 to U+001F escaped). The output is valid UTF-8
+// (Marshal replaced invalid bytes), and such runes occur only in strings,
+// where \uXXXX means the same rune.
+func escapeJSON(b []byte) []byte {
+	var out []byte
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r < 0x7f || strconv.IsPrint(r) {
+			if out != nil {
+				out = append(out, b[i:i+n]...)
+			}
+			i += n
+			continue
+		}
+		if out == nil {
+			out = append(make([]byte, 0, len(b)+32), b[:i]...)
+		}
+		if r > 0xffff {
+			r1, r2 := utf16.EncodeRune(r)
+			out = fmt.Appendf(out, `\u%04x\u%04x`, r1, r2)
+		} else {
+			out = fmt.Appendf(out, `\u%04x`, r)
+		}
+		i += n
+	}
+	if out == nil {
+		return b
+	}
+	return out
 }
 
 // failUsage prints a usage error.

@@ -103,7 +103,7 @@ func (p *progress) onWait(blk *lockdir.LockedError) {
 	if p.verbose {
 		if line := p.line(); line != p.printed {
 			p.printed = line
-			fmt.Fprintf(p.out, "dotlock: %s\n", line)
+			printLine(p.out, "dotlock: %s", line)
 		}
 	}
 }
@@ -125,7 +125,7 @@ func (p *progress) say(format string, a ...any) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.clear()
-	fmt.Fprintf(p.out, "dotlock: "+format+"\n", a...)
+	printLine(p.out, "dotlock: "+format, a...)
 }
 
 // draw redraws the terminal line, if it is time to show it. Called with mu.
@@ -152,9 +152,9 @@ func (p *progress) clear() {
 	}
 }
 
-// line is what the wait waits for. Called with mu.
+// line is what the wait waits for, escaped. Called with mu.
 func (p *progress) line() string {
-	return "waiting for " + p.path + ": " + describeBlock(p.blk, time.Now())
+	return stale.Printable("waiting for " + p.path + ": " + describeBlock(p.blk, time.Now()))
 }
 
 // lastBlock is who was in the way last, for a timeout's message.

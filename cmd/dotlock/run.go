@@ -218,7 +218,7 @@ loop:
 			forward(cmd.Process, s)
 		case <-lost:
 			lost, wasLost = nil, true
-			fmt.Fprintf(stderr, "dotlock: lost the lock on %s while the command runs (taken over or removed); the command goes on, unprotected\n", abs)
+			printLine(stderr, "dotlock: lost the lock on %s while the command runs (taken over or removed); the command goes on, unprotected", abs)
 		case <-waitc:
 			break loop
 		}
@@ -241,14 +241,14 @@ func lockFailed(stderr *os.File, prog *progress, f *lockFlags, abs string, err e
 	switch {
 	case errors.Is(err, context.DeadlineExceeded):
 		if f.verbose || prog.tty {
-			fmt.Fprintf(stderr, "dotlock: timed out after %v waiting for %s: %s\n", f.timeout, abs, describeBlock(prog.lastBlock(), time.Now()))
+			printLine(stderr, "dotlock: timed out after %v waiting for %s: %s", f.timeout, abs, describeBlock(prog.lastBlock(), time.Now()))
 		}
 		return f.conflict
 	case errors.Is(err, lockdir.ErrLocked):
 		if f.verbose || prog.tty {
 			var le *lockdir.LockedError
 			errors.As(err, &le)
-			fmt.Fprintf(stderr, "dotlock: %s: %s\n", abs, describeBlock(le, time.Now()))
+			printLine(stderr, "dotlock: %s: %s", abs, describeBlock(le, time.Now()))
 		}
 		return f.conflict
 	}
