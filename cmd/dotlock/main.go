@@ -166,8 +166,8 @@ func errorCode(err error) int {
 		return exitCantCreat
 	case errors.Is(err, syscall.EIO):
 		return exitIOErr
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		return exitNoInput
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ENAMETOOLONG):
+		return exitNoInput // ENAMETOOLONG: as flock(1)'s open failing
 	case errors.Is(err, syscall.ELOOP), errors.As(err, &re):
 		return exitDataErr
 	}

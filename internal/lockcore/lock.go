@@ -102,6 +102,9 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 	if !st.IsDir() {
 		return nil, &fs.PathError{Op: "new", Path: path, Err: fmt.Errorf("%s is not a directory", dir)}
 	}
+	if err := checkNames(dir, base); err != nil {
+		return nil, &fs.PathError{Op: "new", Path: path, Err: err}
+	}
 	var cfg Config
 	for _, o := range opts {
 		o(&cfg)
@@ -514,7 +517,12 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		l.abandon(nil)
 		return nil, &LockedError{Reason: err.Error()}, nil
 	}
-	token := last + 1
+	token, err := nextToken(last, 1)
+	if err != nil {
+		e.Close()
+		l.abandon(nil)
+		return nil, nil, err
+	}
 	owner, err := stale.Self(token, l.cfg.Mode, now)
 	if err != nil {
 		e.Close()

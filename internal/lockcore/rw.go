@@ -378,7 +378,6 @@ func (rw *rwSupport) schedule() error {
 	if err != nil {
 		return nil // P.last unreadable for now: a later schedule hands on
 	}
-	token := last + 1
 	now := rw.l.cfg.Clock.Now()
 	readersTurn := len(writers) == 0
 	if len(readers) > 0 && len(writers) > 0 {
@@ -387,6 +386,14 @@ func (rw *rwSupport) schedule() error {
 		} else {
 			readersTurn = readers[0].seq < writers[0].seq // no history: queue order
 		}
+	}
+	n := uint64(1)
+	if readersTurn {
+		n = uint64(len(readers))
+	}
+	token, err := nextToken(last, n)
+	if err != nil {
+		return err
 	}
 	if readersTurn {
 		// A group for every waiting reader.
@@ -524,7 +531,10 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		if err != nil {
 			return nil, &LockedError{Reason: err.Error()}, nil
 		}
-		token := last + 1
+		token, err := nextToken(last, 1)
+		if err != nil {
+			return nil, nil, err
+		}
 		anchor, err := stale.Self(token, stale.ModeShared, now)
 		if err != nil {
 			return nil, nil, err
@@ -546,7 +556,9 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		return nil, nil, errNotShared
 	}
 	// S1: the anchor's token advances in place; the reader takes it.
-	o.Token++
+	if o.Token, err = nextToken(o.Token, 1); err != nil {
+		return nil, nil, err
+	}
 	f, err := openFile(rw.dir.owner(), os.O_WRONLY|oNoFollow, 0)
 	if err != nil {
 		return nil, nil, err
