@@ -961,7 +961,11 @@ func (l *Lock) startHeartbeat(h *hold) {
 		if h.stopped {
 			return
 		}
-		if err := l.beat(h); err != nil {
+		err := l.beat(h)
+		if l.cfg.afterBeat != nil {
+			l.cfg.afterBeat(err)
+		}
+		if err != nil {
 			h.lostErr = err
 			close(h.lost)
 			return
@@ -985,8 +989,11 @@ func (l *Lock) lapsed(h *hold, now time.Time) bool {
 }
 
 // beat proves h still holds the path and advances its heartbeat. It returns
-// an error only when the hold is lost; transient errors wait for the next
-// beat (and, if they last, make the hold lapse).
+// an error only when the hold is proven lost (H1: the record at the path is
+// not ours); other errors wait for the next beat (and, if they last, make
+// the hold lapse: then the next look that succeeds decides, under the
+// guard). Out of descriptors for longer than StaleAfter/2, the guard could
+// not be created (EMFILE), and that used to count as lost.
 func (l *Lock) beat(h *hold) error {
 	now := l.cfg.Clock.Now()
 	prove := func(deadline time.Time) error {
@@ -1030,8 +1037,8 @@ func (l *Lock) beat(h *hold) error {
 	// H3: after a lapse, prove the hold under the breaker guard, so that
 	// no breaker that judged the lease lapsed is still at work.
 	err := l.withGuard(context.Background(), l.newWaitState(), prove)
-	if errors.Is(err, errGuardBusy) {
-		return nil
+	if !errors.Is(err, ErrLost) {
+		return nil // the guard busy, or not to be had now: try again next beat
 	}
 	return err
 }
