@@ -159,6 +159,7 @@ func (l *Lock) TryLock() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
 	defer cancel()
 	ws := l.newWaitState()
+	ws.try = true
 	var blocked *LockedError
 	for range 4 {
 		h, blk, err := l.attempt(ctx, ws)
@@ -265,6 +266,7 @@ type waitState struct {
 	delay     time.Duration
 	gdelay    time.Duration // the same, waiting for a breaker guard
 	quick     int           // tries in a row that were not blocked
+	try       bool          // TryLock: cleanups are waited for briefly (tryCleanup)
 
 	// Wake-ups other than polling (notify_linux.go), set up once a wait
 	// begins, undone by stop.
@@ -514,19 +516,19 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	if err != nil {
 		// Never a smaller token: give the entry up and come back.
 		e.Close()
-		l.abandon(nil)
+		l.abandon(ctx, ws, nil)
 		return nil, &LockedError{Reason: err.Error()}, nil
 	}
 	token, err := nextToken(last, 1)
 	if err != nil {
 		e.Close()
-		l.abandon(nil)
+		l.abandon(ctx, ws, nil)
 		return nil, nil, err
 	}
 	owner, err := stale.Self(token, l.cfg.Mode, now)
 	if err != nil {
 		e.Close()
-		l.abandon(nil)
+		l.abandon(ctx, ws, nil)
 		return nil, nil, err
 	}
 	rec := owner.Marshal()
@@ -535,19 +537,19 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		err = e.Sync()
 		if err != nil {
 			e.Close()
-			l.abandon(rec)
+			l.abandon(ctx, ws, rec)
 			return nil, nil, &fs.PathError{Op: "sync", Path: l.store.Path(), Err: unwrapPath(err)}
 		}
 	} else if err != nil {
 		e.Close()
-		l.abandon(rec)
+		l.abandon(ctx, ws, rec)
 		return nil, nil, &fs.PathError{Op: "write", Path: l.store.Path(), Err: unwrapPath(err)}
 	}
 	// A5: a breaker that saw our entry before the record was written may be
 	// at work; decide nothing until no guard is held.
 	if err := l.waitGuardClear(ctx, ws); err != nil {
 		e.Close()
-		l.abandon(rec)
+		l.abandon(ctx, ws, rec)
 		return nil, nil, err
 	}
 	// A6: verify that the entry at the path is ours: on a local filesystem
@@ -572,7 +574,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// Undecided, and we will not hold it: our record, if it is there,
 		// names a live process, which no one on this host would break.
-		l.abandon(rec)
+		l.abandon(ctx, ws, rec)
 		return nil, nil, err
 	}
 	return nil, nil, nil // displaced while undecided; try again
@@ -610,23 +612,56 @@ func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 // It holds the breaker guard while it works: Retire puts back a record it
 // moved and found not ours, and only the guard keeps an entry created at
 // the path meanwhile undecided (A5) — without it, the put-back could
-// replace a lock its creator had already verified and now holds.
-func (l *Lock) abandon(rec []byte) {
+// replace a lock its creator had already verified and now holds. The
+// caller waits for it until ctx is done (see cleanup).
+func (l *Lock) abandon(ctx context.Context, ws *waitState, rec []byte) {
 	var uuid string
 	if o, err := stale.Parse(rec); err == nil {
 		uuid = o.UUID
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	ctx, cancel := ws.cleanupCtx(ctx)
 	defer cancel()
-	ws := l.newWaitState()
-	l.retry(func() error {
-		return l.underGuard(ctx, ws, func(time.Time) error {
+	gws := l.newWaitState()
+	l.cleanup(ctx, func(bg context.Context) error {
+		return l.underGuard(bg, gws, func(time.Time) error {
 			ok, err := l.store.Retire(false, func(moved []byte) bool {
 				return len(moved) == 0 || mine(moved, rec, uuid)
 			})
 			return doneUnlessLeft(ok, err)
 		})
 	})
+}
+
+// tryCleanup bounds how long TryLock waits for a cleanup (see cleanup): a
+// try does not wait out a failing filesystem.
+const tryCleanup = time.Second
+
+// cleanupCtx is what a cleanup's caller waits on: ctx, and for TryLock at
+// most tryCleanup.
+func (ws *waitState) cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
+	if ws.try {
+		return context.WithTimeout(ctx, tryCleanup)
+	}
+	return context.WithCancel(ctx)
+}
+
+// cleanup runs fn as retry does (for up to the lease, with a context of
+// its own), waiting for it until ctx is done; then fn goes on in the
+// background. Given up, a cleanup would leave a record naming this live
+// process, or a guard, which blocks this host; but a caller out of time
+// (ENOSPC, say: every try failed for the lease) must not wait for it.
+func (l *Lock) cleanup(ctx context.Context, fn func(bg context.Context) error) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		bg, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+		defer cancel()
+		l.retry(func() error { return fn(bg) })
+	}()
+	select {
+	case <-done:
+	case <-ctx.Done():
+	}
 }
 
 // mine reports whether moved is the record rec, or what a torn write of it
@@ -841,12 +876,17 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		at, known = idAt(id, l.guard.Path())
 	}
 	e.Close()
-	// B5: release the guard only if it is still ours; tried again after a
-	// transient error, since a guard left behind names this live process
-	// and would stop every acquirer on this host (A5).
+	// B5: release the guard only if it is still ours (or still empty, if
+	// our write failed: ENOSPC); tried again after a transient error, since
+	// a guard left behind names this live process and would stop every
+	// acquirer on this host (A5).
 	b5 := func() {
-		l.retry(func() error {
-			ok, err := l.guard.Retire(false, func(moved []byte) bool { return mine(moved, rec, o.UUID) })
+		cctx, cancel := ws.cleanupCtx(ctx)
+		defer cancel()
+		l.cleanup(cctx, func(context.Context) error {
+			ok, err := l.guard.Retire(false, func(moved []byte) bool {
+				return mine(moved, rec, o.UUID) || (werr != nil && len(moved) == 0)
+			})
 			return doneUnlessLeft(ok, err)
 		})
 	}
