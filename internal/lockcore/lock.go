@@ -148,7 +148,9 @@ func (l *Lock) pathErr(op string, err error) error {
 // TryLock takes the lock if it can be had now: if it is free, or its holder
 // is proven dead. Otherwise it returns an error matching ErrLocked that names
 // the holder. A holder on another host is judged by its lease, which one
-// call cannot watch; Lock can.
+// call cannot watch; Lock can. It waits at most tryCleanup (1 s) for the
+// cleanup of an attempt that failed (ENOSPC, say); that goes on in the
+// background.
 func (l *Lock) TryLock() error {
 	select {
 	case l.sem <- struct{}{}:
@@ -630,38 +632,6 @@ func (l *Lock) abandon(ctx context.Context, ws *waitState, rec []byte) {
 			return doneUnlessLeft(ok, err)
 		})
 	})
-}
-
-// tryCleanup bounds how long TryLock waits for a cleanup (see cleanup): a
-// try does not wait out a failing filesystem.
-const tryCleanup = time.Second
-
-// cleanupCtx is what a cleanup's caller waits on: ctx, and for TryLock at
-// most tryCleanup.
-func (ws *waitState) cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
-	if ws.try {
-		return context.WithTimeout(ctx, tryCleanup)
-	}
-	return context.WithCancel(ctx)
-}
-
-// cleanup runs fn as retry does (for up to the lease, with a context of
-// its own), waiting for it until ctx is done; then fn goes on in the
-// background. Given up, a cleanup would leave a record naming this live
-// process, or a guard, which blocks this host; but a caller out of time
-// (ENOSPC, say: every try failed for the lease) must not wait for it.
-func (l *Lock) cleanup(ctx context.Context, fn func(bg context.Context) error) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		bg, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
-		defer cancel()
-		l.retry(func() error { return fn(bg) })
-	}()
-	select {
-	case <-done:
-	case <-ctx.Done():
-	}
 }
 
 // mine reports whether moved is the record rec, or what a torn write of it
