@@ -47,6 +47,11 @@ func TestENOSPCBounded(t *testing.T) {
 		err = newLock(wait).Lock(ctx)
 		cancel()
 		wantENOSPC(t, kind+" Lock (3 s)", err, time.Since(start), wait)
+		if kind == "dir" {
+			start = time.Now()
+			err = newLock(try).TryRLock()
+			wantENOSPC(t, "TryRLock", err, time.Since(start), try)
+		}
 		if err := os.Remove(fill); err != nil {
 			t.Fatal(err)
 		}

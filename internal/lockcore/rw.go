@@ -604,6 +604,7 @@ func (l *Lock) TryRLock() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
 	defer cancel()
 	ws := l.newWaitState()
+	ws.try = true
 	defer ws.stop()
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
