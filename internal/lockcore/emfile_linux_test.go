@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -25,7 +26,7 @@ const emfileChildEnv = "DOTLOCK_TEST_EMFILE_CHILD" // kind:path, in the child
 // limit touches no other test.
 func TestEMFILENotLost(t *testing.T) {
 	if v := os.Getenv(emfileChildEnv); v != "" {
-		kind, path, _ := cutColon(v)
+		kind, path, _ := strings.Cut(v, ":")
 		emfileChild(t, kind, path)
 		return
 	}
@@ -33,7 +34,7 @@ func TestEMFILENotLost(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, kind := range []string{"file", "dir", "shared"} {
+	for _, kind := range []string{"file", "dir", "shared", "file-early", "shared-early"} {
 		t.Run(kind, func(t *testing.T) {
 			path := filepath.Join(testdir.New(t), "x.lock")
 			cmd := exec.Command(exe, "-test.run=^TestEMFILENotLost$", "-test.count=1", "-test.v")
@@ -50,17 +51,9 @@ func TestEMFILENotLost(t *testing.T) {
 	}
 }
 
-func cutColon(s string) (string, string, bool) {
-	for i := range s {
-		if s[i] == ':' {
-			return s[:i], s[i+1:], true
-		}
-	}
-	return s, "", false
-}
-
 func emfileChild(t *testing.T, kind, path string) {
 	const lease = 400 * time.Millisecond
+	kind, early := strings.CutSuffix(kind, "-early")
 	beats := make(chan error, 1000)
 	var l *Lock
 	if kind == "file" {
@@ -82,6 +75,9 @@ func emfileChild(t *testing.T, kind, path string) {
 		t.Fatal(err)
 	}
 	before := beatOnDisk(t, l)
+	l.mu.Lock()
+	h := l.current() // its Lost channel, even once released
+	l.mu.Unlock()
 
 	// Out of descriptors: lower the limit, open until EMFILE.
 	var saved syscall.Rlimit
@@ -114,13 +110,19 @@ func emfileChild(t *testing.T, kind, path string) {
 			if time.Since(start) > lease {
 				lapsed++
 			}
-		case <-l.Lost():
+		case <-h.lost:
 			lost = true
 		case <-deadline.C:
 			lost = true
 		}
 	}
 	without := time.Since(start)
+	// "early": Unlock while still out of descriptors. It has one, its
+	// entry's, to close first; that is enough to release.
+	var earlyErr error
+	if early {
+		earlyErr = unlock()
+	}
 	for _, fd := range fds {
 		syscall.Close(fd)
 	}
@@ -132,15 +134,24 @@ func emfileChild(t *testing.T, kind, path string) {
 	}
 	t.Logf("%d descriptors opened; %v without any, %d heartbeats after the lease", len(fds), without.Round(time.Millisecond), lapsed)
 	select {
-	case <-l.Lost():
-		t.Fatalf("Lost() closed though no one took the lock: %v", currentLostErr(l))
+	case <-h.lost:
+		t.Errorf("Lost() closed though no one took the lock: %v", h.lostErr)
 	default:
+		if lost {
+			t.Fatal("no heartbeat after the lease within 30 s")
+		}
 	}
-	if lost {
-		t.Fatal("no heartbeat after the lease within 30 s")
+	if early {
+		if earlyErr != nil {
+			t.Fatalf("Unlock without descriptors: %v", earlyErr)
+		}
+		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("lock path after Unlock: %v", err)
+		}
+		return
 	}
 	// The heartbeat resumes: the record at the path advances again.
-	for beatOnDisk(t, l) == before {
+	for !lost && beatOnDisk(t, l) == before {
 		select {
 		case <-beats:
 		case <-deadline.C:
@@ -169,10 +180,4 @@ func beatOnDisk(t *testing.T, l *Lock) uint64 {
 		t.Fatal(err)
 	}
 	return o.Beat
-}
-
-func currentLostErr(l *Lock) error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.current().lostErr
 }
