@@ -20,8 +20,7 @@ const goneForm = ".gone.XXXXXXXXXXXXX"
 // make for a lock whose last element is base: the lock's siblings, and the
 // names inside a lock directory and its queue (fixed lengths).
 func derivedNames(base string) []string {
-	gone := goneForm
-	uuid := strings.Repeat("u", 36)
+	gone, uuid := goneForm, strings.Repeat("u", 36)
 	return []string{
 		base, base + ".last", base + guardSuffix, base + wantSuffix, base + ".queue",
 		base + gone, base + guardSuffix + gone, // tempName of P, of P.break
