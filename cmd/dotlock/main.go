@@ -44,7 +44,7 @@ const (
 	exitConflict   = 1   // the lock is held (-n, -w): default of -E
 	exitUsage      = 64  // EX_USAGE: bad command line
 	exitDataErr    = 65  // EX_DATAERR: the lock path holds something that is not a lock of this format
-	exitNoInput    = 66  // EX_NOINPUT: the lock's directory does not exist
+	exitNoInput    = 66  // EX_NOINPUT: the lock's directory does not exist; a lock name too long
 	exitSoftware   = 70  // EX_SOFTWARE: internal error
 	exitOSErr      = 71  // EX_OSERR: other system error (cannot start a process, ...)
 	exitCantCreat  = 73  // EX_CANTCREAT: read-only filesystem, no space, quota
@@ -92,7 +92,7 @@ Subcommands:
 
 Exit status: the command's (128+N if it died of signal N); 1 (or -E N) if the
 lock is held; 64 usage; 65 the path is not a lock of this format; 66 no such
-directory; 70 internal error; 71 system error; 73 cannot create (read-only,
+directory, or a lock name too long; 70 internal error; 71 system error; 73 cannot create (read-only,
 full); 74 I/O error; 75 the lock was lost while held; 77 permission denied;
 126 command cannot be run; 127 command not found.
 `
@@ -213,8 +213,8 @@ func errorCode(err error) int {
 		return exitCantCreat
 	case errors.Is(err, syscall.EIO):
 		return exitIOErr
-	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR):
-		return exitNoInput
+	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ENAMETOOLONG):
+		return exitNoInput // ENAMETOOLONG: as flock(1)'s open failing
 	case errors.Is(err, syscall.ELOOP), errors.As(err, &re):
 		return exitDataErr
 	}

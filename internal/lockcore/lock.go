@@ -102,6 +102,9 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 	if !st.IsDir() {
 		return nil, &fs.PathError{Op: "new", Path: path, Err: fmt.Errorf("%s is not a directory", dir)}
 	}
+	if err := checkNames(dir, base); err != nil {
+		return nil, &fs.PathError{Op: "new", Path: path, Err: err}
+	}
 	var cfg Config
 	for _, o := range opts {
 		o(&cfg)
@@ -145,7 +148,9 @@ func (l *Lock) pathErr(op string, err error) error {
 // TryLock takes the lock if it can be had now: if it is free, or its holder
 // is proven dead. Otherwise it returns an error matching ErrLocked that names
 // the holder. A holder on another host is judged by its lease, which one
-// call cannot watch; Lock can.
+// call cannot watch; Lock can. It waits at most tryCleanup (1 s) for the
+// cleanup of an attempt that failed (ENOSPC, say); that goes on in the
+// background.
 func (l *Lock) TryLock() error {
 	select {
 	case l.sem <- struct{}{}:
@@ -156,6 +161,7 @@ func (l *Lock) TryLock() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
 	defer cancel()
 	ws := l.newWaitState()
+	ws.try = true
 	var blocked *LockedError
 	for range 4 {
 		h, blk, err := l.attempt(ctx, ws)
@@ -262,6 +268,7 @@ type waitState struct {
 	delay     time.Duration
 	gdelay    time.Duration // the same, waiting for a breaker guard
 	quick     int           // tries in a row that were not blocked
+	try       bool          // TryLock: cleanups are waited for briefly (tryCleanup)
 
 	// Wake-ups other than polling (notify_linux.go), set up once a wait
 	// begins, undone by stop.
@@ -511,17 +518,22 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	if err != nil {
 		// Never a smaller token: give the entry up and come back.
 		e.Close()
-		l.abandon(nil)
+		l.abandon(ctx, ws, nil)
 		if errors.Is(err, ErrNotLock) {
 			return nil, nil, err
 		}
 		return nil, &LockedError{Reason: err.Error()}, nil
 	}
-	token := last + 1
+	token, err := nextToken(last, 1)
+	if err != nil {
+		e.Close()
+		l.abandon(ctx, ws, nil)
+		return nil, nil, err
+	}
 	owner, err := stale.Self(token, l.cfg.Mode, now)
 	if err != nil {
 		e.Close()
-		l.abandon(nil)
+		l.abandon(ctx, ws, nil)
 		return nil, nil, err
 	}
 	rec := owner.Marshal()
@@ -530,19 +542,19 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		err = e.Sync()
 		if err != nil {
 			e.Close()
-			l.abandon(rec)
+			l.abandon(ctx, ws, rec)
 			return nil, nil, &fs.PathError{Op: "sync", Path: l.store.Path(), Err: unwrapPath(err)}
 		}
 	} else if err != nil {
 		e.Close()
-		l.abandon(rec)
+		l.abandon(ctx, ws, rec)
 		return nil, nil, &fs.PathError{Op: "write", Path: l.store.Path(), Err: unwrapPath(err)}
 	}
 	// A5: a breaker that saw our entry before the record was written may be
 	// at work; decide nothing until no guard is held.
 	if err := l.waitGuardClear(ctx, ws); err != nil {
 		e.Close()
-		l.abandon(rec)
+		l.abandon(ctx, ws, rec)
 		return nil, nil, err
 	}
 	// A6: verify that the entry at the path is ours: on a local filesystem
@@ -567,7 +579,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		// Undecided, and we will not hold it: our record, if it is there,
 		// names a live process, which no one on this host would break.
-		l.abandon(rec)
+		l.abandon(ctx, ws, rec)
 		return nil, nil, err
 	}
 	return nil, nil, nil // displaced while undecided; try again
@@ -607,17 +619,18 @@ func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 // It holds the breaker guard while it works: Retire puts back a record it
 // moved and found not ours, and only the guard keeps an entry created at
 // the path meanwhile undecided (A5) — without it, the put-back could
-// replace a lock its creator had already verified and now holds.
-func (l *Lock) abandon(rec []byte) {
+// replace a lock its creator had already verified and now holds. The
+// caller waits for it until ctx is done (see cleanup).
+func (l *Lock) abandon(ctx context.Context, ws *waitState, rec []byte) {
 	var uuid string
 	if o, err := stale.Parse(rec); err == nil {
 		uuid = o.UUID
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	ctx, cancel := ws.cleanupCtx(ctx)
 	defer cancel()
-	ws := l.newWaitState()
-	l.retry(func() error {
-		return l.underGuard(ctx, ws, func(time.Time) error {
+	gws := l.newWaitState()
+	l.cleanup(ctx, func(bg context.Context) error {
+		return l.underGuard(bg, gws, func(time.Time) error {
 			ok, err := l.store.Retire(false, func(moved []byte) bool {
 				return len(moved) == 0 || mine(moved, rec, uuid)
 			})
@@ -838,12 +851,17 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		at, known = idAt(id, l.guard.Path())
 	}
 	e.Close()
-	// B5: release the guard only if it is still ours; tried again after a
-	// transient error, since a guard left behind names this live process
-	// and would stop every acquirer on this host (A5).
+	// B5: release the guard only if it is still ours (or still empty, if
+	// our write failed: ENOSPC); tried again after a transient error, since
+	// a guard left behind names this live process and would stop every
+	// acquirer on this host (A5).
 	b5 := func() {
-		l.retry(func() error {
-			ok, err := l.guard.Retire(false, func(moved []byte) bool { return mine(moved, rec, o.UUID) })
+		cctx, cancel := ws.cleanupCtx(ctx)
+		defer cancel()
+		l.cleanup(cctx, func(context.Context) error {
+			ok, err := l.guard.Retire(false, func(moved []byte) bool {
+				return mine(moved, rec, o.UUID) || (werr != nil && len(moved) == 0)
+			})
 			return doneUnlessLeft(ok, err)
 		})
 	}
@@ -958,7 +976,11 @@ func (l *Lock) startHeartbeat(h *hold) {
 		if h.stopped {
 			return
 		}
-		if err := l.beat(h); err != nil {
+		err := l.beat(h)
+		if l.cfg.afterBeat != nil {
+			l.cfg.afterBeat(err)
+		}
+		if err != nil {
 			h.lostErr = err
 			close(h.lost)
 			return
@@ -982,8 +1004,11 @@ func (l *Lock) lapsed(h *hold, now time.Time) bool {
 }
 
 // beat proves h still holds the path and advances its heartbeat. It returns
-// an error only when the hold is lost; transient errors wait for the next
-// beat (and, if they last, make the hold lapse).
+// an error only when the hold is proven lost (H1: the record at the path is
+// not ours); other errors wait for the next beat (and, if they last, make
+// the hold lapse: then the next look that succeeds decides, under the
+// guard). Out of descriptors for longer than StaleAfter/2, the guard could
+// not be created (EMFILE), and that used to count as lost.
 func (l *Lock) beat(h *hold) error {
 	now := l.cfg.Clock.Now()
 	prove := func(deadline time.Time) error {
@@ -1030,8 +1055,8 @@ func (l *Lock) beat(h *hold) error {
 	// H3: after a lapse, prove the hold under the breaker guard, so that
 	// no breaker that judged the lease lapsed is still at work.
 	err := l.withGuard(context.Background(), l.newWaitState(), prove)
-	if errors.Is(err, errGuardBusy) {
-		return nil
+	if !errors.Is(err, ErrLost) {
+		return nil // the guard busy, or not to be had now: try again next beat
 	}
 	return err
 }

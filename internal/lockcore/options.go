@@ -45,6 +45,7 @@ type Config struct {
 
 	afterCreate func() error  // test hook: a create whose reply is lost
 	handoff     time.Duration // test hook: the handoff window, if not 0
+	afterBeat   func(error)   // test hook: told each heartbeat's result
 }
 
 // Option changes a Config.

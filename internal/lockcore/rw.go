@@ -439,7 +439,6 @@ func (rw *rwSupport) schedule() error {
 	if err != nil {
 		return nil // P.last unreadable for now: a later schedule hands on
 	}
-	token := last + 1
 	now := rw.l.cfg.Clock.Now()
 	readersTurn := len(writers) == 0
 	if len(readers) > 0 && len(writers) > 0 {
@@ -448,6 +447,14 @@ func (rw *rwSupport) schedule() error {
 		} else {
 			readersTurn = readers[0].seq < writers[0].seq // no history: queue order
 		}
+	}
+	n := uint64(1)
+	if readersTurn {
+		n = uint64(len(readers))
+	}
+	token, err := nextToken(last, n)
+	if err != nil {
+		return err
 	}
 	if readersTurn {
 		// A group for every waiting reader.
@@ -619,7 +626,10 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		if err != nil {
 			return nil, &LockedError{Reason: err.Error()}, nil
 		}
-		token := last + 1
+		token, err := nextToken(last, 1)
+		if err != nil {
+			return nil, nil, err
+		}
 		anchor, err := stale.Self(token, stale.ModeShared, now)
 		if err != nil {
 			return nil, nil, err
@@ -667,7 +677,9 @@ func (rw *rwSupport) advanceAnchor(o *stale.Owner, data []byte) error {
 	if !bytes.Equal(cur, data) {
 		return errAnchorMoved
 	}
-	o.Token++
+	if o.Token, err = nextToken(o.Token, 1); err != nil {
+		return err
+	}
 	return rw.l.writeAt(e, o.TokenLine(), o.TokenOffset())
 }
 
@@ -719,6 +731,7 @@ func (l *Lock) TryRLock() error {
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
 	defer cancel()
 	ws := l.newWaitState()
+	ws.try = true
 	defer ws.stop()
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)

@@ -1,0 +1,183 @@
+package lockcore
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dotlock/dotlock/internal/testdir"
+	"github.com/dotlock/dotlock/stale"
+)
+
+const emfileChildEnv = "DOTLOCK_TEST_EMFILE_CHILD" // kind:path, in the child
+
+// A process out of file descriptors for longer than half the lease used to
+// find its hold lost (H3 could not create the guard: EMFILE), though no one
+// had taken the lock, and Unlock then returned that old error and left the
+// record, naming this live process, at the path. Now only a record proven
+// not ours is a lost hold, heartbeats resume with the descriptors, and
+// Unlock releases. The descriptors run out in a child process, so that the
+// limit touches no other test.
+func TestEMFILENotLost(t *testing.T) {
+	if v := os.Getenv(emfileChildEnv); v != "" {
+		kind, path, _ := strings.Cut(v, ":")
+		emfileChild(t, kind, path)
+		return
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, kind := range []string{"file", "dir", "shared", "file-early", "shared-early"} {
+		t.Run(kind, func(t *testing.T) {
+			path := filepath.Join(testdir.New(t), "x.lock")
+			cmd := exec.Command(exe, "-test.run=^TestEMFILENotLost$", "-test.count=1", "-test.v")
+			cmd.Env = append(os.Environ(), emfileChildEnv+"="+kind+":"+path, "GORACE=atexit_sleep_ms=0")
+			out, err := cmd.CombinedOutput()
+			if err != nil {
+				t.Fatalf("child: %v\n%s", err, out)
+			}
+			t.Logf("child:\n%s", out)
+			if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+				t.Fatalf("lock path after the child's release: %v", err)
+			}
+		})
+	}
+}
+
+func emfileChild(t *testing.T, kind, path string) {
+	const lease = 400 * time.Millisecond
+	kind, early := strings.CutSuffix(kind, "-early")
+	beats := make(chan error, 1000)
+	var l *Lock
+	if kind == "file" {
+		l = newFileLock(t, path, WithStaleAfter(lease))
+	} else {
+		l = newDirLock(t, path, WithStaleAfter(lease))
+	}
+	l.cfg.afterBeat = func(err error) {
+		select {
+		case beats <- err:
+		default:
+		}
+	}
+	lock, unlock := l.TryLock, l.Unlock
+	if kind == "shared" {
+		lock, unlock = l.TryRLock, l.RUnlock
+	}
+	if err := lock(); err != nil {
+		t.Fatal(err)
+	}
+	before := beatOnDisk(t, l)
+	l.mu.Lock()
+	h := l.current() // its Lost channel, even once released
+	l.mu.Unlock()
+
+	// Out of descriptors: lower the limit, open until EMFILE.
+	var saved syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &saved); err != nil {
+		t.Fatal(err)
+	}
+	low := saved
+	low.Cur = min(saved.Cur, 128)
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &low); err != nil {
+		t.Fatal(err)
+	}
+	var fds []int
+	var openErr error
+	for {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			openErr = err
+			break
+		}
+		fds = append(fds, fd)
+	}
+	start := time.Now()
+	// Heartbeats that began after a whole lease without descriptors: the
+	// second hook call after it is of a beat that began after it (H3).
+	lapsed, lost := 0, false
+	deadline := time.NewTimer(30 * time.Second)
+	for lapsed < 2 && !lost {
+		select {
+		case <-beats:
+			if time.Since(start) > lease {
+				lapsed++
+			}
+		case <-h.lost:
+			lost = true
+		case <-deadline.C:
+			lost = true
+		}
+	}
+	without := time.Since(start)
+	// "early": Unlock while still out of descriptors. It has one, its
+	// entry's, to close first; that is enough to release.
+	var earlyErr error
+	if early {
+		earlyErr = unlock()
+	}
+	for _, fd := range fds {
+		syscall.Close(fd)
+	}
+	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &saved); err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(openErr, syscall.EMFILE) {
+		t.Fatalf("opening until the limit: %v, want EMFILE", openErr)
+	}
+	t.Logf("%d descriptors opened; %v without any, %d heartbeats after the lease", len(fds), without.Round(time.Millisecond), lapsed)
+	select {
+	case <-h.lost:
+		t.Errorf("Lost() closed though no one took the lock: %v", h.lostErr)
+	default:
+		if lost {
+			t.Fatal("no heartbeat after the lease within 30 s")
+		}
+	}
+	if early {
+		if earlyErr != nil {
+			t.Fatalf("Unlock without descriptors: %v", earlyErr)
+		}
+		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Fatalf("lock path after Unlock: %v", err)
+		}
+		return
+	}
+	// The heartbeat resumes: the record at the path advances again.
+	for !lost && beatOnDisk(t, l) == before {
+		select {
+		case <-beats:
+		case <-deadline.C:
+			t.Fatal("heartbeat did not resume within 30 s")
+		}
+	}
+	if err := unlock(); err != nil {
+		t.Fatalf("Unlock: %v", err)
+	}
+	if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+		t.Fatalf("lock path after Unlock: %v", err)
+	}
+}
+
+// beatOnDisk is the heartbeat counter of the handle's current hold's record.
+func beatOnDisk(t *testing.T, l *Lock) uint64 {
+	l.mu.Lock()
+	h := l.current()
+	l.mu.Unlock()
+	data, err := h.read()
+	if err != nil {
+		t.Fatal(err)
+	}
+	o, err := stale.Parse(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Beat
+}
