@@ -211,10 +211,10 @@ func (l *Lock) Lock(ctx context.Context) error {
 			return nil
 		}
 		if blk != nil && l.rw != nil {
-			// A lock directory: wait in the queue, so that readers and
-			// writers take turns (rw.go). OnWait is told from the queue,
-			// of who holds the lock once this waiter is in line.
-			h, err := l.waitQueued(ctx, ws, true)
+			// A lock directory: wait in the process's line (line.go),
+			// then in the queue, so that readers and writers take turns
+			// (rw.go). OnWait is told from the line or the queue.
+			h, err := l.waitInLine(ctx, ws, true, blk)
 			if err != nil {
 				<-l.sem
 				return l.ctxOr(ctx, "lock", err)

@@ -622,6 +622,7 @@ func (l *Lock) RLock(ctx context.Context) error {
 	}
 	ws := l.newWaitState()
 	defer ws.stop()
+	var blocked *LockedError
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
 		if err != nil {
@@ -631,11 +632,11 @@ func (l *Lock) RLock(ctx context.Context) error {
 			l.installShared(h)
 			return nil
 		}
-		if blk != nil {
-			break // OnWait is told from the queue (waitQueued)
+		if blocked = blk; blk != nil {
+			break // OnWait is told from the line or the queue
 		}
 	}
-	h, err := l.waitQueued(ctx, ws, false)
+	h, err := l.waitInLine(ctx, ws, false, blocked)
 	if err != nil {
 		return l.ctxOr(ctx, "rlock", err)
 	}

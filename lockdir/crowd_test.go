@@ -1,0 +1,154 @@
+package lockdir_test
+
+// Many waiters on one path in one process (each with its own handle): they
+// must all be served, in time proportional to the holds, with mutual
+// exclusion kept.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/dotlock/dotlock/internal/testdir"
+	"github.com/dotlock/dotlock/lockdir"
+)
+
+// crowd runs n goroutines, each with its own handle on path, each taking
+// the lock once (shared if reader(i)) for hold, within ctx. It returns how
+// many were served, and fails t if a writer ever held beside anyone, or if
+// the queue ever held more than one record (the process's line has one
+// waiter in it at a time).
+func crowd(t testing.TB, ctx context.Context, path string, n int, hold time.Duration, reader func(int) bool) int {
+	t.Helper()
+	var writers, readers, served atomic.Int64
+	var overlap atomic.Value
+	var wg sync.WaitGroup
+	stop, most := make(chan struct{}), make(chan int, 1)
+	go func() {
+		m := 0
+		for {
+			select {
+			case <-stop:
+				most <- m
+				return
+			case <-time.After(time.Millisecond):
+			}
+			m = max(m, len(queueLeft(path)))
+		}
+	}()
+	defer func() {
+		close(stop)
+		if m := <-most; m > 1 {
+			t.Errorf("the queue held %d records at once; want at most 1 (one line per process)", m)
+		}
+	}()
+	errs := make(chan error, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			l, err := lockdir.NewRW(path)
+			if err != nil {
+				errs <- err
+				return
+			}
+			shared := reader(i)
+			if shared {
+				err = l.RLock(ctx)
+			} else {
+				err = l.Lock(ctx)
+			}
+			if err != nil {
+				errs <- fmt.Errorf("waiter %d: %w", i, err)
+				return
+			}
+			if shared {
+				if readers.Add(1); writers.Load() != 0 {
+					overlap.Store("a reader beside a writer")
+				}
+			} else if w := writers.Add(1); w != 1 || readers.Load() != 0 {
+				overlap.Store(fmt.Sprintf("a writer beside %d writers, %d readers", w-1, readers.Load()))
+			}
+			time.Sleep(hold)
+			if shared {
+				readers.Add(-1)
+				err = l.RUnlock()
+			} else {
+				writers.Add(-1)
+				err = l.Unlock()
+			}
+			if err != nil {
+				errs <- fmt.Errorf("waiter %d: unlock: %w", i, err)
+				return
+			}
+			served.Add(1)
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	nerr := 0
+	for err := range errs {
+		if nerr++; nerr <= 5 {
+			t.Error(err)
+		}
+	}
+	if s, ok := overlap.Load().(string); ok {
+		t.Errorf("mutual exclusion broken: %s", s)
+	}
+	return int(served.Load())
+}
+
+func crowdSize(t testing.TB, def int) int {
+	if s := os.Getenv("DOTLOCK_CROWD"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	return def
+}
+
+// TestCrowdOfWriters: 1,000 goroutines, each with its own handle on one
+// path, each take the lock once. The local line (lockcore's crowd) serves
+// them in time proportional to the holds; before it, every one of them
+// queued on disk and judged the whole queue, and 2 minutes served a few
+// dozen.
+func TestCrowdOfWriters(t *testing.T) {
+	n := crowdSize(t, 1000)
+	path := filepath.Join(testdir.New(t), "x.lock")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	got := crowd(t, ctx, path, n, 0, func(int) bool { return false })
+	t.Logf("%d writers: %d served in %v", n, got, time.Since(start).Round(time.Millisecond))
+	if got != n {
+		t.Errorf("%d of %d waiters served within 60s", got, n)
+	}
+	if q := queueLeft(path); len(q) != 0 {
+		t.Errorf("queue left behind: %v", q)
+	}
+}
+
+// TestCrowdMixed: 200 goroutines, one in four a writer, the others readers.
+func TestCrowdMixed(t *testing.T) {
+	n := crowdSize(t, 200)
+	path := filepath.Join(testdir.New(t), "x.lock")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	start := time.Now()
+	got := crowd(t, ctx, path, n, 100*time.Microsecond, func(i int) bool { return i%4 != 0 })
+	t.Logf("%d mixed: %d served in %v", n, got, time.Since(start).Round(time.Millisecond))
+	if got != n {
+		t.Errorf("%d of %d waiters served within 60s", got, n)
+	}
+	if q := queueLeft(path); len(q) != 0 {
+		t.Errorf("queue left behind: %v", q)
+	}
+}
