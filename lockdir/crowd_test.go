@@ -17,6 +17,7 @@ import (
 
 	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
+	"github.com/dotlock/dotlock/stale"
 )
 
 // crowd runs n goroutines, each with its own handle on path, each taking
@@ -150,5 +151,74 @@ func TestCrowdMixed(t *testing.T) {
 	}
 	if q := queueLeft(path); len(q) != 0 {
 		t.Errorf("queue left behind: %v", q)
+	}
+}
+
+// toldWaiting returns an option that closes told when the handle is first
+// told that it waits (OnWait): behind another waiter of this process (in
+// its line), or in the queue.
+func toldWaiting() (waiting lockdir.Option, told <-chan struct{}) {
+	ch := make(chan struct{})
+	var once sync.Once
+	return lockdir.WithOnWait(func(*lockdir.LockedError) { once.Do(func() { close(ch) }) }), ch
+}
+
+func waitTold(t *testing.T, told <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-told:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the waiter was not told it waits within 10s")
+	}
+}
+
+// TestLineReadersGoInTogether: readers waiting in this process's line
+// behind a queued reader go in with it, as queued readers do (S4), even
+// past a writer that queued meanwhile (here a record naming this process,
+// which never takes its turn).
+func TestLineReadersGoInTogether(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := filepath.Join(testdir.New(t), "x.lock")
+	w := mustRW(t, path)
+	if err := w.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5
+	done := make(chan *lockdir.RWLock, n+1)
+	errs := make(chan error, n+1)
+	rlock := func(r *lockdir.RWLock) {
+		if err := r.RLock(ctx); err != nil {
+			errs <- err
+			return
+		}
+		done <- r
+	}
+	go rlock(mustRW(t, path))
+	waitQueueEntry(t, path, ".r.")
+	for range n {
+		waiting, told := toldWaiting()
+		go rlock(mustRW(t, path, waiting))
+		waitTold(t, told)
+	}
+	me, err := stale.Self(0, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(path+".queue", "00000000000000000099.w."+me.UUID), me.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	for i := range n + 1 {
+		select {
+		case r := <-done:
+			defer r.RUnlock()
+		case err := <-errs:
+			t.Fatal(err)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of %d readers in after 10s; queue: %v", i, n+1, queueLeft(path))
+		}
 	}
 }

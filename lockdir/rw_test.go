@@ -259,7 +259,8 @@ func TestRWInProcess(t *testing.T) {
 
 	t.Run("WaitingWriterGoesFirst", func(t *testing.T) {
 		path := filepath.Join(testdir.New(t), "x.lock")
-		r1, r2, w := mustRW(t, path), mustRW(t, path), mustRW(t, path)
+		waiting, told := toldWaiting()
+		r1, r2, w := mustRW(t, path), mustRW(t, path, waiting), mustRW(t, path)
 		if err := r1.RLock(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -273,7 +274,7 @@ func TestRWInProcess(t *testing.T) {
 		}
 		rdone := make(chan error, 1)
 		go func() { rdone <- r2.RLock(ctx) }()
-		waitQueueEntry(t, path, ".r.")
+		waitTold(t, told) // in line behind the writer, in this process
 		if err := r1.RUnlock(); err != nil {
 			t.Fatal(err)
 		}
@@ -349,7 +350,8 @@ func TestRWInProcess(t *testing.T) {
 func TestRWQueuedReaderAdmittedWhenWriterGivesUp(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(testdir.New(t), "x.lock")
-	r1, r2, r3, w := mustRW(t, path), mustRW(t, path), mustRW(t, path), mustRW(t, path)
+	waiting, told := toldWaiting()
+	r1, r2, r3, w := mustRW(t, path), mustRW(t, path, waiting), mustRW(t, path), mustRW(t, path)
 	if err := r1.RLock(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -362,7 +364,7 @@ func TestRWQueuedReaderAdmittedWhenWriterGivesUp(t *testing.T) {
 	defer rcancel()
 	rdone := make(chan error, 1)
 	go func() { rdone <- r2.RLock(rctx) }()
-	waitQueueEntry(t, path, ".r.")
+	waitTold(t, told) // in line behind the writer, in this process
 	cancel()
 	if err := recv(t, wdone, "cancelled writer"); err != context.Canceled {
 		t.Fatalf("cancelled Lock = %v", err)

@@ -3,6 +3,7 @@ package lockcore
 import (
 	"container/list"
 	"context"
+	"errors"
 	"sync"
 )
 
@@ -20,7 +21,15 @@ type line struct {
 
 	mu     sync.Mutex
 	headed bool       // a waiter is at the head
-	next   *list.List // of chan struct{}: followers, closed when made head
+	next   *list.List // of *turn: the followers, in order
+}
+
+// turn is a follower's place; ch is closed when its wait is over: it heads
+// the line, or (rider) it may join the group its head got into.
+type turn struct {
+	ch     chan struct{}
+	reader bool
+	rider  bool
 }
 
 // lines holds a line for each path that has waiters in this process, and
@@ -52,47 +61,67 @@ func (ln *line) exit(path string) {
 	}
 }
 
-// await returns once the caller heads the line (first: at once, with no
-// one ahead of it), or when ctx is done; after a nil error the caller must
-// call pass. follow is called if the caller has to wait behind others.
-func (ln *line) await(ctx context.Context, follow func()) (first bool, err error) {
+// await returns once the caller heads the line (first: at once, nobody
+// ahead), or rides along with a group (t.rider), or ctx is done. A head
+// must call pass. follow is called if the caller waits behind others;
+// front puts it before them (a rider that could not join).
+func (ln *line) await(ctx context.Context, reader, front bool, follow func()) (t *turn, first bool, err error) {
+	t = &turn{ch: make(chan struct{}), reader: reader}
 	ln.mu.Lock()
 	if !ln.headed {
 		ln.headed = true
 		ln.mu.Unlock()
-		return true, nil
+		return t, true, nil
 	}
-	turn := make(chan struct{})
-	e := ln.next.PushBack(turn)
+	var e *list.Element
+	if front {
+		e = ln.next.PushFront(t)
+	} else {
+		e = ln.next.PushBack(t)
+	}
 	ln.mu.Unlock()
 	follow()
 	select {
-	case <-turn:
-		return false, nil
+	case <-t.ch:
+		return t, false, nil
 	case <-ctx.Done():
 	}
 	ln.mu.Lock()
 	select {
-	case <-turn: // made head as ctx ended: hand it on
+	case <-t.ch: // its wait ended as ctx did
 		ln.mu.Unlock()
-		ln.pass()
+		if !t.rider {
+			ln.pass(false) // made head: hand it on
+		}
 	default:
 		ln.next.Remove(e)
 		ln.mu.Unlock()
 	}
-	return false, ctx.Err()
+	return t, false, ctx.Err()
 }
 
-// pass makes the next follower head, if any.
-func (ln *line) pass() {
+// pass ends the head's turn: the next follower heads the line. A head
+// that got a shared hold (joined) first lets every reader following it
+// ride along into its group, as the queue lets every waiting reader in
+// together (S4); later readers wait for the next reader phase.
+func (ln *line) pass(joined bool) {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
+	for e := ln.next.Front(); joined && e != nil; {
+		next := e.Next()
+		if t := e.Value.(*turn); t.reader {
+			ln.next.Remove(e)
+			t.rider = true
+			close(t.ch)
+		}
+		e = next
+	}
 	e := ln.next.Front()
 	if e == nil {
 		ln.headed = false
 		return
 	}
-	close(ln.next.Remove(e).(chan struct{}))
+	close(ln.next.Remove(e).(*turn).ch)
 }
 
 // waitInLine waits in this process's line for the path and, at its head,
@@ -104,21 +133,53 @@ func (l *Lock) waitInLine(ctx context.Context, ws *waitState, writer bool, blk *
 	path := l.store.Path()
 	ln := enterLine(path)
 	defer ln.exit(path)
-	first, err := ln.await(ctx, func() {
-		if l.cfg.OnWait != nil && blk != nil {
+	told, front := false, false
+	follow := func() {
+		if !told && l.cfg.OnWait != nil && blk != nil {
+			told = true
 			l.cfg.OnWait(&LockedError{Owners: blk.Owners, Reason: blk.Reason + "; behind other waiters in this process"})
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
-	defer ln.pass() // once held, or given up: the next waiter's turn
-	if !first {
-		if h, err := l.tryHead(ctx, ws, writer); h != nil || err != nil {
-			return h, err
+	for {
+		t, first, err := ln.await(ctx, !writer, front, follow)
+		if err != nil {
+			return nil, err
 		}
+		if t.rider {
+			if h, err := l.joinAlong(ctx, ws); h != nil || err != nil {
+				return h, err
+			}
+			front = true // the group is gone: back in line, first
+			continue
+		}
+		var h *hold
+		if !first || front {
+			h, err = l.tryHead(ctx, ws, writer)
+		}
+		if h == nil && err == nil {
+			h, err = l.waitQueued(ctx, ws, writer)
+		}
+		ln.pass(h != nil && !writer)
+		return h, err
 	}
-	return l.waitQueued(ctx, ws, writer)
+}
+
+// joinAlong joins the group at P, if P is one, past any writers queued
+// (they queued after the group's phase began).
+func (l *Lock) joinAlong(ctx context.Context, ws *waitState) (*hold, error) {
+	var h *hold
+	err := l.rw.under(ctx, ws, func() error {
+		data, err := l.rw.dir.Read()
+		if err != nil {
+			return nil // no group: wait in line again
+		}
+		h, _, err = l.rw.joinGroup(data, l.cfg.Clock.Now())
+		if errors.Is(err, errNotShared) {
+			return nil
+		}
+		return err
+	})
+	return h, err
 }
 
 // tryHead makes the tries Lock or RLock make before they queue.
