@@ -2,7 +2,7 @@
 // lockdir: acquisition with backoff and wake-ups, the breaker guard, the
 // heartbeat, fencing tokens and checked release, written once over the Store
 // primitive. docs/PROTOCOL.md explains it; the step names there (A1..A6,
-// B1..B5, H1..H3, R1..R3, W1..W4) appear in the comments here, and label
+// B1..B5, H1..H3, R1..R3, W1..W5) appear in the comments here, and label
 // the steps of its model, docs/model/dotlock.pml (which splits some: A1lost,
 // B1w, B1v, B2, B4tmp; "model: X" below names them).
 package lockcore
