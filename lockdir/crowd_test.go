@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,8 +24,8 @@ import (
 // crowd runs n goroutines, each with its own handle on path, each taking
 // the lock once (shared if reader(i)) for hold, within ctx. It returns how
 // many were served, and fails t if a writer ever held beside anyone, or if
-// the queue ever held more than one record (the process's line has one
-// waiter in it at a time).
+// the queue ever held more than one record of a kind (the process's line of
+// writers, and its line of readers, have one waiter in it at a time).
 func crowd(t testing.TB, ctx context.Context, path string, n int, hold time.Duration, reader func(int) bool) int {
 	t.Helper()
 	return crowdOf(t, ctx, path, n, hold, reader, func() (*lockdir.RWLock, error) { return lockdir.NewRW(path) })
@@ -46,13 +47,14 @@ func crowdOf(t testing.TB, ctx context.Context, path string, n int, hold time.Du
 				return
 			case <-time.After(time.Millisecond):
 			}
-			m = max(m, len(queueLeft(path)))
+			q := queueLeft(path)
+			m = max(m, countIn(q, ".w."), countIn(q, ".r."))
 		}
 	}()
 	defer func() {
 		close(stop)
 		if m := <-most; m > 1 {
-			t.Errorf("the queue held %d records at once; want at most 1 (one line per process)", m)
+			t.Errorf("the queue held %d records of a kind at once; want at most 1 (one line per process)", m)
 		}
 	}()
 	errs := make(chan error, n)
@@ -109,6 +111,16 @@ func crowdOf(t testing.TB, ctx context.Context, path string, n int, hold time.Du
 		t.Errorf("mutual exclusion broken: %s", s)
 	}
 	return int(served.Load())
+}
+
+func countIn(names []string, mark string) int {
+	n := 0
+	for _, s := range names {
+		if strings.Contains(s, mark) {
+			n++
+		}
+	}
+	return n
 }
 
 func crowdSize(t testing.TB, def int) int {
@@ -257,5 +269,59 @@ func TestLineReadersGoInTogether(t *testing.T) {
 		case <-time.After(10 * time.Second):
 			t.Fatalf("%d of %d readers in after 10s; queue: %v", i, n+1, queueLeft(path))
 		}
+	}
+}
+
+// TestLinePhasesAlternate: in one process, a reader waiting while writers
+// wait goes in after the first of them, as the queue's phases alternate
+// (S4), not after all the writers of its process.
+func TestLinePhasesAlternate(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	path := filepath.Join(testdir.New(t), "x.lock")
+	r0 := mustRW(t, path)
+	if err := r0.RLock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	var order []string
+	var wg sync.WaitGroup
+	take := func(name string, l *lockdir.RWLock, shared bool) {
+		defer wg.Done()
+		var err error
+		if shared {
+			err = l.RLock(ctx)
+		} else {
+			err = l.Lock(ctx)
+		}
+		if err != nil {
+			t.Error(name, err)
+			return
+		}
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+		time.Sleep(5 * time.Millisecond)
+		if shared {
+			err = l.RUnlock()
+		} else {
+			err = l.Unlock()
+		}
+		if err != nil {
+			t.Error(name, err)
+		}
+	}
+	for _, name := range []string{"w1", "w2", "w3", "r1"} {
+		waiting, told := toldWaiting()
+		wg.Add(1)
+		go take(name, mustRW(t, path, waiting), name[0] == 'r')
+		waitTold(t, told)
+	}
+	if err := r0.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	if want := "w1 r1 w2 w3"; strings.Join(order, " ") != want {
+		t.Errorf("served in the order %v, want %s", order, want)
 	}
 }

@@ -7,11 +7,12 @@ import (
 	"sync"
 )
 
-// A local line (W5): the waiters for one lock directory in one process
-// take part in the queue one at a time. Only the line's head queues in
-// P.queue, watches for wake-ups and judges holders and other waiters; the
-// others wait in memory, in order, and the next becomes head once the head
-// holds or gives up. Without it, N waiters in a process each queued a
+// A local line (W5): the writers waiting for one lock directory in one
+// process take part in the queue one at a time, and so do the readers (a
+// line for each kind, so that phases alternate as the queue has them do).
+// Only a line's head queues in P.queue, watches for wake-ups and judges
+// holders and other waiters; the others wait in memory, in order, and the
+// next becomes head once the head holds or gives up. Without it, N waiters in a process each queued a
 // record, each judged every other record a few times a heartbeat, each
 // was woken by every release and each contended for the guard: work that
 // grows with N at every handoff and with N² every heartbeat, and 1,000
@@ -27,37 +28,44 @@ type line struct {
 // turn is a follower's place; ch is closed when its wait is over: it heads
 // the line, or (rider) it may join the group its head got into.
 type turn struct {
-	ch     chan struct{}
-	reader bool
-	rider  bool
+	ch    chan struct{}
+	rider bool
 }
 
-// lines holds a line for each path that has waiters in this process, and
-// only while it has them.
+// lines holds a line for each path and kind that has waiters in this
+// process, and only while it has them.
 var lines = struct {
 	sync.Mutex
 	m map[string]*line
 }{m: map[string]*line{}}
 
-// enterLine returns the line for path, counting the caller in until exit.
-func enterLine(path string) *line {
+// lineKey names the line of path's writers or readers.
+func lineKey(path string, writer bool) string {
+	if writer {
+		return path + "\x00w"
+	}
+	return path + "\x00r"
+}
+
+// enterLine returns the line key, counting the caller in until exit.
+func enterLine(key string) *line {
 	lines.Lock()
 	defer lines.Unlock()
-	ln := lines.m[path]
+	ln := lines.m[key]
 	if ln == nil {
 		ln = &line{next: list.New()}
-		lines.m[path] = ln
+		lines.m[key] = ln
 	}
 	ln.users++
 	return ln
 }
 
 // exit counts the caller out; the last to leave removes the line.
-func (ln *line) exit(path string) {
+func (ln *line) exit(key string) {
 	lines.Lock()
 	defer lines.Unlock()
 	if ln.users--; ln.users == 0 {
-		delete(lines.m, path)
+		delete(lines.m, key)
 	}
 }
 
@@ -65,8 +73,8 @@ func (ln *line) exit(path string) {
 // ahead), or rides along with a group (t.rider), or ctx is done. A head
 // must call pass. follow is called if the caller waits behind others;
 // front puts it before them (a rider that could not join).
-func (ln *line) await(ctx context.Context, reader, front bool, follow func()) (t *turn, first bool, err error) {
-	t = &turn{ch: make(chan struct{}), reader: reader}
+func (ln *line) await(ctx context.Context, front bool, follow func()) (t *turn, first bool, err error) {
+	t = &turn{ch: make(chan struct{})}
 	ln.mu.Lock()
 	if !ln.headed {
 		ln.headed = true
@@ -103,18 +111,14 @@ func (ln *line) await(ctx context.Context, reader, front bool, follow func()) (t
 // pass ends the head's turn: the next follower heads the line. A head
 // that got a shared hold (joined) first lets every reader following it
 // ride along into its group, as the queue lets every waiting reader in
-// together (S4); later readers wait for the next reader phase.
+// together (S4); readers that come later wait for the next reader phase.
 func (ln *line) pass(joined bool) {
 	ln.mu.Lock()
 	defer ln.mu.Unlock()
-	for e := ln.next.Front(); joined && e != nil; {
-		next := e.Next()
-		if t := e.Value.(*turn); t.reader {
-			ln.next.Remove(e)
-			t.rider = true
-			close(t.ch)
-		}
-		e = next
+	for joined && ln.next.Len() > 0 {
+		t := ln.next.Remove(ln.next.Front()).(*turn)
+		t.rider = true
+		close(t.ch)
 	}
 	e := ln.next.Front()
 	if e == nil {
@@ -130,9 +134,9 @@ func (ln *line) pass(joined bool) {
 // as it waits in the queue). A waiter made head tries once more first: the
 // holder it waited behind may be gone, or be a group it may join.
 func (l *Lock) waitInLine(ctx context.Context, ws *waitState, writer bool, blk *LockedError) (*hold, error) {
-	path := l.store.Path()
-	ln := enterLine(path)
-	defer ln.exit(path)
+	key := lineKey(l.store.Path(), writer)
+	ln := enterLine(key)
+	defer ln.exit(key)
 	told, front := false, false
 	follow := func() {
 		if !told && l.cfg.OnWait != nil && blk != nil {
@@ -141,7 +145,7 @@ func (l *Lock) waitInLine(ctx context.Context, ws *waitState, writer bool, blk *
 		}
 	}
 	for {
-		t, first, err := ln.await(ctx, !writer, front, follow)
+		t, first, err := ln.await(ctx, front, follow)
 		if err != nil {
 			return nil, err
 		}

@@ -22,14 +22,17 @@ func newDirLock(t *testing.T, path string, opts ...Option) *Lock {
 	return l
 }
 
-// lineUsers is the number of waiters in path's line, -1 if it has none.
+// lineUsers is the number of waiters in path's lines, -1 if it has none.
 func lineUsers(path string) int {
 	lines.Lock()
 	defer lines.Unlock()
-	if ln := lines.m[path]; ln != nil {
-		return ln.users
+	n := -1
+	for _, writer := range []bool{true, false} {
+		if ln := lines.m[lineKey(path, writer)]; ln != nil {
+			n = max(n, 0) + ln.users
+		}
 	}
-	return -1
+	return n
 }
 
 // TestLineCancel: waiters in a process's line whose contexts end leave it
