@@ -259,8 +259,7 @@ func TestRWInProcess(t *testing.T) {
 
 	t.Run("WaitingWriterGoesFirst", func(t *testing.T) {
 		path := filepath.Join(testdir.New(t), "x.lock")
-		waiting, told := toldWaiting()
-		r1, r2, w := mustRW(t, path), mustRW(t, path, waiting), mustRW(t, path)
+		r1, r2, w := mustRW(t, path), mustRW(t, path), mustRW(t, path)
 		if err := r1.RLock(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -274,7 +273,7 @@ func TestRWInProcess(t *testing.T) {
 		}
 		rdone := make(chan error, 1)
 		go func() { rdone <- r2.RLock(ctx) }()
-		waitTold(t, told) // in line behind the writer, in this process
+		waitQueueEntry(t, path, ".r.")
 		if err := r1.RUnlock(); err != nil {
 			t.Fatal(err)
 		}
@@ -350,8 +349,7 @@ func TestRWInProcess(t *testing.T) {
 func TestRWQueuedReaderAdmittedWhenWriterGivesUp(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(testdir.New(t), "x.lock")
-	waiting, told := toldWaiting()
-	r1, r2, r3, w := mustRW(t, path), mustRW(t, path, waiting), mustRW(t, path), mustRW(t, path)
+	r1, r2, r3, w := mustRW(t, path), mustRW(t, path), mustRW(t, path), mustRW(t, path)
 	if err := r1.RLock(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -364,7 +362,7 @@ func TestRWQueuedReaderAdmittedWhenWriterGivesUp(t *testing.T) {
 	defer rcancel()
 	rdone := make(chan error, 1)
 	go func() { rdone <- r2.RLock(rctx) }()
-	waitTold(t, told) // in line behind the writer, in this process
+	waitQueueEntry(t, path, ".r.")
 	cancel()
 	if err := recv(t, wdone, "cancelled writer"); err != context.Canceled {
 		t.Fatalf("cancelled Lock = %v", err)
