@@ -19,9 +19,11 @@
 // "x.lock.last" (the last hold's record, which carries the fencing-token
 // sequence) and, briefly, "x.lock.break" (the guard taken while removing a
 // dead holder's lock), and "x.lock.queue" while anyone waits: waiters
-// queue there and are handed the lock in turn. A waiter is woken by the
-// handoff and by a local holder's exit (Linux: inotify and pidfd), and
-// polls with backoff (WithPoll) for what happens on other hosts.
+// queue there and are handed the lock in turn (the writers of one process
+// wait in line in memory and queue one at a time, and so do its readers;
+// see docs/PROTOCOL.md, W5). A waiter is woken by the handoff and by a
+// local holder's exit (Linux: inotify and pidfd), and polls with backoff
+// (WithPoll) for what happens on other hosts.
 // docs/PROTOCOL.md states the guarantees and limits.
 //
 // Shared locks: NewRW gives a handle that can also be held shared (RLock),

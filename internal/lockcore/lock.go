@@ -2,7 +2,7 @@
 // lockdir: acquisition with backoff and wake-ups, the breaker guard, the
 // heartbeat, fencing tokens and checked release, written once over the Store
 // primitive. docs/PROTOCOL.md explains it; the step names there (A1..A6,
-// B1..B5, H1..H3, R1..R3, W1..W4) appear in the comments here, and label
+// B1..B5, H1..H3, R1..R3, W1..W5) appear in the comments here, and label
 // the steps of its model, docs/model/dotlock.pml (which splits some: A1lost,
 // B1w, B1v, B2, B4tmp; "model: X" below names them).
 package lockcore
@@ -217,10 +217,10 @@ func (l *Lock) Lock(ctx context.Context) error {
 			return nil
 		}
 		if blk != nil && l.rw != nil {
-			// A lock directory: wait in the queue, so that readers and
-			// writers take turns (rw.go). OnWait is told from the queue,
-			// of who holds the lock once this waiter is in line.
-			h, err := l.waitQueued(ctx, ws, true)
+			// A lock directory: wait in the process's line (line.go),
+			// then in the queue, so that readers and writers take turns
+			// (rw.go). OnWait is told from the line or the queue.
+			h, err := l.waitInLine(ctx, ws, true, blk)
 			if err != nil {
 				<-l.sem
 				return l.ctxOr(ctx, "lock", err)

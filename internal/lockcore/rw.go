@@ -644,6 +644,13 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 	case err != nil:
 		return nil, nil, err
 	}
+	return rw.joinGroup(data, now)
+}
+
+// joinGroup adds a reader to the group whose anchor record is data (S1),
+// or fails with errNotShared if data is not an anchor. Under the guard.
+func (rw *rwSupport) joinGroup(data []byte, now time.Time) (*hold, *LockedError, error) {
+	l := rw.l
 	o, perr := stale.Parse(data)
 	if perr != nil || o.Mode != stale.ModeShared {
 		// Exclusive, a record being written, or readers without an
@@ -762,6 +769,7 @@ func (l *Lock) RLock(ctx context.Context) error {
 	}
 	ws := l.newWaitState()
 	defer ws.stop()
+	var blocked *LockedError
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
 		if err != nil {
@@ -771,11 +779,11 @@ func (l *Lock) RLock(ctx context.Context) error {
 			l.installShared(h)
 			return nil
 		}
-		if blk != nil {
-			break // OnWait is told from the queue (waitQueued)
+		if blocked = blk; blk != nil {
+			break // OnWait is told from the line or the queue
 		}
 	}
-	h, err := l.waitQueued(ctx, ws, false)
+	h, err := l.waitInLine(ctx, ws, false, blocked)
 	if err != nil {
 		return l.ctxOr(ctx, "rlock", err)
 	}
