@@ -143,3 +143,13 @@ func newFileLock(t *testing.T, path string, opts ...Option) *Lock {
 	}
 	return l
 }
+
+// newDirLock is a lock directory handle on path.
+func newDirLock(t *testing.T, path string, opts ...Option) *Lock {
+	t.Helper()
+	l, err := New(path, func(abs string) Store { return NewDirStore(abs) }, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}

@@ -16,15 +16,6 @@ import (
 	"github.com/dotlock/dotlock/stale"
 )
 
-func newDirLock(t *testing.T, path string, opts ...Option) *Lock {
-	t.Helper()
-	l, err := New(path, func(abs string) Store { return NewDirStore(abs) }, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 // A lock name too long for the names derived from it used to be accepted:
 // the entry was made, then the guard could not be ("open P.break: file name
 // too long"), and the entry stayed. New refuses it at once.

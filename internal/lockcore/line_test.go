@@ -13,15 +13,6 @@ import (
 	"github.com/dotlock/dotlock/internal/testdir"
 )
 
-func newDirLock(t *testing.T, path string, opts ...Option) *Lock {
-	t.Helper()
-	l, err := New(path, func(abs string) Store { return NewDirStore(abs) }, opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
-}
-
 // lineUsers is the number of waiters in path's lines, -1 if it has none.
 func lineUsers(path string) int {
 	lines.Lock()

@@ -650,7 +650,6 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 // joinGroup adds a reader to the group whose anchor record is data (S1),
 // or fails with errNotShared if data is not an anchor. Under the guard.
 func (rw *rwSupport) joinGroup(data []byte, now time.Time) (*hold, *LockedError, error) {
-	l := rw.l
 	o, perr := stale.Parse(data)
 	if perr != nil || o.Mode != stale.ModeShared {
 		// Exclusive, a record being written, or readers without an
