@@ -44,19 +44,27 @@ func (d *lockDir) close() { unix.Close(d.fd) }
 
 func (d *lockDir) join(name string) string { return d.path + "/" + name }
 
-// names lists the directory.
+// names lists the directory, through its own descriptor (no second one:
+// a release must work with few descriptors left).
 func (d *lockDir) names() ([]string, error) {
-	fd, err := unix.Dup(d.fd) // os.File closes what it is given
-	if err != nil {
+	if _, err := unix.Seek(d.fd, 0, 0); err != nil {
 		return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: err}
 	}
-	unix.CloseOnExec(fd)
-	f := os.NewFile(uintptr(fd), d.path)
-	defer f.Close()
-	if _, err := f.Seek(0, 0); err != nil {
-		return nil, err
+	var names []string
+	buf := make([]byte, 8192)
+	for {
+		n, err := unix.ReadDirent(d.fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: err}
+		}
+		if n <= 0 {
+			return names, nil
+		}
+		_, _, names = unix.ParseDirent(buf[:n], -1, names)
 	}
-	return f.Readdirnames(-1)
 }
 
 // read reads the record file name inside the directory (see readRecord).

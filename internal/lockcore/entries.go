@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"os"
 	"strings"
 
 	"github.com/google/uuid"
@@ -112,6 +113,18 @@ func notOurs(err error) error {
 // readIn reads the record file name inside the protocol's directory dir
 // (a lock directory, or the queue), never through a symlink at dir.
 func readIn(dir, name string) ([]byte, error) {
+	b, err := readInDir(dir, name)
+	if errors.Is(err, errNoDescriptors) {
+		// Out of descriptors: a release must still work, and this way
+		// needs one less. By name, after checking dir is no symlink.
+		if st, lerr := os.Lstat(dir); lerr == nil && st.IsDir() {
+			return readRecord(dir + string(os.PathSeparator) + name)
+		}
+	}
+	return b, err
+}
+
+func readInDir(dir, name string) ([]byte, error) {
 	d, err := openLockDir(dir)
 	if err != nil {
 		return nil, err

@@ -76,3 +76,4 @@ func ownedBy(sys any) string {
 }
 
 const listOwnerless = true
+const errNoDescriptors = syscall.EMFILE

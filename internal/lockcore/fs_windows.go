@@ -193,3 +193,4 @@ func ReplaceFile(from, to string) error {
 func ownedBy(any) string { return "" }
 
 const listOwnerless = false
+const errNoDescriptors = syscall.Errno(4) // ERROR_TOO_MANY_OPEN_FILES
