@@ -21,7 +21,7 @@ import (
 func protocolName(name string) bool {
 	// A record on its way out (tempName): removed at once, but a crash or
 	// a failed removal can leave it.
-	if i := strings.LastIndex(name, goneInfix); i > 0 && len(name)-i-len(goneInfix) == goneIDLen {
+	if i := strings.LastIndex(name, goneInfix); i > 0 && goneID(name[i+len(goneInfix):]) {
 		name = name[:i]
 	}
 	switch {
@@ -43,6 +43,14 @@ func transientName(name string) bool {
 	}
 	return false
 }
+
+// goneID reports whether s is the unique part tempName adds: the first 13
+// characters of a UUID.
+func goneID(s string) bool {
+	return len(s) == goneIDLen && s[8] == '-' && isHex(s[:8]) && isHex(s[9:])
+}
+
+func isHex(s string) bool { return strings.Trim(s, "0123456789abcdef") == "" }
 
 // isUUID reports whether s is a UUID in the form records carry.
 func isUUID(s string) bool {
