@@ -60,7 +60,7 @@ func TestProtocolNames(t *testing.T) {
 	for n, want := range map[string]bool{
 		OwnerFile: true, "r.6a0e1c8e-5f7b-4c1e-9d7a-3f2b8c1d0e4f": true,
 		"r.6a0e1c8e-5f7b-4c1e-9d7a-3f2b8c1d0e4f.gone.6a0e1c8e-5f7b": true,
-		".nfs000000000012345600000001": true, "f": false, "sub": false, "r.notes": false,
+		".nfs000000000012345600000001":                              true, "f": false, "sub": false, "r.notes": false,
 		"owner.bak": false, ".nfs": false, ".nfsx": false, "notes.gone.6a0e1c8e-5f7b": false,
 	} {
 		if got := protocolName(n); got != want {
