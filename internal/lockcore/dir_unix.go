@@ -40,7 +40,12 @@ func openLockDir(path string) (*lockDir, error) {
 	}
 }
 
-func (d *lockDir) close() { unix.Close(d.fd) }
+func (d *lockDir) close() {
+	if d.fd >= 0 {
+		unix.Close(d.fd)
+		d.fd = -1 // never a number some other file has by now
+	}
+}
 
 func (d *lockDir) join(name string) string { return d.path + "/" + name }
 
@@ -129,5 +134,35 @@ func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
 			return nil, nil, err
 		}
 		return &fdEntry{fd: fd}, data, nil
+	}
+}
+
+// moveOut renames name, inside the directory, to the path dst (beside the
+// lock): what moves is taken from this directory, not from one a symlink
+// put at its path points to.
+func (d *lockDir) moveOut(name, dst string) error {
+	for {
+		err := unix.Renameat(d.fd, name, unix.AT_FDCWD, dst)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: d.join(name), New: dst, Err: err}
+		}
+		return nil
+	}
+}
+
+// moveIn renames the path src to name inside the directory.
+func (d *lockDir) moveIn(src, name string) error {
+	for {
+		err := unix.Renameat(unix.AT_FDCWD, src, d.fd, name)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: src, New: d.join(name), Err: err}
+		}
+		return nil
 	}
 }

@@ -60,3 +60,7 @@ func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
 	}
 	return f, data, nil
 }
+
+func (d *lockDir) moveOut(name, dst string) error { return rename(d.join(name), dst) }
+
+func (d *lockDir) moveIn(src, name string) error { return rename(src, d.join(name)) }

@@ -301,19 +301,35 @@ func (s *DirStore) read() ([]byte, error) {
 func (s *DirStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".last") }
 
 func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
+	// Everything is done inside the directory at the path when we look,
+	// never through a symlink put there.
+	d, err := openLockDir(s.path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer func() { d.close() }()
 	if check != nil {
 		// Someone else's directory, perhaps (a breaker's victim): act only
 		// on one that holds nothing the protocol does not make.
-		if err := vetDir(s.path); err != nil {
-			if errors.Is(err, fs.ErrNotExist) {
-				return false, nil
-			}
+		names, err := d.names()
+		if err != nil {
 			return false, err
+		}
+		if f := foreignNames(names); len(f) > 0 {
+			return false, notLockDir(s.path, f)
 		}
 	}
 	dst := retireTarget(s.path, keep)
 	moved := false
-	err := renameOut(s.owner(), dst, keep)
+	err = d.moveOut(OwnerFile, dst)
+	if err != nil && !keep {
+		if _, lerr := os.Lstat(dst); lerr == nil {
+			err = nil // it moved: the reply was lost (see renameOut)
+		}
+	}
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// No record: the victim, if approved, is an empty directory.
@@ -327,9 +343,21 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		return false, err
 	case check != nil:
 		got, err := readRecord(dst)
+		if errors.Is(err, errNoDescriptors) {
+			// Ours is the one descriptor left: read without it, then
+			// take it again (for a put-back).
+			d.close()
+			got, err = readRecord(dst)
+			if nd, err2 := openLockDir(s.path); err2 == nil {
+				d = nd
+			} else if err == nil && !check(got) {
+				return false, err2 // cannot put it back; it stays at dst
+			}
+		}
 		if err != nil || !check(got) {
-			if rerr := rename(dst, s.owner()); rerr != nil {
-				os.Remove(dst)
+			// Not what was judged: put it back (if that fails, it stays
+			// at dst; it is not ours to remove).
+			if rerr := d.moveIn(dst, OwnerFile); rerr != nil {
 				return false, rerr
 			}
 			return false, err
@@ -341,20 +369,27 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 			os.Remove(dst)
 		}
 	}
+	if err := s.removeDir(); err != nil {
+		return s.notEmpty(moved, dst)
+	}
+	return true, nil
+}
+
+// removeDir removes the lock directory, now without a record; nil also if
+// it is gone.
+func (s *DirStore) removeDir() error {
 	// The directory is ours to remove: no one else can create the path
 	// while it exists, and no one else takes records out of it while we
 	// hold it (or, when breaking, hold the guard). rmdir never removes
 	// anything inside.
-	if err := rmdir(s.path); err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			return true, nil
-		}
-		if _, lerr := os.Lstat(s.path); errors.Is(lerr, fs.ErrNotExist) {
-			return true, nil // removed, but the reply was lost
-		}
-		return s.notEmpty(moved, dst)
+	err := rmdir(s.path)
+	if err == nil || errors.Is(err, fs.ErrNotExist) {
+		return nil
 	}
-	return true, nil
+	if _, lerr := os.Lstat(s.path); errors.Is(lerr, fs.ErrNotExist) {
+		return nil // removed, but the reply was lost
+	}
+	return err
 }
 
 // notEmpty finishes a Retire whose rmdir found the directory not empty.
