@@ -26,6 +26,12 @@
 // (WithPoll) for what happens on other hosts.
 // docs/PROTOCOL.md states the guarantees and limits.
 //
+// Nothing dotlock did not make is ever removed, moved or followed: a
+// directory at the lock path holding anything but the lock's own records
+// (your directory, say: `dotlock /tmp cmd` is refused), a file, a symlink
+// or a FIFO there or beside it, is reported at once with an error matching
+// ErrNotLock, and nothing is ever removed recursively.
+//
 // Shared locks: NewRW gives a handle that can also be held shared (RLock),
 // with fair turns between readers and writers; OpenRead, OpenWrite,
 // ReadFile, WriteFile and Transform guard a data file with it.

@@ -22,6 +22,10 @@
 // removed when such a process finds no one waiting). Do not delete
 // x.lock.last: the tokens would start again from 1.
 //
+// Nothing dotlock did not make is ever removed, moved or followed: a
+// user's file or directory at the lock path, a symlink or a FIFO there or
+// beside it, is reported at once with an error matching ErrNotLock.
+//
 // A waiter is woken by the release itself and, when the holder runs on the
 // same host, by its exit (Linux: inotify and pidfd); otherwise, and for
 // releases on other hosts of a network filesystem, it polls with backoff
