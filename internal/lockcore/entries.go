@@ -150,3 +150,9 @@ func listIn(dir string) ([]string, error) {
 	defer d.close()
 	return d.names()
 }
+
+// emptyFile reports whether name is an empty regular file, as P.want is.
+func emptyFile(name string) bool {
+	st, err := os.Lstat(name)
+	return err == nil && st.Mode().IsRegular() && st.Size() == 0
+}

@@ -153,3 +153,40 @@ func newDirLock(t *testing.T, path string, opts ...Option) *Lock {
 	}
 	return l
 }
+
+// A file of someone else's at P.want (a user's notes, a symlink) is not
+// an announcement: a releaser that comes straight back neither waits for
+// it nor removes it (P10). (It once unlinked whatever stood there.)
+func TestWantNotOursLeftAlone(t *testing.T) {
+	for _, c := range []struct {
+		name  string
+		plant func(want string) error
+	}{
+		{"DataFile", func(want string) error { return os.WriteFile(want, []byte("my notes\n"), 0o644) }},
+		{"Symlink", func(want string) error { return os.Symlink("elsewhere", want) }},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			path := filepath.Join(testdir.New(t), "x.lock")
+			want := path + wantSuffix
+			if err := c.plant(want); err != nil {
+				t.Skipf("cannot plant it here: %v", err)
+			}
+			before, _ := os.Lstat(want)
+			l := newFileLock(t, path)
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			for range 3 {
+				if err := l.Lock(ctx); err != nil {
+					t.Fatal(err)
+				}
+				if err := l.Unlock(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			after, err := os.Lstat(want)
+			if err != nil || !os.SameFile(before, after) || after.Size() != before.Size() {
+				t.Errorf("%s after a release and a quick return: %v, %v; want it untouched", want, after, err)
+			}
+		})
+	}
+}

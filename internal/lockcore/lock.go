@@ -366,8 +366,8 @@ func (l *Lock) yield(ctx context.Context) {
 		return
 	}
 	want := l.store.Path() + wantSuffix
-	if _, err := os.Lstat(want); err != nil {
-		return
+	if !emptyFile(want) {
+		return // none; or not dotlock's: never removed (P10)
 	}
 	if last, err := l.lastToken(l.store, &stale.Observation{}); err == nil && last != mine {
 		return // held by someone else since
@@ -384,7 +384,9 @@ func (l *Lock) yield(ctx context.Context) {
 	case <-woken:
 	case <-ctx.Done():
 	case <-t.C:
-		syscall.Unlink(want) // a file only: never a planted directory
+		if emptyFile(want) {
+			syscall.Unlink(want) // a file only: never a planted directory
+		}
 	}
 }
 
