@@ -83,7 +83,12 @@ func TestQueueSymlinkNotFollowed(t *testing.T) {
 // channel of its Lock (ctx bounds it).
 func queuedWaiter(t *testing.T, ctx context.Context) (p, record string, done <-chan error) {
 	t.Helper()
-	dir := testdir.New(t)
+	return queuedWaiterIn(t, ctx, testdir.New(t))
+}
+
+// queuedWaiterIn is queuedWaiter with the lock in dir.
+func queuedWaiterIn(t *testing.T, ctx context.Context, dir string) (p, record string, done <-chan error) {
+	t.Helper()
 	p = filepath.Join(dir, "x.lock")
 	holder, err := lockdir.New(p)
 	if err != nil {

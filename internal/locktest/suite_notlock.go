@@ -49,6 +49,9 @@ func testNotALock(t *testing.T, k Kind) {
 		plant plantFunc
 		kinds string // "" for both
 	}{
+		// (On Windows a lock directory without a record is listed only
+		// after the grace period — see PROTOCOL, Windows — so there the
+		// first two directory cases are told by Lock, not by TryLock.)
 		{"DataFile", func(t *testing.T, p string) error { return write(p, []byte("1\n2\n3\n4\n5\n6\n7\n8\n9\n")) }, ""},
 		{"BinaryFile", func(t *testing.T, p string) error { return write(p, []byte("\x00\xffnot a lock record at all\n\n")) }, ""},
 		{"HugeRecord", func(t *testing.T, p string) error { return k.Plant(p, paddedRecord(rec(t), 4*stale.MaxRecordSize)) }, ""},
@@ -102,9 +105,13 @@ func testNotALock(t *testing.T, k Kind) {
 			}
 			before := snapshot(t, e.dir)
 			l := e.open(lockcore.WithGrace(grace), lockcore.WithStaleAfter(4*grace))
-			wantNotLock(t, "TryLock", l.TryLock(), e.path)
+			err := l.TryLock()
+			ownerless := c.name == "UserDirectory" || c.name == "EmptyDirWithUserSubdir"
+			if !(runtime.GOOS == "windows" && ownerless && errors.Is(err, lockcore.ErrLocked)) {
+				wantNotLock(t, "TryLock", err, e.path)
+			}
 			start := time.Now()
-			err := lockFor(l, 40*grace) // many grace periods: it must not wait them out
+			err = lockFor(l, 40*grace) // many grace periods: it must not wait them out
 			wantNotLock(t, "Lock", err, e.path)
 			if d := time.Since(start); d >= 40*grace {
 				t.Errorf("Lock took %v: it waited for its context instead of refusing", d)
