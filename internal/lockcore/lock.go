@@ -570,32 +570,6 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	return nil, nil, nil // displaced while undecided; try again
 }
 
-// lastToken is the token of the last hold that left the store's path: 0 if
-// none ever did. A last record that exists but cannot be read or parsed
-// (cut short by a stale attribute cache, say) is an error, never a reason
-// to start tokens again — until it has stayed the same for the grace
-// period (ob, by our clock): then it is taken to be planted garbage,
-// ignored, and replaced at the next release. So is anything that is not a
-// record file at all (a symlink, a FIFO): dotlock never makes one.
-func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
-	last, err := s.ReadLast()
-	var nr ErrNotRecord
-	switch {
-	case errors.Is(err, fs.ErrNotExist), errors.As(err, &nr):
-		return 0, nil
-	case err != nil:
-		return 0, fmt.Errorf("last record unreadable: %w", err)
-	}
-	o, err := stale.Parse(last)
-	if err != nil {
-		if ob.See(string(last), l.cfg.Clock.Now()) >= l.cfg.Grace {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("last record unreadable (%v)", err)
-	}
-	return o.Token, nil
-}
-
 // abandon removes an entry this attempt created but will not hold: empty
 // (rec == nil) or carrying rec. Anything else at the path is left alone.
 //

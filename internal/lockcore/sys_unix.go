@@ -100,7 +100,11 @@ func createExclFile(name string, perm fs.FileMode) (Entry, error) {
 }
 
 // readRecordLocal reads a record with one open, fstat, read and close.
-func readRecordLocal(name string) ([]byte, error) {
+func readRecordLocal(name string) ([]byte, error) { return readRecordLocalOwner(name, nil) }
+
+// readRecordLocalOwner is readRecordLocal that also sets *owner, if owner
+// is not nil, to the uid of the file read (from the same fstat).
+func readRecordLocalOwner(name string, owner *int) ([]byte, error) {
 	var fd int
 	var err error
 	for {
@@ -116,6 +120,9 @@ func readRecordLocal(name string) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	if owner != nil {
+		*owner = int(st.Uid)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		mode := fs.ModeIrregular

@@ -1,0 +1,130 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dotlock/dotlock/internal/testusers"
+)
+
+// Sharing a lock between real users (issue 13): the tests run dotlock as
+// testusers.Alice and testusers.Bob, made by root in the test set-up.
+
+// usersRun is one run of dotlock as a user.
+type usersRun struct {
+	out, errOut string
+	code        int
+	took        time.Duration
+}
+
+// runAs runs dotlock with args as u, with umask, bounded by a minute.
+func runAs(t *testing.T, u testusers.User, umask int, args ...string) usersRun {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	cmd := testusers.Command(ctx, u, umask, dotlockBin, args...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	start := time.Now()
+	err := cmd.Run()
+	r := usersRun{out: out.String(), errOut: errOut.String(), took: time.Since(start)}
+	var ee *exec.ExitError
+	switch {
+	case errors.As(err, &ee):
+		r.code = ee.ExitCode()
+	case err != nil:
+		t.Fatalf("dotlock %v as %s: %v", args, u.Name, err)
+	}
+	return r
+}
+
+// usersKinds are the lock kinds a test runs for: lockfile, lockdir
+// exclusive, lockdir shared.
+var usersKinds = []struct{ name, flag string }{{"file", "--file"}, {"dir", "-x"}, {"shared", "-s"}}
+
+// TestUsersTakeTurnsSticky: alice and bob take turns on one lock in a
+// sticky, world-writable directory (/tmp's mode). Each turn must succeed
+// promptly (the bug: bob's release could not replace alice's x.lock.last,
+// retried for the whole 30 s lease and wedged the lock), and the fencing
+// tokens must keep increasing.
+func TestUsersTakeTurnsSticky(t *testing.T) {
+	alice, bob := testusers.Two(t)
+	for _, k := range usersKinds {
+		t.Run(k.name, func(t *testing.T) {
+			dir := testusers.Dir(t, 0o1777, "")
+			lock := filepath.Join(dir, "x.lock")
+			var last uint64
+			for i := range 8 {
+				u := []testusers.User{alice, bob}[i%2]
+				r := runAs(t, u, 0o022, k.flag, "--stale-after", "30s", lock, "sh", "-c", "echo $DOTLOCK_TOKEN")
+				if r.code != 0 || r.took > 10*time.Second {
+					t.Fatalf("turn %d (%s): exit %d after %v, want 0 promptly: %s", i, u.Name, r.code, r.took.Round(time.Millisecond), r.errOut)
+				}
+				tok, err := strconv.ParseUint(strings.TrimSpace(r.out), 10, 64)
+				if err != nil || tok <= last {
+					t.Fatalf("turn %d (%s): token %q after %d, want a greater one", i, u.Name, r.out, last)
+				}
+				t.Logf("turn %d: %s token %d in %v", i, u.Name, tok, r.took.Round(time.Millisecond))
+				last = tok
+			}
+			file := []string{}
+			if k.flag == "--file" {
+				file = append(file, "--file")
+			}
+			st := runAs(t, alice, 0o022, append(append([]string{"status"}, file...), lock)...)
+			if want := "last token " + strconv.FormatUint(last, 10); !strings.Contains(st.out, want) {
+				t.Errorf("status: %q, want %q", st.out, want)
+			}
+		})
+	}
+}
+
+// killedHolder leaves a lock held by a dead process of u: dotlock, run as
+// u, takes the lock and its command SIGKILLs it.
+func killedHolder(t *testing.T, u testusers.User, umask int, flag, lock string) {
+	t.Helper()
+	r := runAs(t, u, umask, flag, lock, "sh", "-c", "kill -9 $PPID")
+	if r.code != 128+9 && r.code != -1 {
+		t.Fatalf("%s's dotlock, SIGKILLed: exit %d: %s", u.Name, r.code, r.errOut)
+	}
+}
+
+// TestUsersDeadForeignSticky: a dead bob's lock in a sticky directory
+// cannot be broken by alice (only bob or root may move his files). That is
+// inherent; what is owed is an error at once (not after retrying for the
+// lease), exit 77, naming the file and its owner and what to do.
+func TestUsersDeadForeignSticky(t *testing.T) {
+	alice, bob := testusers.Two(t)
+	for _, k := range usersKinds[:2] {
+		t.Run(k.name, func(t *testing.T) {
+			dir := testusers.Dir(t, 0o1777, "")
+			lock := filepath.Join(dir, "x.lock")
+			if r := runAs(t, alice, 0o022, k.flag, lock, "true"); r.code != 0 {
+				t.Fatalf("alice's first turn: exit %d: %s", r.code, r.errOut)
+			}
+			killedHolder(t, bob, 0o022, k.flag, lock)
+			r := runAs(t, alice, 0o022, k.flag, "-w", "60", lock, "true")
+			t.Logf("alice after %v: exit %d: %s", r.took.Round(time.Millisecond), r.code, r.errOut)
+			if r.code != exitNoPerm || r.took > 5*time.Second {
+				t.Fatalf("alice: exit %d after %v, want %d at once", r.code, r.took, exitNoPerm)
+			}
+			for _, want := range []string{"x.lock", bob.Name, "uid " + strconv.Itoa(int(bob.UID)), "only that user or root"} {
+				if !strings.Contains(r.errOut, want) {
+					t.Errorf("message %q does not mention %q", r.errOut, want)
+				}
+			}
+			// The failed break kept alice's last record (the token history).
+			if _, err := os.Lstat(lock + ".last"); err != nil {
+				t.Errorf("alice's last record: %v", err)
+			}
+		})
+	}
+}

@@ -1,0 +1,10 @@
+package lockcore
+
+// Windows has no uids and no sticky directories: the slot chain never
+// grows past P.last, and no refusal is explained by an owner.
+
+func ownerOf(string) (int, bool) { return 0, false }
+
+func unwrapAll(err error) error { return err }
+
+func stickyDir(string) bool { return false }

@@ -1,0 +1,174 @@
+package lockcore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// The last-record slots. A departing record is renamed into P.last; but in
+// a sticky directory (/tmp) no one may rename over another user's file, so
+// a user who finds P.last another's moves on to P.last.1, P.last.2, ...:
+// the first slot that is missing or its own. Each user so keeps at most one
+// slot, and the next token is 1 + the highest over the chain, read up to
+// its first missing slot.
+
+// maxSlots bounds the chain: that many users (or planted files) in turn.
+const maxSlots = 64
+
+// lastSlot is the i-th last-record slot of the lock at path.
+func lastSlot(path string, i int) string {
+	if i == 0 {
+		return path + ".last"
+	}
+	return path + ".last." + strconv.Itoa(i)
+}
+
+// retireTarget moves src, the record of the lock at path, to where Retire
+// keeps it — the first last-record slot it may replace if keep, else a
+// unique name — and returns that name. A rename refused onto a slot of
+// another user's moves on to the next slot; one refused onto a missing
+// slot, or our own, is a real failure (src is not ours to move), reported
+// with whose it is.
+func retireTarget(src, path string, keep bool) (string, error) {
+	if !keep {
+		dst := tempName(path)
+		return dst, renameOut(src, dst, false)
+	}
+	sticky := stickyDir(filepath.Dir(path))
+	for i := range maxSlots {
+		dst := lastSlot(path, i)
+		err := intoSlot(path, src, dst, sticky)
+		if err == nil || !errors.Is(err, fs.ErrPermission) {
+			return dst, err
+		}
+		if !foreignFile(dst) {
+			return dst, explainForeign(src, err)
+		}
+	}
+	return path + ".last", &fs.PathError{Op: "rename", Path: src, Err: fmt.Errorf("all %d last-record slots (%s.last...) belong to other users", maxSlots, filepath.Base(path))}
+}
+
+// intoSlot renames src over the slot dst. In a sticky directory, one
+// rename: over our own slot it is atomic, and over another's it fails,
+// leaving the slot as it was. Elsewhere the old record is moved aside first
+// rather than renamed over — ext4 forces out the data of a file renamed
+// over another (auto_da_alloc), which made every release about 1 ms slower
+// — and put back if the rename fails, so that no failure loses the token.
+// Only a file is moved aside: never a directory planted there.
+func intoSlot(path, src, dst string, sticky bool) error {
+	if sticky {
+		return rename(src, dst)
+	}
+	aside := tempName(path)
+	moved := false
+	if st, err := os.Lstat(dst); err == nil && st.Mode().IsRegular() {
+		moved = rename(dst, aside) == nil
+	}
+	err := rename(src, dst)
+	switch {
+	case !moved:
+	case err != nil:
+		rename(aside, dst)
+	default:
+		os.Remove(aside)
+	}
+	return err
+}
+
+// readSlots reads the last-record chain of the lock at path: P.last, and
+// then, where a chain can exist, the slots after it up to the first
+// missing one. A chain can exist where a rename over another user's slot
+// was refused: in a sticky directory, or where P.last is not ours; on a
+// network filesystem (whose owners and modes may be mapped) it is always
+// read. A slot holding something other than a record file (dotlock never
+// makes one) is passed over.
+func readSlots(path string) ([][]byte, error) {
+	var recs [][]byte
+	dir := filepath.Dir(path)
+	local := localFS(dir)
+	for i := range maxSlots {
+		name := lastSlot(path, i)
+		owner := -1
+		var data []byte
+		var err error
+		if local {
+			data, err = readRecordLocalOwner(name, &owner)
+		} else {
+			data, err = readRecord(name)
+		}
+		var nr ErrNotRecord
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return recs, nil
+		case errors.As(err, &nr):
+		case err != nil:
+			return recs, err
+		default:
+			recs = append(recs, data)
+		}
+		if i == 0 && err == nil && owner == os.Geteuid() && local && !stickyDir(dir) {
+			return recs, nil
+		}
+	}
+	return recs, nil
+}
+
+// readLast returns the record with the highest token in the chain (or, if
+// none parses, the first that does not, for the caller to judge); it fails
+// with fs.ErrNotExist if there is no last record.
+func readLast(path string) ([]byte, error) {
+	recs, err := readSlots(path)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, &fs.PathError{Op: "read", Path: lastSlot(path, 0), Err: fs.ErrNotExist}
+	}
+	var best []byte
+	var top uint64
+	for _, r := range recs {
+		if o, err := stale.Parse(r); err == nil && (best == nil || o.Token > top) {
+			best, top = r, o.Token
+		}
+	}
+	if best == nil {
+		return recs[0], nil
+	}
+	return best, nil
+}
+
+// lastToken is the token of the last hold that left the store's path: the
+// highest in its last-record chain, 0 if none ever left. A slot that exists
+// but cannot be read or parsed (cut short by a stale attribute cache, say)
+// is an error, never a reason to start tokens again — until what the
+// unparsable slots hold has stayed the same for the grace period (ob, by
+// our clock): then it is taken to be planted garbage, ignored, and
+// replaced at the next release. So is anything that is not a record file
+// at all (a symlink, a FIFO): dotlock never makes one.
+func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
+	recs, err := readSlots(s.Path())
+	if err != nil {
+		return 0, fmt.Errorf("last record unreadable: %w", err)
+	}
+	var top uint64
+	var bad []byte
+	var badErr error
+	for _, r := range recs {
+		o, err := stale.Parse(r)
+		if err != nil {
+			bad, badErr = append(append(bad, r...), 0), err
+			continue
+		}
+		top = max(top, o.Token)
+	}
+	if badErr != nil && ob.See(string(bad), l.cfg.Clock.Now()) < l.cfg.Grace {
+		return 0, fmt.Errorf("last record unreadable (%v)", badErr)
+	}
+	return top, nil
+}
