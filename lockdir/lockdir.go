@@ -37,7 +37,7 @@ var (
 	WithHeartbeat  = lockcore.WithHeartbeat  // how often a holder heartbeats (default StaleAfter/4)
 	WithGrace      = lockcore.WithGrace      // how long a half-written record counts as being written (default 5s)
 	WithPoll       = lockcore.WithPoll       // shortest and longest wait between tries (default 1ms, 50ms)
-	WithPerm       = lockcore.WithPerm       // permission bits of the lock directory (default 0644)
+	WithPerm       = lockcore.WithPerm       // permission bits of the lock directory (default 0666, less the umask)
 	WithSync       = lockcore.WithSync       // fsync records (default: only on network filesystems)
 	WithClock      = lockcore.WithClock      // replace the clock (tests)
 	WithChecker    = lockcore.WithChecker    // replace the liveness checker (tests)

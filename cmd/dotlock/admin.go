@@ -345,7 +345,8 @@ func cmdLock(args []string, stderr *os.File) int {
 		lease = lockcore.DefaultStaleAfter
 	}
 	prog := newProgress(stderr, abs, f.verbose)
-	h, err := openHandle(abs, f.format(), lockOptions(lease, prog))
+	f.exactMode()
+	h, err := openHandle(abs, f.format(), f.options(lease, prog))
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}

@@ -70,3 +70,6 @@ func keeperAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: tru
 
 // keeperDir is the keeper's working directory: one that pins no mount.
 const keeperDir = "/"
+
+// setUmask sets the process's umask and returns the previous one.
+func setUmask(mask int) int { return syscall.Umask(mask) }

@@ -32,3 +32,6 @@ func keeperAttr() *syscall.SysProcAttr {
 }
 
 const keeperDir = ""
+
+// setUmask: Windows has no umask.
+func setUmask(int) int { return 0 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,5 +127,56 @@ func TestUsersDeadForeignSticky(t *testing.T) {
 				t.Errorf("alice's last record: %v", err)
 			}
 		})
+	}
+}
+
+// TestUsersTeamTakeover: in a team directory (setgid 2775, owned by the
+// users' shared group) with umask 002, bob takes over the lock of alice's
+// dead holder. The bug: records were always 0644 and lock directories 0755,
+// whatever the umask, so bob could not move alice's record.
+func TestUsersTeamTakeover(t *testing.T) {
+	alice, bob := testusers.Two(t)
+	for _, k := range usersKinds[:2] {
+		t.Run(k.name, func(t *testing.T) {
+			dir := testusers.Dir(t, 0o2775, testusers.Group)
+			lock := filepath.Join(dir, "x.lock")
+			killedHolder(t, alice, 0o002, k.flag, lock)
+			r := runAs(t, bob, 0o002, k.flag, "-w", "20", lock, "sh", "-c", "echo $DOTLOCK_TOKEN")
+			if r.code != 0 || strings.TrimSpace(r.out) != "2" {
+				t.Fatalf("bob: exit %d, token %q, want 0 and 2: %s", r.code, r.out, r.errOut)
+			}
+		})
+	}
+}
+
+// TestUsersModes: by default the lock's files are 0666 and its directories
+// 0777, less the umask; --mode sets them exactly.
+func TestUsersModes(t *testing.T) {
+	alice, _ := testusers.Two(t)
+	for _, c := range []struct {
+		umask     int
+		mode      []string
+		file, dir string
+	}{
+		{0o022, nil, "644", "755"},
+		{0o002, nil, "664", "775"},
+		{0o022, []string{"--mode", "0660"}, "660", "770"},
+	} {
+		dir := testusers.Dir(t, 0o1777, "")
+		lock := filepath.Join(dir, "x.lock")
+		stat := []string{"stat", "-c", "%a", lock + "/owner", lock}
+		args := append(append(c.mode, lock), stat...)
+		r := runAs(t, alice, c.umask, args...)
+		if want := c.file + "\n" + c.dir + "\n"; r.code != 0 || r.out != want {
+			t.Errorf("umask %03o %v: exit %d, modes %q, want %q: %s", c.umask, c.mode, r.code, r.out, want, r.errOut)
+		}
+		args = append(append(append([]string{"--file"}, c.mode...), lock+"f"), "stat", "-c", "%a", lock+"f")
+		if r := runAs(t, alice, c.umask, args...); r.code != 0 || r.out != c.file+"\n" {
+			t.Errorf("--file, umask %03o %v: exit %d, mode %q, want %q: %s", c.umask, c.mode, r.code, r.out, c.file, r.errOut)
+		}
+		// The command runs with the caller's umask, whatever --mode says.
+		if r := runAs(t, alice, c.umask, append(append(c.mode, lock), "sh", "-c", "umask")...); strings.TrimSpace(r.out) != fmt.Sprintf("%04o", c.umask) {
+			t.Errorf("umask %03o %v: the command's umask is %q", c.umask, c.mode, r.out)
+		}
 	}
 }

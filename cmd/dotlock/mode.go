@@ -1,0 +1,51 @@
+package main
+
+import (
+	"strconv"
+	"time"
+
+	"github.com/dotlock/dotlock/lockdir"
+)
+
+// parseMode reads --mode: octal permission bits (0660, 660), at most 0777.
+func parseMode(name, v string) (uint32, error) {
+	n, err := strconv.ParseUint(v, 8, 32)
+	if err != nil || n == 0 || n > 0o777 {
+		return 0, usagef("invalid mode '%s' for %s (octal permission bits, such as 0660)", v, name)
+	}
+	return uint32(n), nil
+}
+
+// options are the handle's options from the command line. An explicit
+// --mode is exact: dotlock then creates its files with umask 0 (exactMode),
+// while the command it runs keeps the caller's umask (commandUmask).
+func (f *lockFlags) options(lease time.Duration, prog *progress) []lockdir.Option {
+	opts := lockOptions(lease, prog)
+	if f.mode != 0 {
+		opts = append(opts, lockdir.WithPerm(f.mode))
+	}
+	return opts
+}
+
+// exactMode makes modes given with --mode exact, not filtered by the umask.
+func (f *lockFlags) exactMode() {
+	if f.mode != 0 {
+		callerUmask = setUmask(0)
+	}
+}
+
+// callerUmask is the umask dotlock was started with, once exactMode changed
+// it (-1: unchanged).
+var callerUmask = -1
+
+// commandUmask runs start (which starts the command) with the caller's
+// umask. dotlock creates no file meanwhile: while the command runs it only
+// rewrites its heartbeat in place.
+func commandUmask(start func() error) error {
+	if callerUmask < 0 {
+		return start()
+	}
+	setUmask(callerUmask)
+	defer setUmask(0)
+	return start()
+}
