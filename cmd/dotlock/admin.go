@@ -80,6 +80,7 @@ type jsonStatus struct {
 	LastToken   uint64       `json:"last_token"`
 	Waiting     int          `json:"waiting"`
 	Breaking    bool         `json:"breaking"`
+	BreakingBy  string       `json:"breaking_by"`
 }
 
 type jsonHolder struct {
@@ -109,7 +110,7 @@ func rfc3339(t time.Time) string {
 
 func toJSON(h *handle, st lockdir.Status, now time.Time) jsonStatus {
 	js := jsonStatus{Path: st.Path, Held: st.Held, Mode: st.Mode, Holders: []jsonHolder{},
-		LastToken: st.LastToken, Waiting: st.Waiting, Breaking: st.Breaking}
+		LastToken: st.LastToken, Waiting: st.Waiting, Breaking: st.Breaking, BreakingBy: st.GuardBy}
 	if st.Held {
 		js.Format = h.format
 	}
@@ -182,7 +183,6 @@ func printStatus(w io.Writer, h *handle, st lockdir.Status, now time.Time) {
 	switch {
 	case !st.Held:
 		fmt.Fprintf(w, "%s: free (last token %d)\n", st.Path, st.LastToken)
-		return
 	case st.RecordErr != nil:
 		fmt.Fprintf(w, "%s: held, but its record cannot be read: %v\n", st.Path, st.RecordErr)
 	case st.Mode == stale.ModeShared:
@@ -196,9 +196,7 @@ func printStatus(w io.Writer, h *handle, st lockdir.Status, now time.Time) {
 	if st.Waiting > 0 {
 		fmt.Fprintf(w, "  %d waiting\n", st.Waiting)
 	}
-	if st.Breaking {
-		fmt.Fprintf(w, "  a stale lock is being removed (%s.break exists)\n", st.Path)
-	}
+	printGuard(w, st)
 }
 
 // --- break ---

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"fmt"
+	"io"
 	"strconv"
 	"time"
 
@@ -48,4 +50,18 @@ func commandUmask(start func() error) error {
 	setUmask(callerUmask)
 	defer setUmask(0)
 	return start()
+}
+
+// printGuard says that a breaker guard exists, and whose it is: while it
+// stands no one takes the lock, and one left by another user in a sticky
+// directory only that user or root can remove.
+func printGuard(w io.Writer, st lockdir.Status) {
+	if !st.Breaking {
+		return
+	}
+	by := ""
+	if st.GuardBy != "" {
+		by = ", owned by " + st.GuardBy
+	}
+	fmt.Fprintf(w, "  a stale lock is being removed (%s.break exists%s); a guard left there for longer than the grace period blocks the lock until its owner or root removes it\n", st.Path, by)
 }

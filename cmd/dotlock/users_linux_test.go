@@ -29,9 +29,22 @@ type usersRun struct {
 // runAs runs dotlock with args as u, with umask, bounded by a minute.
 func runAs(t *testing.T, u testusers.User, umask int, args ...string) usersRun {
 	t.Helper()
+	return runProgAs(t, u, umask, dotlockBin, args...)
+}
+
+// shAs runs the shell script as u; $1... are args.
+func shAs(t *testing.T, u testusers.User, script string, args ...string) {
+	t.Helper()
+	if r := runProgAs(t, u, 0o022, "/bin/sh", append([]string{"-c", script, "sh"}, args...)...); r.code != 0 {
+		t.Fatalf("%s as %s: exit %d: %s", script, u.Name, r.code, r.errOut)
+	}
+}
+
+func runProgAs(t *testing.T, u testusers.User, umask int, prog string, args ...string) usersRun {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	cmd := testusers.Command(ctx, u, umask, dotlockBin, args...)
+	cmd := testusers.Command(ctx, u, umask, prog, args...)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
 	start := time.Now()
@@ -177,6 +190,42 @@ func TestUsersModes(t *testing.T) {
 		// The command runs with the caller's umask, whatever --mode says.
 		if r := runAs(t, alice, c.umask, append(append(c.mode, lock), "sh", "-c", "umask")...); strings.TrimSpace(r.out) != fmt.Sprintf("%04o", c.umask) {
 			t.Errorf("umask %03o %v: the command's umask is %q", c.umask, c.mode, r.out)
+		}
+	}
+}
+
+// TestUsersPlantedGuard: bob plants a breaker guard (x.lock.break) in a
+// sticky directory. He can block the lock — anyone who can write the
+// directory can — but alice must be told within the grace period (5 s)
+// which file blocks her and whose it is, not hang for minutes; status
+// must say so too.
+func TestUsersPlantedGuard(t *testing.T) {
+	alice, bob := testusers.Two(t)
+	for _, k := range usersKinds[:2] {
+		for _, content := range []string{"", `garbage\001\n`} { // printf formats
+			t.Run(fmt.Sprintf("%s/%d", k.name, len(content)), func(t *testing.T) {
+				dir := testusers.Dir(t, 0o1777, "")
+				lock := filepath.Join(dir, "x.lock")
+				shAs(t, bob, `printf "$1" > "$2"`, content, lock+".break")
+				r := runAs(t, alice, 0o022, k.flag, "-w", "60", lock, "true")
+				t.Logf("alice after %v: exit %d: %s", r.took.Round(time.Millisecond), r.code, r.errOut)
+				if r.code != exitNoPerm || r.took > 20*time.Second {
+					t.Errorf("alice: exit %d after %v, want %d within 20 s", r.code, r.took, exitNoPerm)
+				}
+				for _, want := range []string{"x.lock.break", bob.Name, "only that user or root"} {
+					if !strings.Contains(r.errOut, want) {
+						t.Errorf("message %q does not mention %q", r.errOut, want)
+					}
+				}
+				file := []string{"status"}
+				if k.flag == "--file" {
+					file = append(file, "--file")
+				}
+				st := runAs(t, alice, 0o022, append(file, lock)...)
+				if !strings.Contains(st.out, "x.lock.break exists, owned by user "+bob.Name) {
+					t.Errorf("status: %q does not name the guard and bob", st.out)
+				}
+			})
 		}
 	}
 }

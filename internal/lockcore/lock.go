@@ -625,7 +625,7 @@ func doneUnlessLeft(ok bool, err error) error {
 // lives on, so no one on this host would ever break it.
 func (l *Lock) retry(fn func() error) error {
 	first := fn()
-	if first == nil || errors.Is(first, ErrLost) {
+	if first == nil || errors.Is(first, ErrLost) || foreignErr(first) {
 		return first
 	}
 	// Backoff from 1 ms, whatever PollMin says (it may be long, for a
@@ -638,7 +638,7 @@ func (l *Lock) retry(fn func() error) error {
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, ErrLost) {
+		if errors.Is(err, ErrLost) || foreignErr(err) {
 			break
 		}
 	}
@@ -862,12 +862,22 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if _, _, blk := l.judge(&ws.guardObs, data, l.cfg.Grace, l.guardLease()); blk != nil && !l.orphanGuard(ws, data) {
+	if err := knownWedge(l.guard.Path(), data); err != nil {
+		return false, err
+	}
+	_, why, blk := l.judge(&ws.guardObs, data, l.cfg.Grace, l.guardLease())
+	if blk != nil && !l.orphanGuard(ws, data) {
 		return false, nil
+	}
+	if blk != nil {
+		why = "its holder has not changed it for the guard's lease"
 	}
 	ok, err := l.guard.Retire(false, func(moved []byte) bool { return bytes.Equal(moved, data) })
 	if err != nil {
-		return false, &BreakError{Reason: "stale breaker guard " + l.guard.Path(), Err: unwrapPath(err)}
+		// Another user's guard in a sticky directory: no retry helps (see
+		// foreignErr); said at once, with whose file it is.
+		err = &BreakError{Reason: "breaker guard " + l.guard.Path() + " left behind: " + why, Err: unwrapPath(err)}
+		return false, wedged(l.guard.Path(), data, err)
 	}
 	return ok, nil
 }

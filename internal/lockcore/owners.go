@@ -1,10 +1,12 @@
 package lockcore
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/user"
 	"strconv"
+	"sync"
 )
 
 // ForeignError says that a file dotlock must move or remove belongs to
@@ -51,8 +53,58 @@ func explainForeign(name string, err error) error {
 	return &ForeignError{Name: name, UID: uid, User: lookupUser(uid), Err: unwrapAll(err)}
 }
 
+// foreignErr reports whether err says that another user's file is in the
+// way: permanent, so cleanups do not retry it for the lease.
+func foreignErr(err error) bool {
+	var fe *ForeignError
+	return errors.As(err, &fe)
+}
+
+// ownerDesc names the owner of the file name ("" if it cannot be told).
+func ownerDesc(name string) string {
+	uid, ok := ownerOf(name)
+	if !ok {
+		return ""
+	}
+	return userName(uid, lookupUser(uid))
+}
+
 // foreignFile reports whether name exists and belongs to another user.
 func foreignFile(name string) bool {
 	uid, ok := ownerOf(name)
 	return ok && uid != os.Geteuid()
+}
+
+// wedges remembers, by guard path, a stale guard of another user's that
+// could not be removed: the same bytes seen again by another look of this
+// process (a cleanup after the acquisition it blocked, say) fail at once,
+// instead of watching them for a second grace period.
+var wedges sync.Map // path -> wedge
+
+type wedge struct {
+	data string
+	err  error
+}
+
+// wedged remembers err, about the guard at path holding data, if it says
+// another user's file is in the way; it returns err.
+func wedged(path string, data []byte, err error) error {
+	if foreignErr(err) {
+		wedges.Store(path, wedge{string(data), err})
+	}
+	return err
+}
+
+// knownWedge is the error remembered for the guard at path, if it still
+// holds data and is still another user's.
+func knownWedge(path string, data []byte) error {
+	v, ok := wedges.Load(path)
+	if !ok {
+		return nil
+	}
+	if w := v.(wedge); w.data == string(data) && foreignFile(path) {
+		return w.err
+	}
+	wedges.Delete(path)
+	return nil
 }

@@ -38,7 +38,11 @@ func lastSlot(path string, i int) string {
 func retireTarget(src, path string, keep bool) (string, error) {
 	if !keep {
 		dst := tempName(path)
-		return dst, renameOut(src, dst, false)
+		err := renameOut(src, dst, false)
+		if errors.Is(err, fs.ErrPermission) {
+			err = explainForeign(src, err)
+		}
+		return dst, err
 	}
 	sticky := stickyDir(filepath.Dir(path))
 	for i := range maxSlots {
