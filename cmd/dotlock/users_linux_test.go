@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/testusers"
+	"github.com/dotlock/dotlock/stale"
 )
 
 // Sharing a lock between real users (issue 13): the tests run dotlock as
@@ -224,6 +225,66 @@ func TestUsersPlantedGuard(t *testing.T) {
 				st := runAs(t, alice, 0o022, append(file, lock)...)
 				if !strings.Contains(st.out, "x.lock.break exists, owned by user "+bob.Name) {
 					t.Errorf("status: %q does not name the guard and bob", st.out)
+				}
+			})
+		}
+	}
+}
+
+// forgedRecord is a valid record of this host and boot naming PID 1 with
+// its real start: a holder that never dies, unless the record's file owner
+// is compared with PID 1's user.
+func forgedRecord(t *testing.T) []byte {
+	t.Helper()
+	o, err := stale.Self(41, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := (stale.SystemProcesses{}).Lookup(1)
+	if err != nil || !p.Exists {
+		t.Skipf("PID 1 cannot be looked up: %v", err)
+	}
+	o.PID, o.StartID, o.Started = 1, p.StartID, p.Started
+	return o.Marshal()
+}
+
+// TestUsersForgedRecord: bob plants a record naming PID 1 at alice's lock
+// path. In a directory alice may write (0777, not sticky) she breaks it
+// and takes the lock (it waited for ever: PID 1 lives); in a sticky one
+// she cannot move bob's file, and is told so at once.
+func TestUsersForgedRecord(t *testing.T) {
+	alice, bob := testusers.Two(t)
+	rec := forgedRecord(t)
+	src := filepath.Join(testusers.Dir(t, 0o755, ""), "forged")
+	if err := os.WriteFile(src, rec, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range usersKinds[:2] {
+		for _, mode := range []os.FileMode{0o777, 0o1777} {
+			t.Run(fmt.Sprintf("%s/%o", k.name, mode), func(t *testing.T) {
+				dir := testusers.Dir(t, mode, "")
+				lock := filepath.Join(dir, "x.lock")
+				if k.flag == "--file" {
+					shAs(t, bob, `cp "$1" "$2"`, src, lock)
+				} else {
+					// Bob's lock directory, as open as sharing needs it.
+					shAs(t, bob, `mkdir -m 777 "$2" && cp "$1" "$2/owner"`, src, lock)
+				}
+				r := runAs(t, alice, 0o022, k.flag, "-w", "20", lock, "sh", "-c", "echo $DOTLOCK_TOKEN")
+				t.Logf("alice after %v: exit %d: %s", r.took.Round(time.Millisecond), r.code, r.errOut)
+				if mode&0o1000 == 0 {
+					if r.code != 0 || strings.TrimSpace(r.out) != "42" {
+						t.Errorf("alice: exit %d, token %q, want 0 and 42", r.code, r.out)
+					}
+					return
+				}
+				if r.code != exitNoPerm || r.took > 5*time.Second {
+					t.Errorf("alice: exit %d after %v, want %d at once", r.code, r.took, exitNoPerm)
+				}
+				for _, want := range []string{"not proven alive", bob.Name, "only that user or root"} {
+					if !strings.Contains(r.errOut, want) {
+						t.Errorf("message %q does not mention %q", r.errOut, want)
+					}
 				}
 			})
 		}

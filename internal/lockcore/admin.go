@@ -91,7 +91,7 @@ func (l *Lock) Status() (Status, error) {
 		}
 		return st, nil
 	}
-	st.Holders = []Holder{{Owner: o, Judgement: l.cfg.Checker.Judge(o)}}
+	st.Holders = []Holder{{Owner: o, Judgement: l.judgeHolder(o, data)}}
 	return st, nil
 }
 

@@ -699,7 +699,7 @@ func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Durat
 			return nil, fmt.Sprintf("%v, unchanged for %v", perr, age.Round(time.Millisecond)), nil
 		}
 	}
-	j := l.cfg.Checker.Judge(o)
+	j := l.judgeHolder(o, data)
 	switch j.Verdict {
 	case stale.Dead:
 		return &o, j.Reason, nil

@@ -46,6 +46,9 @@ func lookupUser(uid int) string {
 // explainForeign turns err, a refusal to move name, into a ForeignError if
 // name is another user's file; otherwise it returns err.
 func explainForeign(name string, err error) error {
+	if foreignErr(err) {
+		return err
+	}
 	uid, ok := ownerOf(name)
 	if !ok || uid == os.Geteuid() {
 		return err

@@ -53,3 +53,18 @@ func stickyDir(dir string) bool {
 	stickyDirs.Store(dir, v)
 	return v
 }
+
+// explainRename says whose file it is when a rename is refused because of
+// another user's file: the source, or else the target it would replace.
+func explainRename(from, to string, errno error) error {
+	if errno != syscall.EPERM && errno != syscall.EACCES {
+		return errno
+	}
+	if foreignFile(from) {
+		return explainForeign(from, errno)
+	}
+	if foreignFile(to) {
+		return explainForeign(to, errno)
+	}
+	return errno
+}

@@ -176,7 +176,7 @@ func rename(from, to string) error {
 			continue
 		}
 		if err != nil {
-			return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: explainRename(from, to, err)}
 		}
 		return nil
 	}
