@@ -27,6 +27,10 @@ type (
 	// BreakError reports a lock whose holder is dead but which this
 	// process may not remove (permissions); it wraps the cause.
 	BreakError = lockcore.BreakError
+	// ForeignError says that another user's file is in the way, which only
+	// that user or root may remove (a sticky directory such as /tmp); it
+	// names the file and its owner, and matches fs.ErrPermission.
+	ForeignError = lockcore.ForeignError
 	// Option configures a Lock.
 	Option = lockcore.Option
 )
