@@ -186,3 +186,23 @@ func Binary(t testing.TB) string {
 	}
 	return build.bin
 }
+
+// Exe returns the running test binary, copied into a directory every user
+// can read, so that a test can re-exec it as a helper running as another
+// user (the go tool builds it in a directory only its user may enter).
+func Exe(t testing.TB) string {
+	t.Helper()
+	self, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(self)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dst := filepath.Join(Dir(t, 0o755, ""), filepath.Base(self))
+	if err := os.WriteFile(dst, data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}

@@ -30,3 +30,6 @@ func Unprotect(t testing.TB) { t.Skip("fs.protected_* are Linux sysctls") }
 
 // Binary is Linux-only; see testusers_linux.go.
 func Binary(t testing.TB) string { t.Skip("multi-user tests run on Linux only"); return "" }
+
+// Exe is Linux-only; see testusers_linux.go.
+func Exe(t testing.TB) string { t.Skip("multi-user tests run on Linux only"); return "" }
