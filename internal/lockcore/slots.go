@@ -44,10 +44,11 @@ func retireTarget(src, path string, keep bool) (string, error) {
 		}
 		return dst, err
 	}
-	sticky := stickyDir(filepath.Dir(path))
+	dir := filepath.Dir(path)
+	atomic := stickyDir(dir) || !localFS(dir)
 	for i := range maxSlots {
 		dst := lastSlot(path, i)
-		err := intoSlot(path, src, dst, sticky)
+		err := intoSlot(path, src, dst, atomic)
 		if err == nil || !errors.Is(err, fs.ErrPermission) {
 			return dst, err
 		}
@@ -58,15 +59,18 @@ func retireTarget(src, path string, keep bool) (string, error) {
 	return path + ".last", &fs.PathError{Op: "rename", Path: src, Err: fmt.Errorf("all %d last-record slots (%s.last...) belong to other users", maxSlots, filepath.Base(path))}
 }
 
-// intoSlot renames src over the slot dst. In a sticky directory, one
-// rename: over our own slot it is atomic, and over another's it fails,
-// leaving the slot as it was. Elsewhere the old record is moved aside first
-// rather than renamed over — ext4 forces out the data of a file renamed
-// over another (auto_da_alloc), which made every release about 1 ms slower
-// — and put back if the rename fails, so that no failure loses the token.
-// Only a file is moved aside: never a directory planted there.
-func intoSlot(path, src, dst string, sticky bool) error {
-	if sticky {
+// intoSlot renames src over the slot dst. If atomic — in a sticky
+// directory, and on a network filesystem — one rename: over our own slot
+// it is atomic, over another's it fails leaving the slot as it was, and a
+// lost reply (P6) cannot make a put-back replace the record just moved in.
+// On a local filesystem the old record is moved aside first rather than
+// renamed over — ext4 forces out the data of a file renamed over another
+// (auto_da_alloc), which made every release about 1 ms slower; records on
+// network filesystems are synced, so nothing is left to force out — and
+// put back if the rename fails, so that no failure loses the token. Only a
+// file is moved aside: never a directory planted there.
+func intoSlot(path, src, dst string, atomic bool) error {
+	if atomic {
 		return rename(src, dst)
 	}
 	aside := tempName(path)
