@@ -298,3 +298,19 @@ func TestUsersForgedRecord(t *testing.T) {
 		}
 	}
 }
+
+// TestUsersPlantedGuardShortWait: with a wait shorter than the grace
+// period, alice gives up (exit 1) within that period: the cleanup of her
+// entry, which needs the guard, goes on watching the guard she watched
+// rather than watching it for a grace period of its own (or for the lease).
+func TestUsersPlantedGuardShortWait(t *testing.T) {
+	alice, bob := testusers.Two(t)
+	dir := testusers.Dir(t, 0o1777, "")
+	lock := filepath.Join(dir, "x.lock")
+	shAs(t, bob, `: > "$1"`, lock+".break")
+	r := runAs(t, alice, 0o022, "--file", "-w", "2", lock, "true")
+	t.Logf("alice after %v: exit %d: %s", r.took.Round(time.Millisecond), r.code, r.errOut)
+	if r.code != exitConflict || r.took > 6*time.Second {
+		t.Errorf("alice: exit %d after %v, want %d within the grace period (5 s)", r.code, r.took, exitConflict)
+	}
+}

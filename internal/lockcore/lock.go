@@ -857,6 +857,7 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	data, err := l.guard.Read()
 	if errors.Is(err, fs.ErrNotExist) {
 		ws.guardObs.Reset() // as in inspect
+		foreignGuards.Delete(l.guard.Path())
 		return true, nil
 	}
 	if err != nil {
@@ -865,7 +866,9 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	if err := knownWedge(l.guard.Path(), data); err != nil {
 		return false, err
 	}
-	_, why, blk := l.judge(&ws.guardObs, data, l.cfg.Grace, l.guardLease())
+	ob, done := guardObservation(ws, l.guard.Path())
+	_, why, blk := l.judge(ob, data, l.cfg.Grace, l.guardLease())
+	done()
 	if blk != nil && !l.orphanGuard(ws, data) {
 		return false, nil
 	}

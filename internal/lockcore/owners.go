@@ -7,6 +7,8 @@ import (
 	"os/user"
 	"strconv"
 	"sync"
+
+	"github.com/dotlock/dotlock/stale"
 )
 
 // ForeignError says that a file dotlock must move or remove belongs to
@@ -110,4 +112,28 @@ func knownWedge(path string, data []byte) error {
 	}
 	wedges.Delete(path)
 	return nil
+}
+
+// foreignGuards holds, by guard path, one observation of a guard of
+// another user's for the whole process: a cleanup after the acquisition it
+// blocked (with a wait state of its own) goes on watching the same bytes
+// instead of starting another grace period. A guard of this user's is
+// watched per wait state, as the model has it.
+var foreignGuards sync.Map // path -> *sharedObs
+
+type sharedObs struct {
+	mu sync.Mutex
+	ob stale.Observation
+}
+
+// guardObservation is the observation to judge the guard at path by, and
+// the function to call when done with it.
+func guardObservation(ws *waitState, path string) (*stale.Observation, func()) {
+	if !foreignFile(path) {
+		return &ws.guardObs, func() {}
+	}
+	v, _ := foreignGuards.LoadOrStore(path, &sharedObs{})
+	so := v.(*sharedObs)
+	so.mu.Lock()
+	return &so.ob, so.mu.Unlock
 }
