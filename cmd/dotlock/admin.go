@@ -334,6 +334,9 @@ func cmdLock(args []string, stderr *os.File) int {
 	if p, err := (stale.SystemProcesses{}).Lookup(pid); err == nil && (!p.Exists || p.Zombie) {
 		return failUsage(stderr, usagef("lock: --pid %d: no such process", pid))
 	}
+	if err := lockcore.CanSignal(pid); err != nil {
+		return fail(stderr, exitNoPerm, "lock: --pid: %v; a lock is taken only for your own processes", err)
+	}
 	abs, err := checkPath(rest[0], f.format())
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)

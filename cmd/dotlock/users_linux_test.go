@@ -314,3 +314,27 @@ func TestUsersPlantedGuardShortWait(t *testing.T) {
 		t.Errorf("alice: exit %d after %v, want %d within the grace period (5 s)", r.code, r.took, exitConflict)
 	}
 }
+
+// TestUsersLockPidForeign: bob may not take a lock for a process he could
+// not signal (PID 1): it would stay attributed to it for as long as it
+// runs. He may for his own.
+func TestUsersLockPidForeign(t *testing.T) {
+	_, bob := testusers.Two(t)
+	for _, k := range usersKinds[:2] {
+		t.Run(k.name, func(t *testing.T) {
+			lock := filepath.Join(testusers.Dir(t, 0o1777, ""), "x.lock")
+			r := runAs(t, bob, 0o022, "lock", k.flag, "--pid", "1", lock)
+			t.Logf("bob: exit %d: %s", r.code, r.errOut)
+			if r.code != exitNoPerm || !strings.Contains(r.errOut, "pid 1") {
+				t.Errorf("lock --pid 1 as bob: exit %d, want %d naming pid 1", r.code, exitNoPerm)
+			}
+			if _, err := os.Lstat(lock); err == nil {
+				t.Errorf("lock --pid 1 left %s", lock)
+			}
+			// His own process (the shell that runs dotlock): allowed.
+			if r := runProgAs(t, bob, 0o022, "/bin/sh", "-c", `"$0" lock `+k.flag+` --pid $$ "$1" && "$0" unlock --pid $$ "$1"`, dotlockBin, lock); r.code != 0 {
+				t.Errorf("lock --pid $$ as bob: exit %d: %s", r.code, r.errOut)
+			}
+		})
+	}
+}

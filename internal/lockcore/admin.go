@@ -129,6 +129,9 @@ func (l *Lock) HandOver(pid int) (stale.Owner, error) {
 	if !p.Exists || p.Zombie {
 		return stale.Owner{}, l.pathErr("handover", fmt.Errorf("no process with pid %d", pid))
 	}
+	if err := CanSignal(pid); err != nil {
+		return stale.Owner{}, l.pathErr("handover", err)
+	}
 	l.mu.Lock()
 	h, exclusive := l.hold, l.hold != nil
 	if exclusive {

@@ -4,6 +4,7 @@ package lockcore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"sync"
@@ -67,4 +68,15 @@ func explainRename(from, to string, errno error) error {
 		return explainForeign(to, errno)
 	}
 	return errno
+}
+
+// CanSignal fails, matching fs.ErrPermission, for a process this one could
+// not signal (another user's, unless this one is root): a lock handed to it
+// (HandOver, dotlock lock --pid) would be attributed to it for as long as it
+// runs, and neither this user nor its own could tell why.
+func CanSignal(pid int) error {
+	if err := syscall.Kill(pid, 0); errors.Is(err, syscall.EPERM) {
+		return fmt.Errorf("pid %d is another user's process, which this one may not signal: %w", pid, fs.ErrPermission)
+	}
+	return nil
 }
