@@ -161,8 +161,9 @@ var build struct {
 }
 
 // Binary returns the dotlock command, built once per test process (with
-// go build, into a directory every user can read) and kept until the
-// process exits; the module's root is found from this source file.
+// go build, into a directory every user can read, which is left in the
+// system's temporary directory); the module's root is found from this
+// source file. (cmd/dotlock's tests build their own, in TestMain.)
 func Binary(t testing.TB) string {
 	t.Helper()
 	build.once.Do(func() {

@@ -47,3 +47,16 @@ func TestUnprotect(t *testing.T) {
 		t.Errorf("%s = %q after, was %q", p, after, before)
 	}
 }
+
+// TestBinary: the dotlock binary is built once and runs as another user.
+func TestBinary(t *testing.T) {
+	_, bob := Two(t)
+	bin := Binary(t)
+	if Binary(t) != bin {
+		t.Error("built twice")
+	}
+	out, err := Command(context.Background(), bob, 0o022, bin, "--version").CombinedOutput()
+	if err != nil || !strings.HasPrefix(string(out), "dotlock ") {
+		t.Errorf("dotlock --version as bob: %v: %q", err, out)
+	}
+}
