@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/user"
+	"path/filepath"
 	"strconv"
 	"sync"
 
@@ -46,9 +47,12 @@ func lookupUser(uid int) string {
 }
 
 // explainForeign turns err, a refusal to move name, into a ForeignError if
-// name is another user's file; otherwise it returns err.
+// name is another user's file on a local filesystem; otherwise it returns
+// err. (On a network filesystem owners may be mapped — root_squash, sshfs
+// showing the server's uids — and a refusal may be transient: it stays an
+// error that cleanups retry.)
 func explainForeign(name string, err error) error {
-	if foreignErr(err) {
+	if foreignErr(err) || !localFS(filepath.Dir(name)) {
 		return err
 	}
 	uid, ok := ownerOf(name)
