@@ -1,5 +1,8 @@
 package main
 
+// Sharing a lock between users: --mode, and what status says about a
+// breaker guard of another user's.
+
 import (
 	"fmt"
 	"io"
