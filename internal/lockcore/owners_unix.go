@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"os"
-	"sync"
-	"sync/atomic"
 	"syscall"
 )
 
@@ -28,31 +25,6 @@ func unwrapAll(err error) error {
 		return errno
 	}
 	return err
-}
-
-var (
-	stickyDirs    sync.Map // directory -> bool
-	stickyDirsLen atomic.Int64
-)
-
-// stickyDir reports whether dir has the sticky bit (as /tmp has): there
-// no one but its owner (and root) may rename over or remove a file. Cached:
-// a directory's mode rarely changes.
-func stickyDir(dir string) bool {
-	if v, ok := stickyDirs.Load(dir); ok {
-		return v.(bool)
-	}
-	st, err := os.Stat(dir)
-	if err != nil {
-		return true // unknown: as if sticky (rename over, never aside)
-	}
-	v := st.Mode()&fs.ModeSticky != 0
-	if stickyDirsLen.Add(1) > 4096 {
-		stickyDirs.Clear()
-		stickyDirsLen.Store(1)
-	}
-	stickyDirs.Store(dir, v)
-	return v
 }
 
 // explainRename says whose file it is when a rename is refused because of

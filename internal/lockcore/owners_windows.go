@@ -7,7 +7,6 @@ func ownerOf(string) (int, bool) { return 0, false }
 
 func unwrapAll(err error) error { return err }
 
-func stickyDir(string) bool { return false }
 
 // CanSignal: Windows has no such check here.
 func CanSignal(int) error { return nil }
