@@ -863,9 +863,6 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	if err != nil {
 		return false, err
 	}
-	if err := knownWedge(l.guard.Path(), data); err != nil {
-		return false, err
-	}
 	ob, done := guardObservation(ws, l.guard.Path())
 	_, why, blk := l.judge(ob, data, l.cfg.Grace, l.guardLease())
 	done()
@@ -879,8 +876,7 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	if err != nil {
 		// Another user's guard in a sticky directory: no retry helps (see
 		// foreignErr); said at once, with whose file it is.
-		err = &BreakError{Reason: "breaker guard " + l.guard.Path() + " left behind: " + why, Err: unwrapPath(err)}
-		return false, wedged(l.guard.Path(), data, err)
+		return false, &BreakError{Reason: "breaker guard " + l.guard.Path() + " left behind: " + why, Err: unwrapPath(err)}
 	}
 	return ok, nil
 }

@@ -84,40 +84,6 @@ func foreignFile(name string) bool {
 	return ok && uid != os.Geteuid()
 }
 
-// wedges remembers, by guard path, a stale guard of another user's that
-// could not be removed: the same bytes seen again by another look of this
-// process (a cleanup after the acquisition it blocked, say) fail at once,
-// instead of watching them for a second grace period.
-var wedges sync.Map // path -> wedge
-
-type wedge struct {
-	data string
-	err  error
-}
-
-// wedged remembers err, about the guard at path holding data, if it says
-// another user's file is in the way; it returns err.
-func wedged(path string, data []byte, err error) error {
-	if foreignErr(err) {
-		wedges.Store(path, wedge{string(data), err})
-	}
-	return err
-}
-
-// knownWedge is the error remembered for the guard at path, if it still
-// holds data and is still another user's.
-func knownWedge(path string, data []byte) error {
-	v, ok := wedges.Load(path)
-	if !ok {
-		return nil
-	}
-	if w := v.(wedge); w.data == string(data) && foreignFile(path) {
-		return w.err
-	}
-	wedges.Delete(path)
-	return nil
-}
-
 // foreignGuards holds, by guard path, one observation of a guard of
 // another user's for the whole process: a cleanup after the acquisition it
 // blocked (with a wait state of its own) goes on watching the same bytes
