@@ -7,6 +7,5 @@ func ownerOf(string) (int, bool) { return 0, false }
 
 func unwrapAll(err error) error { return err }
 
-
 // CanSignal: Windows has no such check here.
 func CanSignal(int) error { return nil }
