@@ -31,6 +31,10 @@ type (
 	// BreakError reports a lock whose holder is dead but which this
 	// process may not remove (permissions); it wraps the cause.
 	BreakError = lockcore.BreakError
+	// ForeignError says that another user's file is in the way, which only
+	// that user or root may remove (a sticky directory such as /tmp); it
+	// names the file and its owner, and matches fs.ErrPermission.
+	ForeignError = lockcore.ForeignError
 	// Option configures a Lock.
 	Option = lockcore.Option
 )
@@ -41,7 +45,7 @@ var (
 	WithHeartbeat  = lockcore.WithHeartbeat  // how often a holder heartbeats (default StaleAfter/4)
 	WithGrace      = lockcore.WithGrace      // how long a half-written record counts as being written (default 5s)
 	WithPoll       = lockcore.WithPoll       // shortest and longest wait between tries (default 1ms, 50ms)
-	WithPerm       = lockcore.WithPerm       // permission bits of the lock file (default 0644)
+	WithPerm       = lockcore.WithPerm       // permission bits of the lock file (default 0666, less the umask)
 	WithSync       = lockcore.WithSync       // fsync records (default: only on network filesystems)
 	WithClock      = lockcore.WithClock      // replace the clock (tests)
 	WithChecker    = lockcore.WithChecker    // replace the liveness checker (tests)

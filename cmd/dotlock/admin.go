@@ -80,6 +80,7 @@ type jsonStatus struct {
 	LastToken   uint64       `json:"last_token"`
 	Waiting     int          `json:"waiting"`
 	Breaking    bool         `json:"breaking"`
+	BreakingBy  string       `json:"breaking_by"`
 }
 
 type jsonHolder struct {
@@ -109,7 +110,7 @@ func rfc3339(t time.Time) string {
 
 func toJSON(h *handle, st lockdir.Status, now time.Time) jsonStatus {
 	js := jsonStatus{Path: st.Path, Held: st.Held, Mode: st.Mode, Holders: []jsonHolder{},
-		LastToken: st.LastToken, Waiting: st.Waiting, Breaking: st.Breaking}
+		LastToken: st.LastToken, Waiting: st.Waiting, Breaking: st.Breaking, BreakingBy: st.GuardBy}
 	if st.Held {
 		js.Format = h.format
 	}
@@ -182,7 +183,6 @@ func printStatus(w io.Writer, h *handle, st lockdir.Status, now time.Time) {
 	switch {
 	case !st.Held:
 		printLine(w, "%s: free (last token %d)", st.Path, st.LastToken)
-		return
 	case st.RecordErr != nil:
 		printLine(w, "%s: held, but its record cannot be read: %v", st.Path, st.RecordErr)
 	case st.Mode == stale.ModeShared:
@@ -196,9 +196,7 @@ func printStatus(w io.Writer, h *handle, st lockdir.Status, now time.Time) {
 	if st.Waiting > 0 {
 		printLine(w, "  %d waiting", st.Waiting)
 	}
-	if st.Breaking {
-		printLine(w, "  a stale lock is being removed (%s.break exists)", st.Path)
-	}
+	printGuard(w, st)
 }
 
 // --- break ---
@@ -294,12 +292,6 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 
 const keeperCommand = "__keep"
 
-// Why lock --pid refuses a process.
-var (
-	errNoProcess = errors.New("no such process")
-	errOtherUser = errors.New("another user's process")
-)
-
 func cmdLock(args []string, stderr *os.File) int {
 	specs := append(append([]optSpec{}, lockSpecs...), optSpec{id: "pid", long: []string{"pid"}, arg: true})
 	opts, rest, err := getopt(args, specs, false)
@@ -345,11 +337,8 @@ func cmdLock(args []string, stderr *os.File) int {
 	// A lock for a process this user could not signal would be held for as
 	// long as that process lives (bob: lock --pid 1), with nobody but its
 	// owner or root able to end it.
-	switch err := checkSignal(pid); {
-	case errors.Is(err, errNoProcess):
-		return failUsage(stderr, usagef("lock: --pid %d: no such process", pid))
-	case errors.Is(err, errOtherUser):
-		return fail(stderr, exitNoPerm, "lock: --pid %d: permission denied: the process is another user's (a lock is taken only for a process this user may signal)", pid)
+	if err := lockcore.CanSignal(pid); err != nil {
+		return fail(stderr, exitNoPerm, "lock: --pid %d: %v; a lock is taken only for a process this user may signal", pid, err)
 	}
 	abs, err := checkPath(rest[0], f.format())
 	if err != nil {
@@ -360,7 +349,8 @@ func cmdLock(args []string, stderr *os.File) int {
 		lease = lockcore.DefaultStaleAfter
 	}
 	prog := newProgress(stderr, abs, f.verbose)
-	h, err := openHandle(abs, f.format(), lockOptions(lease, prog))
+	f.exactMode()
+	h, err := openHandle(abs, f.format(), f.options(lease, prog))
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}

@@ -75,6 +75,9 @@ Options:
       --stale-after DUR     lease for holders on other hosts (default 30s)
       --file                the lock is a file made with O_EXCL, not a directory
                             (exclusive only)
+      --mode MODE           exact permission bits of the lock's files, octal
+                            (default 0666, and 0777 for directories, less the
+                            umask); see Sharing below
   -v, --verbose             say who holds the lock while waiting, and when it is
                             acquired or broken
   -o, --close               accepted for flock compatibility (no effect)
@@ -89,6 +92,13 @@ Subcommands:
            return; it is released by unlock, or when PID exits. PID must be
            a process this user may signal (77 if it is another user's)
   unlock   release a lock taken with lock (by PID, default: a parent process)
+
+Sharing between users: every user of a lock must be able to write its
+directory, and to remove the others' files there. In a team directory: a
+shared group, the directory setgid to it (chmod 2775), and umask 002 or
+--mode 0660. In a sticky directory such as /tmp, users take turns on a lock,
+but no one but its owner (or root) can remove a dead holder's lock: dotlock
+says whose it is. Anyone who can write the directory can block a lock.
 
 Exit status: the command's (128+N if it died of signal N); 1 (or -E N) if the
 lock is held; 64 usage; 65 the path is not a lock of this format; 66 no such

@@ -25,6 +25,7 @@ type lockFlags struct {
 	conflict   int
 	staleAfter time.Duration // 0: the default
 	file       bool
+	mode       uint32 // --mode: exact permission bits (0: default, after the umask)
 	verbose    bool
 	help       bool
 	version    bool
@@ -38,6 +39,7 @@ var lockSpecs = []optSpec{
 	{id: "conflict", short: "E", long: []string{"conflict-exit-code"}, arg: true},
 	{id: "stale-after", long: []string{"stale-after"}, arg: true},
 	{id: "file", long: []string{"file"}},
+	{id: "mode", long: []string{"mode"}, arg: true},
 	{id: "verbose", short: "v", long: []string{"verbose"}},
 	{id: "help", short: "h", long: []string{"help"}},
 	{id: "version", short: "V", long: []string{"version"}},
@@ -74,6 +76,8 @@ func (f *lockFlags) apply(o opt) (bool, error) {
 		f.staleAfter, err = parseLease(o.name, o.val)
 	case "file":
 		f.file = true
+	case "mode":
+		f.mode, err = parseMode(o.name, o.val)
 	case "verbose":
 		f.verbose = true
 	case "help":
@@ -182,7 +186,8 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
 	prog := newProgress(stderr, abs, f.verbose)
-	h, err := openHandle(abs, f.format(), lockOptions(f.staleAfter, prog))
+	f.exactMode()
+	h, err := openHandle(abs, f.format(), f.options(f.staleAfter, prog))
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
@@ -200,7 +205,7 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 		prog.say("acquired %s (token %d) after %v", abs, h.token(), time.Since(began).Round(time.Millisecond))
 	}
 	cmd.Env = append(os.Environ(), "DOTLOCK_TOKEN="+strconv.FormatUint(h.token(), 10), "DOTLOCK_PATH="+abs)
-	if err := cmd.Start(); err != nil {
+	if err := commandUmask(cmd.Start); err != nil {
 		h.release(f.shared)
 		return fail(stderr, startCode(err), "%s: %v", argv[0], unwrapExec(err))
 	}

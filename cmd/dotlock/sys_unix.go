@@ -65,20 +65,11 @@ func signalled(ps *os.ProcessState) (int, bool) {
 	return 0, false
 }
 
-// checkSignal reports whether this process may signal pid: errNoProcess,
-// errOtherUser (EPERM: another user's, and this one is not root), or nil.
-func checkSignal(pid int) error {
-	switch unix.Kill(pid, 0) {
-	case unix.ESRCH:
-		return errNoProcess
-	case unix.EPERM:
-		return errOtherUser
-	}
-	return nil
-}
-
 // keeperAttr detaches the keeper: its own session, no terminal.
 func keeperAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setsid: true} }
 
 // keeperDir is the keeper's working directory: one that pins no mount.
 const keeperDir = "/"
+
+// setUmask sets the process's umask and returns the previous one.
+func setUmask(mask int) int { return syscall.Umask(mask) }

@@ -25,10 +25,6 @@ func terminalWidth(*os.File) (int, bool) { return 0, false }
 
 func signalled(*os.ProcessState) (int, bool) { return 0, false }
 
-// checkSignal: Windows has no signal permission to ask; lock --pid takes
-// any process there.
-func checkSignal(int) error { return nil }
-
 // keeperAttr detaches the keeper from the console.
 func keeperAttr() *syscall.SysProcAttr {
 	const detachedProcess = 0x00000008
@@ -36,3 +32,6 @@ func keeperAttr() *syscall.SysProcAttr {
 }
 
 const keeperDir = ""
+
+// setUmask: Windows has no umask.
+func setUmask(int) int { return 0 }

@@ -41,6 +41,7 @@ type Status struct {
 	LastToken uint64       // the token of the last hold that left the path (0: none)
 	Waiting   int          // waiters queued (lock directories)
 	Breaking  bool         // a breaker guard exists: a stale lock is being removed
+	GuardBy   string       // the breaker guard's owner ("user NAME (uid N)"), when Breaking
 }
 
 // Status reports who holds the lock now, with the checker's verdict on each
@@ -53,7 +54,7 @@ func (l *Lock) Status() (Status, error) {
 		}
 	}
 	if _, err := os.Lstat(l.guard.Path()); err == nil {
-		st.Breaking = true
+		st.Breaking, st.GuardBy = true, ownerDesc(l.guard.Path())
 	}
 	if l.rw != nil {
 		if names, err := readDirNames(l.rw.queue); err == nil {
@@ -90,7 +91,7 @@ func (l *Lock) Status() (Status, error) {
 		}
 		return st, nil
 	}
-	st.Holders = []Holder{{Owner: o, Judgement: l.cfg.Checker.Judge(o)}}
+	st.Holders = []Holder{{Owner: o, Judgement: l.judgeHolder(o, data)}}
 	return st, nil
 }
 
@@ -127,6 +128,9 @@ func (l *Lock) HandOver(pid int) (stale.Owner, error) {
 	}
 	if !p.Exists || p.Zombie {
 		return stale.Owner{}, l.pathErr("handover", fmt.Errorf("no process with pid %d", pid))
+	}
+	if err := CanSignal(pid); err != nil {
+		return stale.Owner{}, l.pathErr("handover", err)
 	}
 	l.mu.Lock()
 	h, exclusive := l.hold, l.hold != nil

@@ -88,7 +88,7 @@ func (d *lockDir) read(name string) ([]byte, error) {
 			return nil, noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err})
 		}
 		defer unix.Close(fd)
-		return readRecordFD(fd, d.join(name), direct == 0)
+		return readRecordFD(fd, d.join(name), direct == 0, nil)
 	}
 }
 
@@ -128,7 +128,7 @@ func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
 		if err != nil {
 			return nil, nil, noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err})
 		}
-		data, err := readRecordFD(fd, d.join(name), directFlag(d.path) == 0)
+		data, err := readRecordFD(fd, d.join(name), directFlag(d.path) == 0, nil)
 		if err != nil {
 			unix.Close(fd)
 			return nil, nil, err

@@ -49,9 +49,6 @@ func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	return os.OpenFile(name, flag, perm)
 }
 
-// clearSlot removes the last-record slot dst of the lock at path.
-func clearSlot(_, dst string) { os.Remove(dst) }
-
 // ReplaceFile renames from over to (package lockdir's WriteFile and
 // Transform).
 func ReplaceFile(from, to string) error { return os.Rename(from, to) }

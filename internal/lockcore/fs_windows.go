@@ -114,22 +114,6 @@ func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	return os.NewFile(uintptr(h), name), nil
 }
 
-// clearSlot empties the last-record slot dst of the lock at path. A file
-// removed while another process has it open (a contender reading the last
-// record) lingers, delete-pending, until closed, and renaming onto its name
-// fails with "Access denied"; so an old record file is first renamed out
-// of the way, which an open handle (shared for deletion) permits.
-func clearSlot(path, dst string) {
-	if st, err := os.Lstat(dst); err != nil || !st.Mode().IsRegular() {
-		os.Remove(dst) // not ours to move aside: fails if it is anything but empty
-		return
-	}
-	tmp := tempName(path)
-	if os.Rename(dst, tmp) == nil {
-		os.Remove(tmp)
-	}
-}
-
 // removeDir removes the empty lock directory dir. While another process
 // lists it (a contender looking for shared holders) Windows refuses with a
 // sharing violation; listings are brief, so try again for a while. (Were

@@ -587,34 +587,6 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	return nil, nil, nil // displaced while undecided; try again
 }
 
-// lastToken is the token of the last hold that left the store's path: 0 if
-// none ever did. A last record that exists but cannot be read or parsed
-// (cut short by a stale attribute cache, say) is an error, never a reason
-// to start tokens again — until it has stayed the same for the grace
-// period (ob, by our clock): then it is taken to be planted garbage,
-// ignored, and replaced at the next release. So is anything that is not a
-// record file at all (a symlink, a FIFO): dotlock never makes one.
-func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
-	last, err := s.ReadLast()
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return 0, nil
-	case errors.Is(err, ErrNotLock):
-		// Not dotlock's (a symlink, a user's file): never replaced.
-		return 0, err
-	case err != nil:
-		return 0, fmt.Errorf("last record unreadable: %w", err)
-	}
-	o, err := stale.Parse(last)
-	if err != nil {
-		if ob.See(string(last), l.cfg.Clock.Now()) >= l.cfg.Grace {
-			return 0, nil
-		}
-		return 0, fmt.Errorf("last record unreadable (%v)", err)
-	}
-	return o.Token, nil
-}
-
 // abandon removes an entry this attempt created but will not hold: empty
 // (rec == nil) or carrying rec. Anything else at the path is left alone.
 //
@@ -671,7 +643,7 @@ func doneUnlessLeft(ok bool, err error) error {
 // lives on, so no one on this host would ever break it.
 func (l *Lock) retry(fn func() error) error {
 	first := fn()
-	if first == nil || errors.Is(first, ErrLost) {
+	if first == nil || permanent(first) {
 		return first
 	}
 	// Backoff from 1 ms, whatever PollMin says (it may be long, for a
@@ -684,11 +656,17 @@ func (l *Lock) retry(fn func() error) error {
 		if err == nil {
 			return nil
 		}
-		if errors.Is(err, ErrLost) {
+		if permanent(err) {
 			break
 		}
 	}
 	return first
+}
+
+// permanent reports errors a retry cannot mend: the hold is lost, the
+// file is another user's (ForeignError), or not dotlock's (ErrNotLock).
+func permanent(err error) bool {
+	return errors.Is(err, ErrLost) || foreignErr(err) || errors.Is(err, ErrNotLock)
 }
 
 // inspect reads the record at the path and decides: held by the living
@@ -745,7 +723,7 @@ func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Durat
 			return nil, fmt.Sprintf("%v, unchanged for %v", perr, age.Round(time.Millisecond)), nil
 		}
 	}
-	j := l.cfg.Checker.Judge(o)
+	j := l.judgeHolder(o, data)
 	switch j.Verdict {
 	case stale.Dead:
 		return &o, j.Reason, nil
@@ -908,17 +886,26 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	data, err := l.guard.Read()
 	if errors.Is(err, fs.ErrNotExist) {
 		ws.guardObs.Reset() // as in inspect
+		foreignGuards.Delete(l.guard.Path())
 		return true, nil
 	}
 	if err != nil {
 		return false, err
 	}
-	if _, _, blk := l.judge(&ws.guardObs, data, l.cfg.Grace, l.guardLease()); blk != nil && !l.orphanGuard(ws, data) {
+	ob, done := guardObservation(ws, l.guard.Path())
+	_, why, blk := l.judge(ob, data, l.cfg.Grace, l.guardLease())
+	done()
+	if blk != nil && !l.orphanGuard(ws, data) {
 		return false, nil
+	}
+	if blk != nil {
+		why = "its holder has not changed it for the guard's lease"
 	}
 	ok, err := l.guard.Retire(false, func(moved []byte) bool { return bytes.Equal(moved, data) })
 	if err != nil {
-		return false, &BreakError{Reason: "stale breaker guard " + l.guard.Path(), Err: unwrapPath(err)}
+		// Another user's guard in a sticky directory: no retry helps (see
+		// foreignErr); said at once, with whose file it is.
+		return false, &BreakError{Reason: "breaker guard " + l.guard.Path() + " left behind: " + why, Err: unwrapPath(err)}
 	}
 	return ok, nil
 }

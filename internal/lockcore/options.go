@@ -31,7 +31,7 @@ type Config struct {
 	Grace      time.Duration // how long an empty or partial record counts as being written
 	PollMin    time.Duration // first wait between tries
 	PollMax    time.Duration // longest wait between tries
-	Perm       uint32        // permission bits of the record file (and directory, plus x bits)
+	Perm       uint32        // permission bits of the record file (and directory, plus x bits), before the umask
 	Sync       *bool         // fsync records; nil: only on network filesystems
 	Clock      Clock
 	Checker    *stale.Checker
@@ -69,7 +69,10 @@ func WithPoll(min, max time.Duration) Option {
 	return func(c *Config) { c.PollMin, c.PollMax = min, max }
 }
 
-// WithPerm sets the permission bits of the lock's files (default 0644).
+// WithPerm sets the permission bits of the lock's files (default 0666), and
+// of its directories with x added where r is (default 0777). As open(2) and
+// mkdir(2) do, the process's umask takes bits away: by default files are
+// 0644 under umask 022, and 0664 — writable by a shared group — under 002.
 func WithPerm(perm uint32) Option { return func(c *Config) { c.Perm = perm } }
 
 // WithSync forces (true) or forbids (false) fsync of records after writing.
@@ -117,7 +120,7 @@ func (c *Config) fill() error {
 	}
 	c.PollMax = max(c.PollMax, c.PollMin)
 	if c.Perm == 0 {
-		c.Perm = 0o644
+		c.Perm = 0o666 // less the umask, as open(2) does: no chmod after
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}

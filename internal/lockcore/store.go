@@ -36,7 +36,8 @@ type Store interface {
 	// bytes; empty while an entry has no record yet). It fails with an
 	// error matching fs.ErrNotExist when there is no entry.
 	Read() ([]byte, error)
-	// ReadLast returns the record of the last hold that left the path.
+	// ReadLast returns the record of the last hold that left the path: the
+	// one with the highest token in the last-record chain (slots.go).
 	ReadLast() ([]byte, error)
 	// Retire atomically moves the record away from the lock path — to the
 	// last-record slot if keep, else to a unique name that is then removed —
@@ -124,21 +125,6 @@ const (
 	goneIDLen = 13
 )
 
-// retireTarget is where Retire moves a record: the last-record slot, or a
-// unique name. The old last record is removed first rather than renamed
-// over: ext4 forces out the data of a file renamed over another (its
-// auto_da_alloc), which made every release about 1 ms slower. Only the
-// holder of the path (or of the breaker guard) touches the slot, and it has
-// already verified the record it is about to move.
-func retireTarget(path string, keep bool) string {
-	if !keep {
-		return tempName(path)
-	}
-	dst := path + ".last"
-	clearSlot(path, dst)
-	return dst
-}
-
 // recordPath is the file holding the store's record.
 func recordPath(s Store) string {
 	if ds, ok := s.(*DirStore); ok {
@@ -197,11 +183,11 @@ func (s *FileStore) Create(perm fs.FileMode) (Entry, error) {
 
 func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
 
-func (s *FileStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".last") }
+func (s *FileStore) ReadLast() ([]byte, error) { return readLast(s.path) }
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
-	dst := retireTarget(s.path, keep)
-	if err := renameOut(s.path, dst, keep); err != nil {
+	dst, err := retireTarget(s.path, func(dst string) error { return rename(s.path, dst) }, s.path, keep)
+	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
 		}
@@ -298,7 +284,7 @@ func (s *DirStore) read() ([]byte, error) {
 	return nil, nil
 }
 
-func (s *DirStore) ReadLast() ([]byte, error) { return readRecord(s.path + ".last") }
+func (s *DirStore) ReadLast() ([]byte, error) { return readLast(s.path) }
 
 func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	// Everything is done inside the directory at the path when we look,
@@ -322,14 +308,8 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 			return false, notLockDir(s.path, f)
 		}
 	}
-	dst := retireTarget(s.path, keep)
 	moved := false
-	err = d.moveOut(OwnerFile, dst)
-	if err != nil && !keep {
-		if _, lerr := os.Lstat(dst); lerr == nil {
-			err = nil // it moved: the reply was lost (see renameOut)
-		}
-	}
+	dst, err := retireTarget(s.owner(), func(dst string) error { return d.moveOut(OwnerFile, dst) }, s.path, keep)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// No record: the victim, if approved, is an empty directory.

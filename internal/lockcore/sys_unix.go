@@ -100,7 +100,11 @@ func createExclFile(name string, perm fs.FileMode) (Entry, error) {
 }
 
 // readRecordLocal reads a record with one open, fstat, read and close.
-func readRecordLocal(name string) ([]byte, error) {
+func readRecordLocal(name string) ([]byte, error) { return readRecordLocalOwner(name, nil) }
+
+// readRecordLocalOwner is readRecordLocal that also sets *owner, if owner
+// is not nil, to the uid of the file read (from the same fstat).
+func readRecordLocalOwner(name string, owner *int) ([]byte, error) {
 	var fd int
 	var err error
 	for {
@@ -113,17 +117,21 @@ func readRecordLocal(name string) ([]byte, error) {
 		return nil, noFollowError(name, &fs.PathError{Op: "open", Path: name, Err: err})
 	}
 	defer unix.Close(fd)
-	return readRecordFD(fd, name, true)
+	return readRecordFD(fd, name, true, owner)
 }
 
 // readRecordFD reads the record file open at fd (named name, for errors),
 // at most MaxRecordSize+1 bytes. With trustSize, reading stops at the size
 // fstat reports (one read less); not on a network filesystem, whose
-// attribute cache may report an old size.
-func readRecordFD(fd int, name string, trustSize bool) ([]byte, error) {
+// attribute cache may report an old size. If owner is not nil, it is set
+// to the file's uid (from the same fstat).
+func readRecordFD(fd int, name string, trustSize bool, owner *int) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+	}
+	if owner != nil {
+		*owner = int(st.Uid)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{"not a lock record: " + describe(unixMode(uint32(st.Mode))) + ownedBy(&st)}}
@@ -188,7 +196,7 @@ func rename(from, to string) error {
 			continue
 		}
 		if err != nil {
-			return &os.LinkError{Op: "rename", Old: from, New: to, Err: err}
+			return &os.LinkError{Op: "rename", Old: from, New: to, Err: explainRename(from, to, err)}
 		}
 		return nil
 	}

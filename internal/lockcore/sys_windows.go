@@ -37,6 +37,10 @@ func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
 
 func readRecordLocal(name string) ([]byte, error) { return readRecordFile(name) }
 
+// readRecordLocalOwner is readRecordLocal; Windows has no owner uid to tell
+// (*owner is left as it is).
+func readRecordLocalOwner(name string, _ *int) ([]byte, error) { return readRecordFile(name) }
+
 // rename replaces to with from, as rename(2) does. Windows refuses to
 // replace a file that another process has open, or one removed but still
 // open (delete-pending), with "Access denied"; such a file is first moved
