@@ -83,11 +83,12 @@ func TestQueueSymlinkNotFollowed(t *testing.T) {
 // channel of its Lock (ctx bounds it).
 func queuedWaiter(t *testing.T, ctx context.Context) (p, record string, done <-chan error) {
 	t.Helper()
-	return queuedWaiterIn(t, ctx, testdir.New(t))
+	return queuedWaiterIn(t, ctx, testdir.New(t), func(string) {})
 }
 
-// queuedWaiterIn is queuedWaiter with the lock in dir.
-func queuedWaiterIn(t *testing.T, ctx context.Context, dir string) (p, record string, done <-chan error) {
+// queuedWaiterIn is queuedWaiter with the lock in dir; held runs once the
+// holder holds, before the waiter starts.
+func queuedWaiterIn(t *testing.T, ctx context.Context, dir string, held func(p string)) (p, record string, done <-chan error) {
 	t.Helper()
 	p = filepath.Join(dir, "x.lock")
 	holder, err := lockdir.New(p)
@@ -97,6 +98,7 @@ func queuedWaiterIn(t *testing.T, ctx context.Context, dir string) (p, record st
 	if err := holder.TryLock(); err != nil {
 		t.Fatal(err)
 	}
+	held(p)
 	waiter, err := lockdir.New(p, lockdir.WithHeartbeat(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)

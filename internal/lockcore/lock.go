@@ -444,17 +444,21 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 	if l.rw != nil && l.rw.queued() {
 		// Waiters queue: no barging past them. The queue's own turn-taking
 		// (rw.go) serves this caller.
-		if _, err := os.Lstat(l.store.Path()); errors.Is(err, fs.ErrNotExist) {
-			l.rw.kick()
+		if _, err := os.Lstat(l.store.Path()); !errors.Is(err, fs.ErrNotExist) {
+			blk, err := l.inspect(ctx, ws) // name who holds it
+			if err == nil && blk == nil {
+				blk = &LockedError{Reason: "waiters are queued"}
+			} else if blk != nil {
+				blk.Reason += "; waiters are queued"
+			}
+			return nil, blk, err
+		}
+		l.rw.kick()
+		// A queue left empty (by a crash, or a neighbour's that this user
+		// may not remove) has no one to pass: go on.
+		if l.rw.hasWaiters() {
 			return nil, &LockedError{Reason: "waiters are queued"}, nil
 		}
-		blk, err := l.inspect(ctx, ws) // name who holds it
-		if err == nil && blk == nil {
-			blk = &LockedError{Reason: "waiters are queued"}
-		} else if blk != nil {
-			blk.Reason += "; waiters are queued"
-		}
-		return nil, blk, err
 	}
 	// A1: create the entry.
 	e, held, err := l.createExcl(l.store.Create, l.store.Path())

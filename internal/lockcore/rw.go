@@ -78,6 +78,22 @@ func (rw *rwSupport) queued() bool {
 	return err == nil && st.IsDir()
 }
 
+// hasWaiters reports whether the queue holds a waiter's record.
+func (rw *rwSupport) hasWaiters() bool {
+	d, err := openLockDir(rw.queue)
+	if err != nil {
+		return false
+	}
+	defer d.close()
+	names, _ := d.names()
+	for _, n := range names {
+		if _, _, _, ok := parseQueueName(n); ok {
+			return true
+		}
+	}
+	return false
+}
+
 // kick hands the lock to waiters if it is free and anyone queues. Called
 // after an exclusive release. If the guard is busy, its holder (or a
 // waiter, woken by its release or polling) hands on.
