@@ -405,7 +405,7 @@ func checkExamplesBlock(t *testing.T, b block) {
 var optionValues = map[string]string{
 	"-w": "2.5", "--timeout": "2.5", "--wait": "2.5",
 	"-E": "3", "--conflict-exit-code": "3",
-	"--stale-after": "30s", "--pid": "1",
+	"--stale-after": "30s", "--pid": "1", "--mode": "0660",
 	"SECS": "2.5", "N": "3", "DUR": "30s", "PID": "1", "$$": "1",
 }
 

@@ -338,7 +338,7 @@ func cmdLock(args []string, stderr *os.File) int {
 	// long as that process lives (bob: lock --pid 1), with nobody but its
 	// owner or root able to end it.
 	if err := lockcore.CanSignal(pid); err != nil {
-		return fail(stderr, exitNoPerm, "lock: --pid %d: %v; a lock is taken only for a process this user may signal", pid, err)
+		return fail(stderr, exitNoPerm, "lock: --pid %d: permission denied: the process is another user's (a lock is taken only for a process this user may signal)", pid)
 	}
 	abs, err := checkPath(rest[0], f.format())
 	if err != nil {

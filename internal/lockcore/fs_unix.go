@@ -74,3 +74,7 @@ func ownedBy(sys any) string {
 
 const listOwnerless = true
 const errNoDescriptors = syscall.EMFILE
+
+// keepQueueOpen: a waiter heartbeats its queue record through the
+// descriptor that created it (see beatQueued).
+const keepQueueOpen = true

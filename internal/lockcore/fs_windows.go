@@ -178,3 +178,6 @@ func ownedBy(any) string { return "" }
 
 const listOwnerless = false
 const errNoDescriptors = syscall.Errno(4) // ERROR_TOO_MANY_OPEN_FILES
+
+// keepQueueOpen: not on Windows (see beatQueued).
+const keepQueueOpen = false

@@ -2,8 +2,10 @@ package lockcore
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -163,7 +165,12 @@ func TestWantNotOursLeftAlone(t *testing.T) {
 		plant func(want string) error
 	}{
 		{"DataFile", func(want string) error { return os.WriteFile(want, []byte("my notes\n"), 0o644) }},
-		{"Symlink", func(want string) error { return os.Symlink("elsewhere", want) }},
+		{"Symlink", func(want string) error {
+			if runtime.GOOS == "windows" {
+				return errors.New("Wine's symlinks are not reparse points")
+			}
+			return os.Symlink("elsewhere", want)
+		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			path := filepath.Join(testdir.New(t), "x.lock")

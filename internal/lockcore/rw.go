@@ -336,12 +336,21 @@ func (rw *rwSupport) observeQueue() {
 	}
 }
 
-// beatQueued advances the heartbeat of the caller's queue record, through
-// the descriptor it was created with (never reopened by name: a neighbour
-// may have put a hard link to another file, or a FIFO, there).
-func (rw *rwSupport) beatQueued(e Entry, me *stale.Owner, now time.Time) {
+// beatQueued advances the heartbeat of the caller's queue record name,
+// through the descriptor it was created with (never reopened by name: a
+// neighbour may have put a hard link to another file, or a FIFO, there).
+// On Windows, where a queue record kept open cannot go while it is (a
+// removed file open elsewhere stays, delete pending, and the waiter would
+// not see it dropped), e is nil and the record is opened by name, without
+// following a reparse point.
+func (rw *rwSupport) beatQueued(e Entry, name string, me *stale.Owner, now time.Time) {
 	if e == nil {
-		return
+		f, err := openFile(filepath.Join(rw.queue, name), os.O_WRONLY|oNoFollow|oNonblock, 0)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		e = f
 	}
 	me.Beat++
 	me.BeatTime = now
@@ -375,7 +384,7 @@ func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, Entry, error) 
 	if err != nil {
 		return name, nil, err
 	}
-	if err := rw.l.writeEntry(e, o.Marshal()); err != nil {
+	if err := rw.l.writeEntry(e, o.Marshal()); err != nil || !keepQueueOpen {
 		e.Close()
 		return name, nil, err
 	}
@@ -916,7 +925,7 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		woken := l.wake.channel()
 		now := l.cfg.Clock.Now()
 		if now.Sub(lastBeat) >= l.cfg.Heartbeat {
-			rw.beatQueued(qe, &me, now)
+			rw.beatQueued(qe, name, &me, now)
 			lastBeat = now
 		}
 		// Every other waiter's record is judged: a few times a heartbeat

@@ -111,7 +111,7 @@ func vetRecord(name string, data []byte, owner func() string) ([]byte, error) {
 		what = fmt.Sprintf("a file of more than %d bytes", stale.MaxRecordSize)
 	}
 	return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{fmt.Sprintf(
-		"not a dotlock record (%s%s); dotlock leaves it alone: remove it by hand, or use another lock path",
+		"not a dotlock record (%s%s); dotlock leaves it alone: have it removed (by its owner, or root), or use another lock path",
 		what, owner())}}
 }
 

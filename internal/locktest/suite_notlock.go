@@ -80,6 +80,9 @@ func testNotALock(t *testing.T, k Kind) {
 			return mkfifo(p)
 		}, ""},
 		{"Symlink", func(t *testing.T, p string) error {
+			if runtime.GOOS == "windows" {
+				t.Skip("Wine's symlinks are not reparse points: Windows code cannot tell them (and Windows needs a privilege to make one)")
+			}
 			target := filepath.Join(filepath.Dir(p), "target")
 			if err := os.Mkdir(target, 0o755); err != nil {
 				return err
@@ -118,7 +121,7 @@ func testNotALock(t *testing.T, k Kind) {
 			}
 			// (A dead lock with a user's file beside its record still names
 			// its owner: it is breaking it that is refused.)
-			if _, err := l.Owner(); !errors.Is(err, lockcore.ErrNotLock) && c.name != "DeadLockWithUserFile" {
+			if _, err := l.Owner(); !errors.Is(err, lockcore.ErrNotLock) && c.name != "DeadLockWithUserFile" && !(runtime.GOOS == "windows" && ownerless) {
 				t.Errorf("Owner: %v, want an error matching ErrNotLock", err)
 			}
 			if b, ok := l.(breaker); ok {
