@@ -27,10 +27,16 @@ func protocolName(name string) bool {
 	switch {
 	case name == OwnerFile:
 		return true
-	case strings.HasPrefix(name, readerPrefix):
-		return isUUID(name[len(readerPrefix):])
+	case readerName(name):
+		return true
 	}
 	return transientName(name)
+}
+
+// readerName reports whether name is a reader's record, "r.<uuid>".
+func readerName(name string) bool {
+	rest, ok := strings.CutPrefix(name, readerPrefix)
+	return ok && isUUID(rest)
 }
 
 // transientName reports whether name is one a network filesystem gives a

@@ -57,12 +57,17 @@ func (rw *rwSupport) readerPath(uuid string) string {
 }
 
 // readerNames lists the reader records in P (O(readers); only writers and
-// the last reader to leave pay it).
+// the last reader to leave pay it). A directory holding anything the
+// protocol does not make is not a lock (P10): an error matching ErrNotLock,
+// and nothing in it is judged, repaired or removed.
 func (rw *rwSupport) readerNames() ([]string, error) {
 	names, err := listIn(rw.dir.Path())
+	if f := foreignNames(names); len(f) > 0 {
+		return nil, notLockDir(rw.dir.Path(), f)
+	}
 	var rs []string
 	for _, n := range names {
-		if strings.HasPrefix(n, readerPrefix) {
+		if readerName(n) {
 			rs = append(rs, n)
 		}
 	}
@@ -1049,6 +1054,9 @@ func (l *Lock) Readers() ([]stale.Owner, error) {
 // again. It reports whether it found reader records to repair for.
 func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, error) {
 	names, err := rw.readerNames()
+	if errors.Is(err, ErrNotLock) {
+		return false, err // not ours to repair
+	}
 	if err != nil || len(names) == 0 {
 		return false, nil
 	}

@@ -7,7 +7,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"syscall"
 	"time"
 
@@ -463,7 +462,7 @@ func whileBusy(op func() error, busy func(error) bool, first, most time.Duration
 
 func hasReaders(names []string) bool {
 	for _, n := range names {
-		if strings.HasPrefix(n, readerPrefix) {
+		if readerName(n) {
 			return true
 		}
 	}
