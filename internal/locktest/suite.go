@@ -43,6 +43,7 @@ func Run(t *testing.T, k Kind) {
 		{"LeaseLoss", testLeaseLoss},
 		{"HalfWritten", testHalfWritten},
 		{"NotALock", testNotALock},
+		{"StrangerDuringHold", testStrangerDuringHold},
 		{"Racing", testRacing},
 		{"LostReply", testLostReply},
 		{"RemoteGuard", testRemoteGuard},

@@ -155,3 +155,38 @@ func wantNotLock(t *testing.T, op string, err error, path string) {
 		t.Errorf("%s: error names %s, want the lock path %s", op, pe.Path, path)
 	}
 }
+
+// testStrangerDuringHold: a file of someone else's put into a lock
+// directory while it is held is not removed by the release: the hold ends
+// (its record goes to P.last, with its token), the directory stays with
+// the file in it, and from then on the path reads as not a lock.
+func testStrangerDuringHold(t *testing.T, k Kind) {
+	if k.Name != "lockdir" {
+		t.Skip("lock directories only: a lock file has nothing inside")
+	}
+	e := newInproc(t, k)
+	l := e.open()
+	if err := l.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	token := l.Token()
+	notes := filepath.Join(e.path, "notes.txt")
+	if err := os.WriteFile(notes, []byte("keep me\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Errorf("Unlock with a stranger's file inside: %v", err)
+	}
+	if got, err := os.ReadFile(notes); err != nil || string(got) != "keep me\n" {
+		t.Errorf("the stranger's file after Unlock: %q, %v", got, err)
+	}
+	if last, err := os.ReadFile(e.path + ".last"); err != nil {
+		t.Errorf("no last record after the release: %v", err)
+	} else if o, err := stale.Parse(last); err != nil || o.Token != token {
+		t.Errorf("last record: token %d (%v), want the released hold's %d", o.Token, err, token)
+	}
+	// (Windows tells an ownerless directory after the grace period: P10.)
+	if err := e.open().TryLock(); !(runtime.GOOS == "windows" && errors.Is(err, lockcore.ErrLocked)) {
+		wantNotLock(t, "TryLock after", err, e.path)
+	}
+}
