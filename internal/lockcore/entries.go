@@ -96,25 +96,6 @@ func notLockDir(path string, foreign []string) error {
 		strings.Join(quoted, ", "), more)}}
 }
 
-// vetDir returns an error matching ErrNotLock if the directory at path
-// holds anything the protocol does not make (or is a symlink, or no
-// directory).
-func vetDir(path string) error {
-	d, err := openLockDir(path)
-	if err != nil {
-		return err
-	}
-	defer d.close()
-	names, err := d.names()
-	if err != nil {
-		return err
-	}
-	if f := foreignNames(names); len(f) > 0 {
-		return notLockDir(path, f)
-	}
-	return nil
-}
-
 // notOurs turns a read of a hold's record that found something dotlock
 // did not make there into a lost hold: whatever it is, it is not ours.
 func notOurs(err error) error {

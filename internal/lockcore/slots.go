@@ -39,10 +39,14 @@ func lastSlot(path string, i int) string {
 func retireTarget(src string, move func(dst string) error, path string, keep bool) (string, error) {
 	if !keep {
 		dst := tempName(path)
+		// A rename to a unique name that fails, yet whose target exists,
+		// happened: its reply was lost (an NFS retransmission, P6). Going
+		// on as if it had succeeded lets the caller's check put back what
+		// it should not have moved, instead of leaving it aside.
 		err := move(dst)
 		if err != nil {
 			if _, lerr := os.Lstat(dst); lerr == nil {
-				err = nil // it moved: the reply was lost (see renameOut)
+				err = nil
 			}
 		}
 		if errors.Is(err, fs.ErrPermission) {

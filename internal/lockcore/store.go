@@ -152,21 +152,6 @@ func idAt(id fileID, name string) (at, known bool) {
 	return id == pid, true
 }
 
-// renameOut renames a record out of the path. A rename to a unique name
-// that fails, yet whose target exists, happened: its reply was lost (an NFS
-// retransmission, P6). Going on as if it had succeeded lets the caller's
-// check put back what it should not have moved, instead of leaving it
-// aside, and the lock path free.
-func renameOut(src, dst string, keep bool) error {
-	err := rename(src, dst)
-	if err != nil && !keep {
-		if _, lerr := os.Lstat(dst); lerr == nil {
-			return nil
-		}
-	}
-	return err
-}
-
 // FileStore keeps the lock as a file created with O_CREATE|O_EXCL; the
 // file's content is the owner record.
 type FileStore struct{ path string }
