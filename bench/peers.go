@@ -25,6 +25,7 @@ import (
 	"github.com/rogpeppe/go-internal/lockedfile"
 	"golang.org/x/sys/unix"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockdir"
 	dlockfile "github.com/dotlock/dotlock/lockfile"
 	"github.com/dotlock/dotlock/stale"
@@ -213,17 +214,17 @@ func pollOr(s Settings, d time.Duration) time.Duration {
 	return d
 }
 
-func dotlockOpts(s Settings) []dlockfile.Option {
-	var opts []dlockfile.Option
+func dotlockOpts(s Settings) []dotlock.Option {
+	var opts []dotlock.Option
 	if s.Poll > 0 {
 		mx := s.PollMax
 		if mx == 0 {
 			mx = s.Poll
 		}
-		opts = append(opts, dlockfile.WithPoll(s.Poll, mx))
+		opts = append(opts, dotlock.WithPoll(s.Poll, mx))
 	}
 	if s.StaleAfter > 0 {
-		opts = append(opts, dlockfile.WithStaleAfter(s.StaleAfter))
+		opts = append(opts, dotlock.WithStaleAfter(s.StaleAfter))
 	}
 	return opts
 }

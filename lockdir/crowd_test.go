@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
@@ -206,10 +207,10 @@ func TestCrowdMixed(t *testing.T) {
 // toldWaiting returns an option that closes told when the handle is first
 // told that it waits (OnWait): behind another waiter of this process (in
 // its line), or in the queue.
-func toldWaiting() (waiting lockdir.Option, told <-chan struct{}) {
+func toldWaiting() (waiting dotlock.Option, told <-chan struct{}) {
 	ch := make(chan struct{})
 	var once sync.Once
-	return lockdir.WithOnWait(func(*lockdir.LockedError) { once.Do(func() { close(ch) }) }), ch
+	return dotlock.WithOnWait(func(*dotlock.LockedError) { once.Do(func() { close(ch) }) }), ch
 }
 
 func waitTold(t *testing.T, told <-chan struct{}) {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockdir"
 )
 
@@ -46,7 +47,7 @@ func ExampleNewRW() {
 		log.Fatal(err)
 	}
 	err = w.TryLock()
-	fmt.Println("writer refused:", errors.Is(err, lockdir.ErrLocked))
+	fmt.Println("writer refused:", errors.Is(err, dotlock.ErrLocked))
 
 	r1.RUnlock()
 	r2.RUnlock()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
@@ -31,7 +32,7 @@ func LockPath(name string) string { return name + ".lock" }
 
 // OpenRead waits for a shared lock on name and opens it for reading. Any
 // number of readers hold it together; a writer waits until they close.
-func OpenRead(ctx context.Context, name string, opts ...Option) (*File, error) {
+func OpenRead(ctx context.Context, name string, opts ...dotlock.Option) (*File, error) {
 	return open(ctx, name, true, func() (*os.File, error) { return os.Open(name) }, opts)
 }
 
@@ -40,11 +41,11 @@ func OpenRead(ctx context.Context, name string, opts ...Option) (*File, error) {
 // A writer that crashes while writing in place leaves what it wrote; use
 // Transform or WriteFile to replace a file whole, so that no reader ever
 // sees it half written.
-func OpenWrite(ctx context.Context, name string, flag int, perm fs.FileMode, opts ...Option) (*File, error) {
+func OpenWrite(ctx context.Context, name string, flag int, perm fs.FileMode, opts ...dotlock.Option) (*File, error) {
 	return open(ctx, name, false, func() (*os.File, error) { return os.OpenFile(name, flag, perm) }, opts)
 }
 
-func open(ctx context.Context, name string, shared bool, openFile func() (*os.File, error), opts []Option) (*File, error) {
+func open(ctx context.Context, name string, shared bool, openFile func() (*os.File, error), opts []dotlock.Option) (*File, error) {
 	l, err := NewRW(LockPath(name), opts...)
 	if err != nil {
 		return nil, err
@@ -93,7 +94,7 @@ func (f *File) Lost() <-chan struct{} { return f.lock.Lost() }
 func (f *File) Owner() (stale.Owner, error) { return f.lock.Owner() }
 
 // ReadFile reads name whole under a shared lock.
-func ReadFile(ctx context.Context, name string, opts ...Option) ([]byte, error) {
+func ReadFile(ctx context.Context, name string, opts ...dotlock.Option) ([]byte, error) {
 	f, err := OpenRead(ctx, name, opts...)
 	if err != nil {
 		return nil, err
@@ -108,7 +109,7 @@ func ReadFile(ctx context.Context, name string, opts ...Option) ([]byte, error) 
 // WriteFile replaces name whole with data under the exclusive lock: the data
 // goes to a temporary file that is synced and renamed over name, so readers
 // see the old content or the new, never a mix, even if the writer crashes.
-func WriteFile(ctx context.Context, name string, data []byte, perm fs.FileMode, opts ...Option) error {
+func WriteFile(ctx context.Context, name string, data []byte, perm fs.FileMode, opts ...dotlock.Option) error {
 	return Transform(ctx, name, perm, func([]byte) ([]byte, error) { return data, nil }, opts...)
 }
 
@@ -116,7 +117,7 @@ func WriteFile(ctx context.Context, name string, data []byte, perm fs.FileMode, 
 // content and replaces the file with fn's result, all under the exclusive
 // lock — a read-modify-write that no other reader or writer interleaves
 // with. If fn fails, the file is left as it was.
-func Transform(ctx context.Context, name string, perm fs.FileMode, fn func([]byte) ([]byte, error), opts ...Option) error {
+func Transform(ctx context.Context, name string, perm fs.FileMode, fn func([]byte) ([]byte, error), opts ...dotlock.Option) error {
 	l, err := NewRW(LockPath(name), opts...)
 	if err != nil {
 		return err

@@ -3,54 +3,9 @@ package lockdir
 import (
 	"context"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
-)
-
-// Errors, shared with package lockfile: errors.Is matches either package's.
-var (
-	// ErrLocked: the lock is held by someone alive (or not proven dead).
-	// The error is an *fs.PathError wrapping a *LockedError naming them.
-	ErrLocked = lockcore.ErrLocked
-	// ErrNotHeld: Unlock on a handle that holds nothing.
-	ErrNotHeld = lockcore.ErrNotHeld
-	// ErrLost: the hold was lost — its lease lapsed and another holder
-	// took the lock — and the lock was left to the new holder.
-	ErrLost = lockcore.ErrLost
-	// ErrNotLock: something dotlock did not make stands at the lock path
-	// (a user's file or directory, a symlink, a FIFO): reported at once,
-	// and never removed.
-	ErrNotLock = lockcore.ErrNotLock
-)
-
-type (
-	// LockedError names who is in the way; it matches ErrLocked.
-	LockedError = lockcore.LockedError
-	// LostError says how a hold was lost; it matches ErrLost.
-	LostError = lockcore.LostError
-	// BreakError reports a lock whose holder is dead but which this
-	// process may not remove (permissions); it wraps the cause.
-	BreakError = lockcore.BreakError
-	// ForeignError says that another user's file is in the way, which only
-	// that user or root may remove (a sticky directory such as /tmp); it
-	// names the file and its owner, and matches fs.ErrPermission.
-	ForeignError = lockcore.ForeignError
-	// Option configures a Lock.
-	Option = lockcore.Option
-)
-
-// Options; see package lockcore's Config for defaults.
-var (
-	WithStaleAfter = lockcore.WithStaleAfter // lease for holders on other hosts (default 30s)
-	WithHeartbeat  = lockcore.WithHeartbeat  // how often a holder heartbeats (default StaleAfter/4)
-	WithGrace      = lockcore.WithGrace      // how long a half-written record counts as being written (default 5s)
-	WithPoll       = lockcore.WithPoll       // shortest and longest wait between tries (default 1ms, 50ms)
-	WithPerm       = lockcore.WithPerm       // permission bits of the lock directory (default 0666, less the umask)
-	WithSync       = lockcore.WithSync       // fsync records (default: only on network filesystems)
-	WithClock      = lockcore.WithClock      // replace the clock (tests)
-	WithChecker    = lockcore.WithChecker    // replace the liveness checker (tests)
-	WithOnWait     = lockcore.WithOnWait     // be told who is in the way while waiting
-	WithOnBreak    = lockcore.WithOnBreak    // be told when a dead holder's lock is removed
 )
 
 // Lock is a handle on a lock directory. It is safe for concurrent use; two
@@ -59,7 +14,7 @@ type Lock struct{ c *lockcore.Lock }
 
 // New returns a handle on the lock directory at path, in an existing directory.
 // It takes nothing; call Lock or TryLock.
-func New(path string, opts ...Option) (*Lock, error) {
+func New(path string, opts ...dotlock.Option) (*Lock, error) {
 	c, err := lockcore.New(path, func(abs string) lockcore.Store { return lockcore.NewDirStore(abs) }, opts...)
 	if err != nil {
 		return nil, err

@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
@@ -63,7 +64,7 @@ func TestQueueSymlinkNotFollowed(t *testing.T) {
 			if err := op.undo(); err != nil {
 				t.Errorf("%s's undo: %v", op.name, err)
 			}
-		} else if !errors.Is(err, lockdir.ErrNotLock) {
+		} else if !errors.Is(err, dotlock.ErrNotLock) {
 			t.Errorf("%s beside a symlinked queue: %v; want success or an error matching ErrNotLock", op.name, err)
 		}
 	}
@@ -99,7 +100,7 @@ func queuedWaiterIn(t *testing.T, ctx context.Context, dir string, held func(p s
 		t.Fatal(err)
 	}
 	held(p)
-	waiter, err := lockdir.New(p, lockdir.WithHeartbeat(5*time.Millisecond))
+	waiter, err := lockdir.New(p, dotlock.WithHeartbeat(5*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/testusers"
 	"github.com/dotlock/dotlock/lockdir"
 )
@@ -70,7 +71,7 @@ func TestUsersQueueSymlink(t *testing.T) {
 	} else if err := l.Unlock(); err != nil {
 		t.Error(err)
 	}
-	if err := l.RLock(ctx); err != nil && !errors.Is(err, lockdir.ErrNotLock) {
+	if err := l.RLock(ctx); err != nil && !errors.Is(err, dotlock.ErrNotLock) {
 		t.Errorf("RLock beside bob's symlinked queue: %v", err)
 	} else if err == nil {
 		l.RUnlock()

@@ -34,6 +34,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/locktest"
 	"github.com/dotlock/dotlock/lockdir"
 )
@@ -121,13 +122,13 @@ func (h *rwHelper) event(what string, token uint64) error {
 	return appendLine(h.log, fmt.Sprintf("%s %s %d %d %d\n", what, h.s.Kind, os.Getpid(), token, time.Now().UnixNano()))
 }
 
-func (h *rwHelper) opts(extra ...lockdir.Option) []lockdir.Option {
-	var o []lockdir.Option
+func (h *rwHelper) opts(extra ...dotlock.Option) []dotlock.Option {
+	var o []dotlock.Option
 	if h.s.PollMax > 0 {
-		o = append(o, lockdir.WithPoll(time.Millisecond, h.s.PollMax))
+		o = append(o, dotlock.WithPoll(time.Millisecond, h.s.PollMax))
 	}
 	if h.s.StaleAfter > 0 {
-		o = append(o, lockdir.WithStaleAfter(h.s.StaleAfter))
+		o = append(o, dotlock.WithStaleAfter(h.s.StaleAfter))
 	}
 	return append(o, extra...)
 }
@@ -177,7 +178,7 @@ type locker struct {
 	plain *lockdir.Lock
 }
 
-func (h *rwHelper) newLocker(extra ...lockdir.Option) (*locker, error) {
+func (h *rwHelper) newLocker(extra ...dotlock.Option) (*locker, error) {
 	lk := &locker{kind: h.s.Kind}
 	var err error
 	switch h.s.Kind {
@@ -264,7 +265,7 @@ func (h *rwHelper) loop() error {
 	}
 	var waited bool
 	var waitMu sync.Mutex
-	lk, err := h.newLocker(lockdir.WithOnWait(func(*lockdir.LockedError) {
+	lk, err := h.newLocker(dotlock.WithOnWait(func(*dotlock.LockedError) {
 		waitMu.Lock()
 		defer waitMu.Unlock()
 		if !waited && h.s.WatchQueue {

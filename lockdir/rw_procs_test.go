@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/locktest"
 	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
@@ -63,14 +64,14 @@ func readEvents(t *testing.T, name string) []rwEvent {
 // that it is an *fs.PathError for path wrapping a *LockedError.
 func lockedPIDs(t *testing.T, err error, path string) []int {
 	t.Helper()
-	if !errors.Is(err, lockdir.ErrLocked) {
+	if !errors.Is(err, dotlock.ErrLocked) {
 		t.Fatalf("got %v, want an error matching ErrLocked", err)
 	}
 	var pe *fs.PathError
 	if !errors.As(err, &pe) || pe.Path != path {
 		t.Fatalf("error %v is not an *fs.PathError for %s", err, path)
 	}
-	var le *lockdir.LockedError
+	var le *dotlock.LockedError
 	if !errors.As(err, &le) {
 		t.Fatalf("error %v does not wrap a *LockedError", err)
 	}
@@ -551,7 +552,7 @@ func TestRWKilledReaderReclaimed(t *testing.T) {
 	r := startRW(t, "reader", rwSpec{Role: roleHold, Path: path, Kind: kindReader})
 	rtok := parseToken(t, r.expect("held")[1])
 
-	w, err := lockdir.NewRW(path, lockdir.WithStaleAfter(time.Hour))
+	w, err := lockdir.NewRW(path, dotlock.WithStaleAfter(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,8 +589,8 @@ func TestRWKilledWriterReclaimed(t *testing.T) {
 			wp := startRW(t, "writer", rwSpec{Role: roleHold, Path: path, Kind: k})
 			wtok := parseToken(t, wp.expect("held")[1])
 
-			waiting := make(chan *lockdir.LockedError, 1)
-			r, err := lockdir.NewRW(path, lockdir.WithStaleAfter(time.Hour), lockdir.WithOnWait(func(e *lockdir.LockedError) {
+			waiting := make(chan *dotlock.LockedError, 1)
+			r, err := lockdir.NewRW(path, dotlock.WithStaleAfter(time.Hour), dotlock.WithOnWait(func(e *dotlock.LockedError) {
 				select {
 				case waiting <- e:
 				default:
@@ -650,7 +651,7 @@ func TestRWLiveReaderNeverRemoved(t *testing.T) {
 		}
 	}()
 
-	w, err := lockdir.NewRW(path, lockdir.WithStaleAfter(100*time.Millisecond), lockdir.WithPoll(time.Millisecond, 10*time.Millisecond))
+	w, err := lockdir.NewRW(path, dotlock.WithStaleAfter(100*time.Millisecond), dotlock.WithPoll(time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -729,7 +730,7 @@ func TestRWFileConsistency(t *testing.T) {
 				return
 			default:
 			}
-			b, err := lockdir.ReadFile(ctx, data, lockdir.WithPoll(time.Millisecond, 5*time.Millisecond))
+			b, err := lockdir.ReadFile(ctx, data, dotlock.WithPoll(time.Millisecond, 5*time.Millisecond))
 			if err == nil {
 				_, err = parseData(b)
 			}

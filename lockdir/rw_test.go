@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/internal/locktest"
 	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/lockdir"
@@ -25,14 +27,14 @@ import (
 // that it is an *fs.PathError for path wrapping a *LockedError.
 func lockedBy(t *testing.T, err error, path string) []stale.Owner {
 	t.Helper()
-	if !errors.Is(err, lockdir.ErrLocked) {
+	if !errors.Is(err, dotlock.ErrLocked) {
 		t.Fatalf("got %v, want an error matching ErrLocked", err)
 	}
 	var pe *fs.PathError
 	if !errors.As(err, &pe) || pe.Path != path {
 		t.Fatalf("error %v is not an *fs.PathError for %s", err, path)
 	}
-	var le *lockdir.LockedError
+	var le *dotlock.LockedError
 	if !errors.As(err, &le) {
 		t.Fatalf("error %v does not wrap a *LockedError", err)
 	}
@@ -74,7 +76,7 @@ func queueLeft(path string) []string {
 	return names
 }
 
-func mustRW(t testing.TB, path string, opts ...lockdir.Option) *lockdir.RWLock {
+func mustRW(t testing.TB, path string, opts ...dotlock.Option) *lockdir.RWLock {
 	t.Helper()
 	l, err := lockdir.NewRW(path, opts...)
 	if err != nil {
@@ -172,7 +174,7 @@ func TestRWInProcess(t *testing.T) {
 	t.Run("OneHandleManyHolds", func(t *testing.T) {
 		path := filepath.Join(testdir.New(t), "x.lock")
 		h := mustRW(t, path)
-		if err := h.RUnlock(); !errors.Is(err, lockdir.ErrNotHeld) {
+		if err := h.RUnlock(); !errors.Is(err, dotlock.ErrNotHeld) {
 			t.Errorf("RUnlock holding nothing = %v, want ErrNotHeld", err)
 		}
 		for range 3 {
@@ -188,10 +190,10 @@ func TestRWInProcess(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		if err := h.RUnlock(); !errors.Is(err, lockdir.ErrNotHeld) {
+		if err := h.RUnlock(); !errors.Is(err, dotlock.ErrNotHeld) {
 			t.Errorf("fourth RUnlock = %v, want ErrNotHeld", err)
 		}
-		if err := h.Unlock(); !errors.Is(err, lockdir.ErrNotHeld) {
+		if err := h.Unlock(); !errors.Is(err, dotlock.ErrNotHeld) {
 			t.Errorf("Unlock after shared holds only = %v, want ErrNotHeld", err)
 		}
 		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
@@ -249,7 +251,7 @@ func TestRWInProcess(t *testing.T) {
 		if o := lockedBy(t, mustRW(t, path).TryRLock(), path); len(o) != 1 || o[0].Token != wtok {
 			t.Errorf("TryRLock names %v, want the writer", o)
 		}
-		if err := r.RUnlock(); !errors.Is(err, lockdir.ErrNotHeld) {
+		if err := r.RUnlock(); !errors.Is(err, dotlock.ErrNotHeld) {
 			t.Errorf("RUnlock after cancelled RLocks = %v, want ErrNotHeld", err)
 		}
 		if err := w.Unlock(); err != nil {
@@ -397,7 +399,7 @@ func TestRWQueuedReaderAdmittedWhenWriterGivesUp(t *testing.T) {
 func TestRWMissingAnchorRepaired(t *testing.T) {
 	ctx := context.Background()
 	path := filepath.Join(testdir.New(t), "x.lock")
-	grace := lockdir.WithGrace(50 * time.Millisecond)
+	grace := dotlock.WithGrace(50 * time.Millisecond)
 	r1, r2, w := mustRW(t, path, grace), mustRW(t, path, grace), mustRW(t, path, grace)
 	if err := r1.RLock(ctx); err != nil {
 		t.Fatal(err)
@@ -450,12 +452,12 @@ func TestRWMissingAnchorRepaired(t *testing.T) {
 func TestRequeuedWaiterNotDroppedAgain(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "x.lock")
 	elsewhere := locktest.ElsewhereChecker(t)
-	a, err := lockdir.New(path, lockdir.WithHeartbeat(time.Hour))
+	a, err := lockdir.New(path, dotlock.WithHeartbeat(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := lockdir.New(path, lockdir.WithChecker(elsewhere), lockdir.WithStaleAfter(100*time.Millisecond),
-		lockdir.WithHeartbeat(time.Hour), lockdir.WithPoll(time.Millisecond, 10*time.Millisecond))
+	b, err := lockdir.New(path, lockcore.WithChecker(elsewhere), dotlock.WithStaleAfter(100*time.Millisecond),
+		dotlock.WithHeartbeat(time.Hour), dotlock.WithPoll(time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -467,7 +469,7 @@ func TestRequeuedWaiterNotDroppedAgain(t *testing.T) {
 	if err := b.Lock(ctx); err != nil {
 		t.Fatalf("Lock after breaking a lapsed holder, own queue record judged stale: %v; queue: %v", err, queueLeft(path))
 	}
-	if err := a.Unlock(); !errors.Is(err, lockdir.ErrLost) {
+	if err := a.Unlock(); !errors.Is(err, dotlock.ErrLost) {
 		t.Errorf("Unlock of the broken hold = %v, want ErrLost", err)
 	}
 	if err := b.Unlock(); err != nil {

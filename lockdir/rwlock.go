@@ -3,6 +3,7 @@ package lockdir
 import (
 	"context"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
@@ -24,7 +25,7 @@ type RWLock struct{ c *lockcore.Lock }
 
 // NewRW returns a reader/writer handle on the lock directory at path, in an
 // existing directory. It takes options as New does.
-func NewRW(path string, opts ...Option) (*RWLock, error) {
+func NewRW(path string, opts ...dotlock.Option) (*RWLock, error) {
 	l, err := New(path, opts...)
 	if err != nil {
 		return nil, err

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockfile"
 )
 
@@ -36,8 +37,8 @@ func Example() {
 		log.Fatal(err)
 	}
 	err = other.TryLock()
-	fmt.Println("second handle locked out:", errors.Is(err, lockfile.ErrLocked))
-	var locked *lockfile.LockedError
+	fmt.Println("second handle locked out:", errors.Is(err, dotlock.ErrLocked))
+	var locked *dotlock.LockedError
 	if errors.As(err, &locked) {
 		holder := locked.Owners[0]
 		fmt.Println("holder is this process:", holder.PID == os.Getpid(), "token", holder.Token)
@@ -115,7 +116,7 @@ func ExampleLock_Unlock() {
 	}
 	fmt.Println("first Unlock:", l.Unlock())
 	err = l.Unlock()
-	fmt.Println("second Unlock is ErrNotHeld:", errors.Is(err, lockfile.ErrNotHeld))
+	fmt.Println("second Unlock is ErrNotHeld:", errors.Is(err, dotlock.ErrNotHeld))
 	// Output:
 	// first Unlock: <nil>
 	// second Unlock is ErrNotHeld: true

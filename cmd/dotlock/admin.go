@@ -16,6 +16,7 @@ import (
 
 	"github.com/shirou/gopsutil/v3/process"
 
+	dl "github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
@@ -58,7 +59,7 @@ func wantsHelp(opts []opt) bool {
 
 // openExisting opens the lock at path for inspection, in the format of what
 // is there (else the flag's).
-func openExisting(path string, fileFlag bool, opts []lockdir.Option) (*handle, error) {
+func openExisting(path string, fileFlag bool, opts []dl.Option) (*handle, error) {
 	abs, err := checkPath(path, "")
 	if err != nil {
 		return nil, err
@@ -278,8 +279,8 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 	switch {
 	case err == nil:
 		return 0
-	case errors.Is(err, lockdir.ErrLocked):
-		var le *lockdir.LockedError
+	case errors.Is(err, dl.ErrLocked):
+		var le *dl.LockedError
 		errors.As(err, &le)
 		return fail(stderr, exitConflict, "not broken: %s: %s (--force removes it anyway)", st.Path, le.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -5,6 +5,7 @@ import (
 	"os"
 	"time"
 
+	dl "github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/lockfile"
 	"github.com/dotlock/dotlock/stale"
@@ -19,7 +20,7 @@ type handle struct {
 	d      *lockdir.RWLock
 }
 
-func openHandle(abs, format string, opts []lockdir.Option) (*handle, error) {
+func openHandle(abs, format string, opts []dl.Option) (*handle, error) {
 	h := &handle{path: abs, format: format}
 	var err error
 	if format == formatFile {
@@ -117,13 +118,13 @@ const leftoverAge = 5 * time.Second
 var timeSince = time.Since
 
 // lockOptions are the handle's options from the command line.
-func lockOptions(staleAfter time.Duration, prog *progress) []lockdir.Option {
-	var opts []lockdir.Option
+func lockOptions(staleAfter time.Duration, prog *progress) []dl.Option {
+	var opts []dl.Option
 	if staleAfter > 0 {
-		opts = append(opts, lockdir.WithStaleAfter(staleAfter))
+		opts = append(opts, dl.WithStaleAfter(staleAfter))
 	}
 	if prog != nil {
-		opts = append(opts, lockdir.WithOnWait(prog.onWait), lockdir.WithOnBreak(prog.onBreak))
+		opts = append(opts, dl.WithOnWait(prog.onWait), dl.WithOnBreak(prog.onBreak))
 	}
 	return opts
 }

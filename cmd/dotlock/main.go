@@ -32,7 +32,7 @@ import (
 	"unicode/utf16"
 	"unicode/utf8"
 
-	"github.com/dotlock/dotlock/lockdir"
+	dl "github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -213,9 +213,9 @@ func errorCode(err error) int {
 	switch {
 	case errors.As(err, &te):
 		return te.code
-	case errors.Is(err, lockdir.ErrLost):
+	case errors.Is(err, dl.ErrLost):
 		return exitTempFail
-	case errors.Is(err, lockdir.ErrNotLock):
+	case errors.Is(err, dl.ErrNotLock):
 		return exitDataErr
 	case errors.Is(err, fs.ErrPermission):
 		return exitNoPerm

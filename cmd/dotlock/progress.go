@@ -8,7 +8,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/dotlock/dotlock/lockdir"
+	dl "github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -29,7 +29,7 @@ type progress struct {
 
 	mu      sync.Mutex
 	start   time.Time
-	blk     *lockdir.LockedError
+	blk     *dl.LockedError
 	printed string // last line printed (not a terminal)
 	shown   bool   // a line is on the terminal
 	stop    chan struct{}
@@ -92,7 +92,7 @@ func (p *progress) end() {
 }
 
 // onWait is told by the lock who is in the way.
-func (p *progress) onWait(blk *lockdir.LockedError) {
+func (p *progress) onWait(blk *dl.LockedError) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.blk = blk
@@ -158,14 +158,14 @@ func (p *progress) line() string {
 }
 
 // lastBlock is who was in the way last, for a timeout's message.
-func (p *progress) lastBlock() *lockdir.LockedError {
+func (p *progress) lastBlock() *dl.LockedError {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return p.blk
 }
 
 // describeBlock says who is in the way.
-func describeBlock(blk *lockdir.LockedError, now time.Time) string {
+func describeBlock(blk *dl.LockedError, now time.Time) string {
 	if blk == nil {
 		return "held"
 	}

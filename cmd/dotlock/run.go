@@ -13,7 +13,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/dotlock/dotlock/lockdir"
+	dl "github.com/dotlock/dotlock"
 )
 
 // lockFlags are the options that say how to take a lock (the main form and
@@ -230,7 +230,7 @@ loop:
 	}
 	status := exitStatus(cmd.ProcessState)
 	if err := h.release(f.shared); err != nil {
-		if errors.Is(err, lockdir.ErrLost) {
+		if errors.Is(err, dl.ErrLost) {
 			return fail(stderr, exitTempFail, "%v (the command exited with status %d)", err, status)
 		}
 		return fail(stderr, errorCode(err), "%v", err)
@@ -249,9 +249,9 @@ func lockFailed(stderr *os.File, prog *progress, f *lockFlags, abs string, err e
 			printLine(stderr, "dotlock: timed out after %v waiting for %s: %s", f.timeout, abs, describeBlock(prog.lastBlock(), time.Now()))
 		}
 		return f.conflict
-	case errors.Is(err, lockdir.ErrLocked):
+	case errors.Is(err, dl.ErrLocked):
 		if f.verbose || prog.tty {
-			var le *lockdir.LockedError
+			var le *dl.LockedError
 			errors.As(err, &le)
 			printLine(stderr, "dotlock: %s: %s", abs, describeBlock(le, time.Now()))
 		}

@@ -5,9 +5,11 @@ package main
 
 import (
 	"io"
+	"io/fs"
 	"strconv"
 	"time"
 
+	dl "github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockdir"
 )
 
@@ -23,10 +25,10 @@ func parseMode(name, v string) (uint32, error) {
 // options are the handle's options from the command line. An explicit
 // --mode is exact: dotlock then creates its files with umask 0 (exactMode),
 // while the command it runs keeps the caller's umask (commandUmask).
-func (f *lockFlags) options(lease time.Duration, prog *progress) []lockdir.Option {
+func (f *lockFlags) options(lease time.Duration, prog *progress) []dl.Option {
 	opts := lockOptions(lease, prog)
 	if f.mode != 0 {
-		opts = append(opts, lockdir.WithPerm(f.mode))
+		opts = append(opts, dl.WithPerm(fs.FileMode(f.mode)))
 	}
 	return opts
 }

@@ -47,6 +47,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/lockfile"
 	"github.com/dotlock/dotlock/stale"
 )
@@ -103,7 +105,7 @@ func (s *Storage) Write(token uint64, value string) error {
 //	-> unlock ERROR|ok
 func holder(path string, in io.Reader, out io.Writer) error {
 	r := bufio.NewReader(in)
-	l, err := lockfile.New(path, lockfile.WithStaleAfter(lease), lockfile.WithHeartbeat(heartbeat))
+	l, err := lockfile.New(path, dotlock.WithStaleAfter(lease), dotlock.WithHeartbeat(heartbeat))
 	if err != nil {
 		return err
 	}
@@ -135,7 +137,7 @@ func holder(path string, in io.Reader, out io.Writer) error {
 		fmt.Fprintln(out, "notlost")
 	}
 	if err := l.Unlock(); err != nil {
-		fmt.Fprintf(out, "unlock %v (ErrLost: %v)\n", err, errors.Is(err, lockfile.ErrLost))
+		fmt.Fprintf(out, "unlock %v (ErrLost: %v)\n", err, errors.Is(err, dotlock.ErrLost))
 	} else {
 		fmt.Fprintln(out, "unlock ok")
 	}
@@ -249,8 +251,8 @@ func run() error {
 		Processes: stale.SystemProcesses{},
 	}
 	var brokeBecause string
-	taker, err := lockfile.New(path, lockfile.WithStaleAfter(lease), lockfile.WithChecker(elsewhere),
-		lockfile.WithOnBreak(func(victim *stale.Owner, reason string) { brokeBecause = reason }))
+	taker, err := lockfile.New(path, dotlock.WithStaleAfter(lease), lockcore.WithChecker(elsewhere),
+		dotlock.WithOnBreak(func(victim *stale.Owner, reason string) { brokeBecause = reason }))
 	if err != nil {
 		return err
 	}

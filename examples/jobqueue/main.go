@@ -36,6 +36,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockfile"
 )
 
@@ -116,12 +117,12 @@ func doJob(dir, name string) (bool, error) {
 	if _, err := os.Stat(result); err == nil {
 		return true, nil
 	}
-	l, err := lockfile.New(filepath.Join(dir, "locks", name+".lock"), lockfile.WithStaleAfter(*staleAfter))
+	l, err := lockfile.New(filepath.Join(dir, "locks", name+".lock"), dotlock.WithStaleAfter(*staleAfter))
 	if err != nil {
 		return false, err
 	}
 	if err := l.TryLock(); err != nil {
-		if errors.Is(err, lockfile.ErrLocked) {
+		if errors.Is(err, dotlock.ErrLocked) {
 			return false, nil
 		}
 		return false, err

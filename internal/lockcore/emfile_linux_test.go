@@ -61,7 +61,7 @@ func emfileChild(t *testing.T, kind, path string) {
 	} else {
 		l = newDirLock(t, path, WithStaleAfter(lease))
 	}
-	l.cfg.afterBeat = func(err error) {
+	l.cfg.AfterBeat = func(err error) {
 		select {
 		case beats <- err:
 		default:

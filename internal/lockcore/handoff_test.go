@@ -36,7 +36,7 @@ func TestAnnouncementOutlivesServedWaiter(t *testing.T) {
 		t.Fatal(err)
 	}
 	waiting := make(chan struct{})
-	served.cfg.OnWait = func(*LockedError) {
+	served.cfg.OnWait = func(error) {
 		select {
 		case <-waiting:
 		default:
@@ -99,7 +99,7 @@ func TestAnnouncementOutlivesServedWaiter(t *testing.T) {
 func TestNoYieldOnceOthersHeld(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "x.lock")
 	l := newFileLock(t, path)
-	l.cfg.handoff = time.Hour // a yield waits until ctx is done
+	l.cfg.Handoff = time.Hour // a yield waits until ctx is done
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := l.Lock(ctx); err != nil {

@@ -145,7 +145,7 @@ func TestTokenOverflowRefused(t *testing.T) {
 		t.Fatal(err)
 	}
 	queued := make(chan struct{})
-	w2.cfg.OnWait = func(*LockedError) {
+	w2.cfg.OnWait = func(error) {
 		select {
 		case <-queued:
 		default:

@@ -105,11 +105,8 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 	if err := checkNames(dir, base); err != nil {
 		return nil, &fs.PathError{Op: "new", Path: path, Err: err}
 	}
-	var cfg Config
-	for _, o := range opts {
-		o(&cfg)
-	}
-	if err := cfg.fill(); err != nil {
+	cfg, err := configure(opts)
+	if err != nil {
 		return nil, &fs.PathError{Op: "new", Path: path, Err: err}
 	}
 	l := &Lock{
@@ -336,8 +333,8 @@ func (ws *waitState) announce() {
 // handoffWindow is how long a releaser that comes straight back waits for
 // an announced waiter to take the lock.
 func (l *Lock) handoffWindow() time.Duration {
-	if l.cfg.handoff > 0 {
-		return l.cfg.handoff
+	if l.cfg.Handoff > 0 {
+		return l.cfg.Handoff
 	}
 	return min(max(l.cfg.PollMax, 2*time.Millisecond), 50*time.Millisecond)
 }
@@ -462,8 +459,8 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 	}
 	// A1: create the entry.
 	e, held, err := l.createExcl(l.store.Create, l.store.Path())
-	if err == nil && !held && l.cfg.afterCreate != nil { // model: A1lost
-		if herr := l.cfg.afterCreate(); herr != nil {
+	if err == nil && !held && l.cfg.AfterCreate != nil { // model: A1lost
+		if herr := l.cfg.AfterCreate(); herr != nil {
 			e.Close() // the reply was "lost": we no longer know we created it
 			e, err = nil, &fs.PathError{Op: "create", Path: l.store.Path(), Err: herr}
 			held = l.maybeHeld(err)
@@ -970,8 +967,8 @@ func (l *Lock) startHeartbeat(h *hold) {
 			return
 		}
 		err := l.beat(h)
-		if l.cfg.afterBeat != nil {
-			l.cfg.afterBeat(err)
+		if l.cfg.AfterBeat != nil {
+			l.cfg.AfterBeat(err)
 		}
 		if err != nil {
 			h.lostErr = err

@@ -12,24 +12,8 @@ import (
 	"github.com/dotlock/dotlock/stale"
 )
 
-// ForeignError says that a file dotlock must move or remove belongs to
-// another user who alone (with root) may remove it: in a sticky directory
-// (/tmp), or one this user cannot write. It unwraps to the system's error
-// (matching fs.ErrPermission), and reaches callers inside an *fs.PathError.
-type ForeignError struct {
-	Name string // the file
-	UID  int
-	User string // the uid's name, "" if unknown
-	Err  error
-}
-
-func (e *ForeignError) Error() string {
-	return fmt.Sprintf("%v: %s belongs to %s; only that user or root may remove it (ask them to)", e.Err, e.Name, userName(e.UID, e.User))
-}
-
-func (e *ForeignError) Unwrap() error { return e.Err }
-
-// userName is "name (uid N)", or "uid N" when the name is unknown.
+// userName is "user NAME (uid N)", or "uid N" when the name is unknown (as
+// dotlock.ForeignError says it).
 func userName(uid int, name string) string {
 	if name == "" {
 		return "uid " + strconv.Itoa(uid)

@@ -1,0 +1,110 @@
+package dotlock
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// The sentinels, one definition for both lock packages.
+var (
+	// ErrLocked: the lock is held by someone alive (or not proven dead).
+	// The error wraps a *LockedError naming them.
+	ErrLocked = errors.New("locked")
+	// ErrNotHeld: Unlock on a handle that holds nothing.
+	ErrNotHeld = errors.New("lock not held")
+	// ErrLost: the hold was lost — its lease lapsed and another holder
+	// took the lock — and the lock was left to the new holder. The error
+	// wraps a *LostError saying how.
+	ErrLost = errors.New("lock lost")
+	// ErrNotLock: something dotlock did not make stands at the lock path,
+	// or one of its side paths: a user's file or directory, a symlink, a
+	// FIFO. It is reported at once and never touched.
+	ErrNotLock = errors.New("not a dotlock lock")
+)
+
+// LockedError says who holds a lock that could not be had. It matches
+// ErrLocked with errors.Is.
+type LockedError struct {
+	Owners []stale.Owner // the holders in the way; empty when their record could not be read
+	Reason string        // why they count as holders (the checker's verdict, or why the record is unreadable)
+}
+
+func (e *LockedError) Error() string {
+	var b strings.Builder
+	b.WriteString("locked")
+	for i, o := range e.Owners {
+		if i == 0 {
+			b.WriteString(" by ")
+		} else {
+			b.WriteString(", ")
+		}
+		b.WriteString(o.String())
+	}
+	if e.Reason != "" {
+		b.WriteString(": ")
+		b.WriteString(e.Reason)
+	}
+	return b.String()
+}
+
+// Is makes errors.Is(err, ErrLocked) true.
+func (e *LockedError) Is(target error) bool { return target == ErrLocked }
+
+// LostError says why a hold was found lost. It matches ErrLost.
+type LostError struct {
+	Reason string
+}
+
+func (e *LostError) Error() string { return "lock lost: " + e.Reason }
+
+// Is makes errors.Is(err, ErrLost) true.
+func (e *LostError) Is(target error) bool { return target == ErrLost }
+
+// BreakError reports a lock whose holder was judged dead but which could not
+// be removed (typically: no permission in a sticky directory, or another
+// user's file). It wraps the cause.
+type BreakError struct {
+	Owner  *stale.Owner // nil when the record was unreadable
+	Reason string       // why the holder counts as dead
+	Err    error
+}
+
+func (e *BreakError) Error() string {
+	who := "an unreadable record"
+	if e.Owner != nil {
+		who = e.Owner.String()
+	}
+	return fmt.Sprintf("stale lock of %s (%s) cannot be removed: %v", who, e.Reason, e.Err)
+}
+
+func (e *BreakError) Unwrap() error { return e.Err }
+
+// ForeignError says that a file dotlock must move or remove belongs to
+// another user who alone (with root) may remove it: in a sticky directory
+// (/tmp), or one this user cannot write. It unwraps to the system's error,
+// which matches fs.ErrPermission.
+type ForeignError struct {
+	Name string // the file
+	UID  int    // its owner
+	User string // the owner's name, "" if unknown here
+	Err  error
+}
+
+func (e *ForeignError) Error() string {
+	return fmt.Sprintf("%v: %s belongs to %s; only that user or root may remove it (ask them to)", e.Err, e.Name, userName(e.UID, e.User))
+}
+
+func (e *ForeignError) Unwrap() error { return e.Err }
+
+// userName is "user NAME (uid N)", or "uid N" when the name is unknown:
+// how dotlock names the owner of a file in its errors.
+func userName(uid int, name string) string {
+	if name == "" {
+		return "uid " + strconv.Itoa(uid)
+	}
+	return fmt.Sprintf("user %s (uid %d)", name, uid)
+}
