@@ -57,7 +57,8 @@ func (l *Lock) Status() (Status, error) {
 		st.Breaking, st.GuardBy = true, ownerDesc(l.guard.Path())
 	}
 	if l.rw != nil {
-		if names, err := readDirNames(l.rw.queue); err == nil {
+		// Never through a symlink, never blocking on a FIFO put there.
+		if names, err := listIn(l.rw.queue); err == nil {
 			for _, n := range names {
 				if f := strings.SplitN(n, ".", 3); len(f) == 3 && (f[1] == "w" || f[1] == "r") {
 					st.Waiting++

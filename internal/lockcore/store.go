@@ -358,7 +358,12 @@ func (s *DirStore) removeDir() error {
 
 // notEmpty finishes a Retire whose rmdir found the directory not empty.
 func (s *DirStore) notEmpty(moved bool, dst string) (bool, error) {
-	names, _ := readDirNames(s.path)
+	// Listed without following a symlink, or blocking on a FIFO, that a
+	// neighbour put at the path since it was opened.
+	names, err := listIn(s.path)
+	if err != nil {
+		return moved, err
+	}
 	// Shared holders inside: put the record back (unless a new anchor
 	// stands there already), the directory is still held.
 	if hasReaders(names) {
