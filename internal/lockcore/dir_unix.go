@@ -153,6 +153,20 @@ func (d *lockDir) moveOut(name, dst string) error {
 	}
 }
 
+// rename renames from to to, both inside the directory.
+func (d *lockDir) rename(from, to string) error {
+	for {
+		err := unix.Renameat(d.fd, from, d.fd, to)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: d.join(from), New: d.join(to), Err: err}
+		}
+		return nil
+	}
+}
+
 // moveIn renames the path src to name inside the directory.
 func (d *lockDir) moveIn(src, name string) error {
 	for {

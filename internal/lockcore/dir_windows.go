@@ -63,4 +63,6 @@ func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
 
 func (d *lockDir) moveOut(name, dst string) error { return rename(d.join(name), dst) }
 
+func (d *lockDir) rename(from, to string) error { return rename(d.join(from), d.join(to)) }
+
 func (d *lockDir) moveIn(src, name string) error { return rename(src, d.join(name)) }
