@@ -68,3 +68,30 @@ func TestReviewStatusQueueSymlink(t *testing.T) {
 		t.Errorf("Status beside a symlinked queue: Waiting = %d; want 0 (a symlink is never the queue, nor followed)", st.Waiting)
 	}
 }
+
+// HandOver of a shared hold renames the new record into P (through a
+// descriptor of P since the review): the record still lands there.
+func TestReviewHandOverSharedStillWorks(t *testing.T) {
+	dir := testdir.New(t)
+	p := filepath.Join(dir, "x.lock")
+	rw, err := lockdir.NewRW(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := rw.RLock(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	o, err := rw.HandOver(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(p, "r."+o.UUID)); err != nil {
+		t.Fatalf("the handed-over reader's record: %v", err)
+	}
+	if err := rw.ReleaseFor(o); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Lstat(p); !os.IsNotExist(err) {
+		t.Errorf("after ReleaseFor: %v; want the lock gone", err)
+	}
+}
