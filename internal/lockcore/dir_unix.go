@@ -73,7 +73,11 @@ func (d *lockDir) names() ([]string, error) {
 }
 
 // read reads the record file name inside the directory (see readRecord).
-func (d *lockDir) read(name string) ([]byte, error) {
+func (d *lockDir) read(name string) ([]byte, error) { return d.readOwner(name, nil) }
+
+// readOwner is read that also sets *owner, if owner is not nil, to the
+// uid of the file read (-1 where that cannot be told).
+func (d *lockDir) readOwner(name string, owner *int) ([]byte, error) {
 	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 	direct := directFlag(d.path)
 	for {
@@ -88,7 +92,7 @@ func (d *lockDir) read(name string) ([]byte, error) {
 			return nil, noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err})
 		}
 		defer unix.Close(fd)
-		return readRecordFD(fd, d.join(name), direct == 0, nil)
+		return readRecordFD(fd, d.join(name), direct == 0, owner)
 	}
 }
 

@@ -255,12 +255,13 @@ func (rw *rwSupport) waiters() ([]waiter, error) {
 		if !ok {
 			continue // not ours: left alone
 		}
-		data, err := d.read(n)
+		uid := -1
+		data, err := d.readOwner(n, &uid)
 		if err != nil {
 			continue // gone, or not a record (never removed)
 		}
 		o, perr := stale.Parse(data)
-		if perr != nil || rw.waiterGone(n, data, o) {
+		if perr != nil || rw.waiterGone(n, data, o) || rw.l.forgedFile(o, uid) {
 			d.remove(n) // a dead waiter, or a record it never finished
 			continue
 		}
