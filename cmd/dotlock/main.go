@@ -33,6 +33,7 @@ import (
 	"unicode/utf8"
 
 	dl "github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -277,7 +278,9 @@ func checkPath(path, format string) (string, error) {
 	case m&fs.ModeSymlink != 0:
 		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a symlink; dotlock never follows one at a lock path", path)}
 	case format == formatDir && m.IsRegular():
-		if data, err := os.ReadFile(abs); err == nil {
+		// Read as the engine reads a record: at most a record's size,
+		// never through a symlink or blocking on a FIFO put there since.
+		if data, err := lockcore.NewFileStore(abs).Read(); err == nil {
 			if _, perr := stale.Parse(data); perr == nil {
 				return "", &typeError{exitDataErr, fmt.Sprintf("%s is a lock file (dotlock --file): use --file for it", path)}
 			}

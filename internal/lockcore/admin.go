@@ -57,7 +57,8 @@ func (l *Lock) Status() (Status, error) {
 		st.Breaking, st.GuardBy = true, ownerDesc(l.guard.Path())
 	}
 	if l.rw != nil {
-		if names, err := readDirNames(l.rw.queue); err == nil {
+		// Never through a symlink, never blocking on a FIFO put there.
+		if names, err := listIn(l.rw.queue); err == nil {
 			for _, n := range names {
 				if f := strings.SplitN(n, ".", 3); len(f) == 3 && (f[1] == "w" || f[1] == "r") {
 					st.Waiting++
@@ -179,7 +180,24 @@ func (l *Lock) HandOver(pid int) (stale.Owner, error) {
 			os.Remove(tmp)
 			return err
 		}
-		if err := os.Rename(tmp, path); err != nil {
+		if path == l.store.Path() {
+			// The lock file itself: a rename replaces whatever stands at
+			// the path, never following a symlink there.
+			if err := os.Rename(tmp, path); err != nil {
+				os.Remove(tmp)
+				return err
+			}
+			return nil
+		}
+		// A record inside P: renamed into the directory at P through a
+		// descriptor of it, never through a symlink put at P since h.read
+		// looked (P10).
+		d, err := openLockDir(filepath.Dir(path))
+		if err == nil {
+			err = d.moveIn(tmp, filepath.Base(path))
+			d.close()
+		}
+		if err != nil {
 			os.Remove(tmp)
 			return err
 		}

@@ -73,7 +73,11 @@ func (d *lockDir) names() ([]string, error) {
 }
 
 // read reads the record file name inside the directory (see readRecord).
-func (d *lockDir) read(name string) ([]byte, error) {
+func (d *lockDir) read(name string) ([]byte, error) { return d.readOwner(name, nil) }
+
+// readOwner is read that also sets *owner, if owner is not nil, to the
+// uid of the file read (-1 where that cannot be told).
+func (d *lockDir) readOwner(name string, owner *int) ([]byte, error) {
 	flags := unix.O_RDONLY | unix.O_NOFOLLOW | unix.O_NONBLOCK | unix.O_CLOEXEC
 	direct := directFlag(d.path)
 	for {
@@ -88,7 +92,7 @@ func (d *lockDir) read(name string) ([]byte, error) {
 			return nil, noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err})
 		}
 		defer unix.Close(fd)
-		return readRecordFD(fd, d.join(name), direct == 0, nil)
+		return readRecordFD(fd, d.join(name), direct == 0, owner)
 	}
 }
 
@@ -148,6 +152,20 @@ func (d *lockDir) moveOut(name, dst string) error {
 		}
 		if err != nil {
 			return &os.LinkError{Op: "rename", Old: d.join(name), New: dst, Err: err}
+		}
+		return nil
+	}
+}
+
+// rename renames from to to, both inside the directory.
+func (d *lockDir) rename(from, to string) error {
+	for {
+		err := unix.Renameat(d.fd, from, d.fd, to)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &os.LinkError{Op: "rename", Old: d.join(from), New: d.join(to), Err: err}
 		}
 		return nil
 	}

@@ -36,6 +36,14 @@ func (d *lockDir) names() ([]string, error) { return readDirNames(d.path) }
 
 func (d *lockDir) read(name string) ([]byte, error) { return readRecordFile(d.join(name)) }
 
+// readOwner is read; a file's owner is not told here (*owner is -1).
+func (d *lockDir) readOwner(name string, owner *int) ([]byte, error) {
+	if owner != nil {
+		*owner = -1
+	}
+	return d.read(name)
+}
+
 func (d *lockDir) create(name string, perm fs.FileMode) (Entry, error) {
 	return openFile(d.join(name), os.O_WRONLY|os.O_CREATE|os.O_EXCL, perm)
 }
@@ -62,5 +70,7 @@ func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
 }
 
 func (d *lockDir) moveOut(name, dst string) error { return rename(d.join(name), dst) }
+
+func (d *lockDir) rename(from, to string) error { return rename(d.join(from), d.join(to)) }
 
 func (d *lockDir) moveIn(src, name string) error { return rename(src, d.join(name)) }

@@ -41,6 +41,30 @@ func (l *Lock) judgeHolder(o stale.Owner, data []byte) stale.Judgement {
 		o.PID, joinInts(uids), userName(uid, lookupUser(uid)))}
 }
 
+// forgedFile reports whether o, read from a file owned by uid, is a
+// record judgeHolder would find not proven alive: a holder alive on this
+// host whose process runs as none of uid (a queued waiter's record, which
+// the queue would otherwise copy into P/owner — a file of the scheduler's
+// — and so launder: a neighbour's forged waiter naming another user's
+// long-lived process would hold the lock as long as that process lives).
+// Same exceptions as judgeHolder: a network filesystem, another process
+// table, root's files, an owner or process not known.
+func (l *Lock) forgedFile(o stale.Owner, uid int) bool {
+	if uid <= 0 || !l.local || !systemTable(l.cfg.Checker) || l.cfg.Checker.Judge(o).Verdict != stale.Alive {
+		return false
+	}
+	uids, err := procUIDs(o.PID)
+	if err != nil {
+		return false
+	}
+	for _, u := range uids {
+		if u == uid {
+			return false
+		}
+	}
+	return true
+}
+
 func systemTable(ch *stale.Checker) bool {
 	switch ch.Processes.(type) {
 	case stale.SystemProcesses, *stale.SystemProcesses:

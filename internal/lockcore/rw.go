@@ -255,12 +255,13 @@ func (rw *rwSupport) waiters() ([]waiter, error) {
 		if !ok {
 			continue // not ours: left alone
 		}
-		data, err := d.read(n)
+		uid := -1
+		data, err := d.readOwner(n, &uid)
 		if err != nil {
 			continue // gone, or not a record (never removed)
 		}
 		o, perr := stale.Parse(data)
-		if perr != nil || rw.waiterGone(n, data, o) {
+		if perr != nil || rw.waiterGone(n, data, o) || rw.l.forgedFile(o, uid) {
 			d.remove(n) // a dead waiter, or a record it never finished
 			continue
 		}
@@ -586,8 +587,51 @@ func writeNew(name string, rec []byte, l *Lock) error {
 
 // retireFile moves the record file p aside (or to p's last slot if keep)
 // and removes it, if check approves what moved; otherwise puts it back.
+// Without keep (a reader's record, P/r.<uuid>), every step is done inside
+// the directory p is in, through one descriptor of it: never through a
+// symlink a neighbour put at P meanwhile (P10).
 func retireFile(p string, keep bool, check func([]byte) bool) (bool, error) {
-	return NewFileStore(p).Retire(keep, check)
+	if keep {
+		return NewFileStore(p).Retire(keep, check)
+	}
+	d, err := openLockDir(filepath.Dir(p))
+	if errors.Is(err, errNoDescriptors) {
+		// Out of descriptors: a release must still work, and this way
+		// needs one less. By name, after checking the directory is no
+		// symlink (as readIn does).
+		if st, lerr := os.Lstat(filepath.Dir(p)); lerr == nil && st.IsDir() {
+			return NewFileStore(p).Retire(keep, check)
+		}
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer d.close()
+	name := filepath.Base(p)
+	dst, err := retireTarget(p, func(dst string) error { return d.rename(name, filepath.Base(dst)) }, p, false)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	gone := filepath.Base(dst)
+	if check != nil {
+		moved, err := d.read(gone)
+		if err != nil || !check(moved) {
+			if rerr := d.rename(gone, name); rerr != nil {
+				return false, rerr
+			}
+			return false, err
+		}
+	}
+	if err := d.remove(gone); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return true, err
+	}
+	return true, nil
 }
 
 // adopt returns a hold if the record at path names uuid: the lock was

@@ -358,12 +358,23 @@ func (s *DirStore) removeDir() error {
 
 // notEmpty finishes a Retire whose rmdir found the directory not empty.
 func (s *DirStore) notEmpty(moved bool, dst string) (bool, error) {
-	names, _ := readDirNames(s.path)
+	// Listed, and the record put back, through a descriptor of the
+	// directory: never through a symlink (nor blocking on a FIFO) that a
+	// neighbour put at the path since it was opened.
+	d, err := openLockDir(s.path)
+	if err != nil {
+		return moved, err
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return moved, err
+	}
 	// Shared holders inside: put the record back (unless a new anchor
 	// stands there already), the directory is still held.
 	if hasReaders(names) {
 		if _, lerr := os.Lstat(s.owner()); moved && errors.Is(lerr, fs.ErrNotExist) {
-			if rerr := rename(dst, s.owner()); rerr != nil {
+			if rerr := d.moveIn(dst, OwnerFile); rerr != nil {
 				return false, rerr
 			}
 		}
