@@ -15,7 +15,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/dotlock/dotlock/internal/testdir"
-	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -58,7 +57,7 @@ func TestReviewForceBreakReaderThroughSymlink(t *testing.T) {
 	p := filepath.Join(dir, "x.lock")
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	reader, err := lockdir.NewRW(p)
+	reader, err := coreDir(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +98,7 @@ func TestReviewForceBreakReaderThroughSymlink(t *testing.T) {
 	if _, err := unix.InotifyAddWatch(ifd, p, unix.IN_CLOSE_NOWRITE); err != nil {
 		t.Fatal(err)
 	}
-	breaker, err := lockdir.NewRW(p)
+	breaker, err := coreDir(p)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/testdir"
-	"github.com/dotlock/dotlock/lockdir"
 )
 
 // A neighbour plants a FIFO at the queue's path. Status (dotlock status,
@@ -23,7 +22,7 @@ func TestReviewStatusQueueFIFO(t *testing.T) {
 	if err := syscall.Mkfifo(p+".queue", 0o666); err != nil {
 		t.Fatal(err)
 	}
-	l, err := lockdir.NewRW(p)
+	l, err := coreDir(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +55,7 @@ func TestReviewStatusQueueSymlink(t *testing.T) {
 	if err := os.Symlink(victim, p+".queue"); err != nil {
 		t.Fatal(err)
 	}
-	l, err := lockdir.NewRW(p)
+	l, err := coreDir(p)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +73,7 @@ func TestReviewStatusQueueSymlink(t *testing.T) {
 func TestReviewHandOverSharedStillWorks(t *testing.T) {
 	dir := testdir.New(t)
 	p := filepath.Join(dir, "x.lock")
-	rw, err := lockdir.NewRW(p)
+	rw, err := coreDir(p)
 	if err != nil {
 		t.Fatal(err)
 	}

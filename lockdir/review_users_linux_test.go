@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/testusers"
-	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -45,7 +44,7 @@ func TestReviewUsersForgedQueueRecordLaundered(t *testing.T) {
 	}
 	q := p + ".queue"
 	asBob(t, bob, "mkdir -m 0777 "+q+" && cp "+forged+" "+q+"/00000000000000000001.w."+o.UUID)
-	l, err := lockdir.NewRW(p)
+	l, err := coreDir(p)
 	if err != nil {
 		t.Fatal(err)
 	}

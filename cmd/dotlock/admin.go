@@ -18,7 +18,6 @@ import (
 
 	dl "github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
-	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -109,7 +108,7 @@ func rfc3339(t time.Time) string {
 	return t.UTC().Format(time.RFC3339Nano)
 }
 
-func toJSON(h *handle, st lockdir.Status, now time.Time) jsonStatus {
+func toJSON(h *handle, st lockcore.Status, now time.Time) jsonStatus {
 	js := jsonStatus{Path: st.Path, Held: st.Held, Mode: st.Mode, Holders: []jsonHolder{},
 		LastToken: st.LastToken, Waiting: st.Waiting, Breaking: st.Breaking, BreakingBy: st.GuardBy}
 	if st.Held {
@@ -132,7 +131,7 @@ func toJSON(h *handle, st lockdir.Status, now time.Time) jsonStatus {
 }
 
 // describeHolder is one holder, for people.
-func describeHolder(hd lockdir.Holder, now time.Time) string {
+func describeHolder(hd lockcore.Holder, now time.Time) string {
 	o := hd.Owner
 	s := fmt.Sprintf("pid %d on %s", o.PID, o.Host)
 	if !o.Acquired.IsZero() {
@@ -180,7 +179,7 @@ func cmdStatus(args []string, stdout, stderr *os.File) int {
 	return 0
 }
 
-func printStatus(w io.Writer, h *handle, st lockdir.Status, now time.Time) {
+func printStatus(w io.Writer, h *handle, st lockcore.Status, now time.Time) {
 	switch {
 	case !st.Held:
 		printLine(w, "%s: free (last token %d)", st.Path, st.LastToken)
@@ -511,7 +510,7 @@ func cmdKeeper(args []string) int {
 	}
 }
 
-func holdsUUID(st lockdir.Status, uuid string) bool {
+func holdsUUID(st lockcore.Status, uuid string) bool {
 	for _, hd := range st.Holders {
 		if hd.Owner.UUID == uuid {
 			return true

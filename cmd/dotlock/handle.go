@@ -6,109 +6,67 @@ import (
 	"time"
 
 	dl "github.com/dotlock/dotlock"
-	"github.com/dotlock/dotlock/lockdir"
-	"github.com/dotlock/dotlock/lockfile"
+	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
 
 // handle is a lock of either format: a lock directory (read/write, so that
-// -s and -x interoperate), or a lock file.
+// -s and -x interoperate), or a lock file. The command uses the engine
+// itself: the tools it offers (status, break, lock --pid's hand-over) are
+// not part of the lock packages' API.
 type handle struct {
 	path   string
 	format string
-	f      *lockfile.Lock
-	d      *lockdir.RWLock
+	c      *lockcore.Lock
 }
 
 func openHandle(abs, format string, opts []dl.Option) (*handle, error) {
-	h := &handle{path: abs, format: format}
-	var err error
+	store := func(abs string) lockcore.Store { return lockcore.NewDirStore(abs) }
 	if format == formatFile {
-		h.f, err = lockfile.New(abs, opts...)
-	} else {
-		h.d, err = lockdir.NewRW(abs, opts...)
+		store = func(abs string) lockcore.Store { return lockcore.NewFileStore(abs) }
 	}
+	c, err := lockcore.New(abs, store, opts...)
 	if err != nil {
 		return nil, err
 	}
-	return h, nil
+	return &handle{path: abs, format: format, c: c}, nil
 }
 
 // acquire takes the lock: at once or not at all if try, else waiting until
 // ctx ends.
 func (h *handle) acquire(ctx context.Context, shared, try bool) error {
 	switch {
-	case h.f != nil && try:
-		return h.f.TryLock()
-	case h.f != nil:
-		return h.f.Lock(ctx)
 	case shared && try:
-		return h.d.TryRLock()
+		return h.c.TryRLock()
 	case shared:
-		return h.d.RLock(ctx)
+		return h.c.RLock(ctx)
 	case try:
-		return h.d.TryLock()
+		return h.c.TryLock()
 	}
-	return h.d.Lock(ctx)
+	return h.c.Lock(ctx)
 }
 
 func (h *handle) release(shared bool) error {
-	switch {
-	case h.f != nil:
-		return h.f.Unlock()
-	case shared:
-		return h.d.RUnlock()
+	if shared {
+		return h.c.RUnlock()
 	}
-	return h.d.Unlock()
+	return h.c.Unlock()
 }
 
-func (h *handle) token() uint64 {
-	if h.f != nil {
-		return h.f.Token()
-	}
-	return h.d.Token()
-}
+func (h *handle) token() uint64                    { return h.c.Token() }
+func (h *handle) lost() <-chan struct{}            { return h.c.Lost() }
+func (h *handle) status() (lockcore.Status, error) { return h.c.Status() }
 
-func (h *handle) lost() <-chan struct{} {
-	if h.f != nil {
-		return h.f.Lost()
-	}
-	return h.d.Lost()
-}
-
-func (h *handle) status() (lockdir.Status, error) {
-	if h.f != nil {
-		return h.f.Status()
-	}
-	return h.d.Status()
-}
-
-func (h *handle) handOver(pid int) (stale.Owner, error) {
-	if h.f != nil {
-		return h.f.HandOver(pid)
-	}
-	return h.d.HandOver(pid)
-}
+func (h *handle) handOver(pid int) (stale.Owner, error) { return h.c.HandOver(pid) }
 
 func (h *handle) adopt(uuid string, shared bool) (stale.Owner, error) {
-	if h.f != nil {
-		return h.f.Adopt(uuid)
-	}
-	return h.d.Adopt(uuid, shared)
+	return h.c.Adopt(uuid, shared && h.format != formatFile)
 }
 
-func (h *handle) releaseFor(o stale.Owner) error {
-	if h.f != nil {
-		return h.f.ReleaseFor(o)
-	}
-	return h.d.ReleaseFor(o)
-}
+func (h *handle) releaseFor(o stale.Owner) error { return h.c.ReleaseFor(o) }
 
-func (h *handle) breakLock(ctx context.Context, force bool) (lockdir.Broken, error) {
-	if h.f != nil {
-		return h.f.Break(ctx, force)
-	}
-	return h.d.Break(ctx, force)
+func (h *handle) breakLock(ctx context.Context, force bool) (lockcore.Broken, error) {
+	return h.c.Break(ctx, force)
 }
 
 // leftoverAge: an empty file at a --file lock path older than this is not a

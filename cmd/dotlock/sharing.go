@@ -10,7 +10,7 @@ import (
 	"time"
 
 	dl "github.com/dotlock/dotlock"
-	"github.com/dotlock/dotlock/lockdir"
+	"github.com/dotlock/dotlock/internal/lockcore"
 )
 
 // parseMode reads --mode: octal permission bits (0660, 660), at most 0777.
@@ -59,7 +59,7 @@ func commandUmask(start func() error) error {
 // printGuard says that a breaker guard exists, and whose it is: while it
 // stands no one takes the lock, and one left by another user in a sticky
 // directory only that user or root can remove.
-func printGuard(w io.Writer, st lockdir.Status) {
+func printGuard(w io.Writer, st lockcore.Status) {
 	if !st.Breaking {
 		return
 	}

@@ -30,6 +30,9 @@ type Kind struct {
 	New func(path string, opts ...lockcore.Option) (Locker, error)
 	// RecordPath is where the owner record of the lock at path lives.
 	RecordPath func(path string) string
+	// Store is the engine's store of this kind, for the tools the lock
+	// packages do not offer (Break, Status: the dotlock command's).
+	Store func(abs string) lockcore.Store
 	// Plant creates the lock entry at path with the given record content,
 	// as a holder that wrote it would have left it (record may be empty).
 	Plant func(path string, record []byte) error
@@ -41,6 +44,7 @@ func FileKind(newLock func(string, ...lockcore.Option) (Locker, error)) Kind {
 	return Kind{
 		Name:       "lockfile",
 		New:        newLock,
+		Store:      func(abs string) lockcore.Store { return lockcore.NewFileStore(abs) },
 		RecordPath: func(p string) string { return p },
 		Plant: func(p string, rec []byte) error {
 			return os.WriteFile(p, rec, 0o644)
@@ -52,6 +56,7 @@ func DirKind(newLock func(string, ...lockcore.Option) (Locker, error)) Kind {
 	return Kind{
 		Name:       "lockdir",
 		New:        newLock,
+		Store:      func(abs string) lockcore.Store { return lockcore.NewDirStore(abs) },
 		RecordPath: func(p string) string { return filepath.Join(p, lockcore.OwnerFile) },
 		Plant: func(p string, rec []byte) error {
 			if err := os.Mkdir(p, 0o755); err != nil {

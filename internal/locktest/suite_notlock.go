@@ -14,11 +14,6 @@ import (
 	"github.com/dotlock/dotlock/stale"
 )
 
-// breaker is what both lock packages offer for `dotlock break`.
-type breaker interface {
-	Break(ctx context.Context, force bool) (lockcore.Broken, error)
-}
-
 // testNotALock: whatever stands at a lock path that dotlock did not make —
 // a user's file or directory, a symlink, a FIFO, an oversized record — is
 // reported at once with an error matching ErrNotLock, by TryLock, Lock,
@@ -124,7 +119,11 @@ func testNotALock(t *testing.T, k Kind) {
 			if _, err := l.Owner(); !errors.Is(err, lockcore.ErrNotLock) && c.name != "DeadLockWithUserFile" && !(runtime.GOOS == "windows" && ownerless) {
 				t.Errorf("Owner: %v, want an error matching ErrNotLock", err)
 			}
-			if b, ok := l.(breaker); ok {
+			b, err := lockcore.New(e.path, k.Store, lockcore.WithGrace(grace))
+			if err != nil {
+				t.Fatal(err)
+			}
+			{
 				for _, force := range []bool{false, true} {
 					ctx, cancel := context.WithTimeout(context.Background(), 40*grace)
 					_, err := b.Break(ctx, force)
