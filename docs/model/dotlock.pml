@@ -1,6 +1,6 @@
 /*
  * dotlock.pml: the dotlock lock protocol (docs/PROTOCOL.md,
- * internal/lockcore/lock.go) as a Promela model for spin.
+ * internal/lockcore, acquire.go to release.go) as a Promela model for spin.
  * README.md beside this file says what is modelled and what abstracted;
  * labels carry the Go step names (A1..A6, B1..B5, H1..H3, R1..R3).
  *
@@ -143,7 +143,7 @@ inline writeTo(fid, w_, tok_, hb_) {
 	fi
 }
 
-/* judge (lock.go): v = 1 if the record D is stale. ob/age is the
+/* judge (judge.go): v = 1 if the record D is stale. ob/age is the
  * observation (stale.Observation.See): age counts from the first sight of
  * these exact bytes. */
 inline judge(R, ob, age, lease, guard, v) {

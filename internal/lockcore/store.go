@@ -10,9 +10,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/dotlock/dotlock/stale"
+	"github.com/google/uuid"
 )
 
 // Entry is a freshly created lock entry, open for writing its record.
@@ -22,8 +21,8 @@ type Entry interface {
 	Close() error
 }
 
-// Store is the on-disk primitive under a lock: everything the protocol in
-// lock.go needs from the filesystem, and nothing else. FileStore and DirStore
+// Store is the on-disk primitive under a lock: everything the protocol
+// needs from the filesystem, and nothing else. FileStore and DirStore
 // implement it.
 type Store interface {
 	// Path is the lock path, for errors.
@@ -200,211 +199,6 @@ func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	return true, nil
 }
 
-// DirStore keeps the lock as a directory created with os.Mkdir; the owner
-// record is the file "owner" inside it. Other names inside are reserved
-// for shared holders.
-type DirStore struct{ path string }
-
-// NewDirStore returns the store for a lock directory at path.
-func NewDirStore(path string) *DirStore { return &DirStore{path: path} }
-
-// OwnerFile is the name of the record inside a lock directory.
-const OwnerFile = "owner"
-
-func (s *DirStore) Path() string { return s.path }
-
-func (s *DirStore) owner() string { return s.path + string(os.PathSeparator) + OwnerFile }
-
-func (s *DirStore) Create(perm fs.FileMode) (Entry, error) {
-	if err := os.Mkdir(s.path, perm|(perm&0o444)>>2); err != nil {
-		return nil, err
-	}
-	f, err := createExclAt(s.path, OwnerFile, perm)
-	if err != nil {
-		rmdir(s.path) // our own empty directory; leave no ownerless lock behind
-		return nil, &fs.PathError{Op: "create", Path: s.owner(), Err: unwrapPath(err)}
-	}
-	return f, nil
-}
-
-func (s *DirStore) Read() ([]byte, error) {
-	b, err := s.read()
-	if errors.Is(err, errNoDescriptors) {
-		// Out of descriptors: a release must still work, and this way
-		// needs one less. By name, after checking P is no symlink.
-		if b, err = readIn(s.path, OwnerFile); errors.Is(err, fs.ErrNotExist) {
-			_, err = os.Lstat(s.path)
-		}
-	}
-	return b, err
-}
-
-func (s *DirStore) read() ([]byte, error) {
-	d, err := openLockDir(s.path) // refuses a symlink, a file, a FIFO at the path
-	if err != nil {
-		return nil, err
-	}
-	defer d.close()
-	b, err := d.read(OwnerFile)
-	if !errors.Is(err, fs.ErrNotExist) {
-		return b, err
-	}
-	// No record: a directory being made or released — or not a lock at
-	// all, which is told at once, not after the grace period. (Not on
-	// Windows, where listing it could keep its holder from removing it:
-	// there Retire tells, before it would remove anything.)
-	if listOwnerless {
-		names, err := d.names()
-		if err != nil {
-			return nil, err
-		}
-		if f := foreignNames(names); len(f) > 0 {
-			return nil, notLockDir(s.path, f)
-		}
-	}
-	if _, err := os.Lstat(s.path); err != nil {
-		return nil, err // gone meanwhile
-	}
-	return nil, nil
-}
-
-func (s *DirStore) ReadLast() ([]byte, error) { return readLast(s.path) }
-
-func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
-	// Everything is done inside the directory at the path when we look,
-	// never through a symlink put there.
-	d, err := openLockDir(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return false, nil
-	}
-	if err != nil {
-		return false, err
-	}
-	defer func() { d.close() }()
-	if check != nil {
-		// Someone else's directory, perhaps (a breaker's victim): act only
-		// on one that holds nothing the protocol does not make.
-		names, err := d.names()
-		if err != nil {
-			return false, err
-		}
-		if f := foreignNames(names); len(f) > 0 {
-			return false, notLockDir(s.path, f)
-		}
-	}
-	moved := false
-	dst, err := retireTarget(s.owner(), func(dst string) error { return d.moveOut(OwnerFile, dst) }, s.path, keep)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		// No record: the victim, if approved, is an empty directory.
-		if _, lerr := os.Lstat(s.path); lerr != nil {
-			return false, nil
-		}
-		if check == nil || !check(nil) {
-			return false, nil
-		}
-	case err != nil:
-		return false, err
-	case check != nil:
-		got, err := readRecord(dst)
-		if errors.Is(err, errNoDescriptors) {
-			// Ours is the one descriptor left: read without it, then
-			// take it again (for a put-back).
-			d.close()
-			got, err = readRecord(dst)
-			if nd, err2 := openLockDir(s.path); err2 == nil {
-				d = nd
-			} else if err == nil && !check(got) {
-				return false, err2 // cannot put it back; it stays at dst
-			}
-		}
-		if err != nil || !check(got) {
-			// Not what was judged: put it back (if that fails, it stays
-			// at dst; it is not ours to remove).
-			if rerr := d.moveIn(dst, OwnerFile); rerr != nil {
-				return false, rerr
-			}
-			return false, err
-		}
-		fallthrough
-	default:
-		moved = true
-		if !keep {
-			os.Remove(dst)
-		}
-	}
-	if err := s.removeDir(); err != nil {
-		return s.notEmpty(moved, dst)
-	}
-	return true, nil
-}
-
-// removeDir removes the lock directory, now without a record; nil also if
-// it is gone.
-func (s *DirStore) removeDir() error {
-	// The directory is ours to remove: no one else can create the path
-	// while it exists, and no one else takes records out of it while we
-	// hold it (or, when breaking, hold the guard). rmdir never removes
-	// anything inside.
-	err := rmdir(s.path)
-	if err == nil || errors.Is(err, fs.ErrNotExist) {
-		return nil
-	}
-	if _, lerr := os.Lstat(s.path); errors.Is(lerr, fs.ErrNotExist) {
-		return nil // removed, but the reply was lost
-	}
-	return err
-}
-
-// notEmpty finishes a Retire whose rmdir found the directory not empty.
-func (s *DirStore) notEmpty(moved bool, dst string) (bool, error) {
-	// Listed, and the record put back, through a descriptor of the
-	// directory: never through a symlink (nor blocking on a FIFO) that a
-	// neighbour put at the path since it was opened.
-	d, err := openLockDir(s.path)
-	if err != nil {
-		return moved, err
-	}
-	defer d.close()
-	names, err := d.names()
-	if err != nil {
-		return moved, err
-	}
-	// Shared holders inside: put the record back (unless a new anchor
-	// stands there already), the directory is still held.
-	if hasReaders(names) {
-		if _, lerr := os.Lstat(s.owner()); moved && errors.Is(lerr, fs.ErrNotExist) {
-			if rerr := d.moveIn(dst, OwnerFile); rerr != nil {
-				return false, rerr
-			}
-		}
-		return false, nil
-	}
-	// A record again: this caller was paused past the grace period
-	// between moving its record out and removing the directory, the empty
-	// directory was broken, and the path is someone else's now. Ours is
-	// gone; theirs stays.
-	for _, n := range names {
-		if n == OwnerFile {
-			return true, nil
-		}
-	}
-	if f := foreignNames(names); len(f) > 0 {
-		// Someone put a file of their own in it: theirs, not ours to
-		// remove. The path stays taken, and says why (ErrNotLock).
-		return moved, notLockDir(s.path, f)
-	}
-	// Only what a network filesystem leaves of a removed file still open
-	// (.nfsXXXX): move the directory aside, so that the path is free, and
-	// remove it if it is empty by now (else it stays, as P.gone.<id>).
-	aside := tempName(s.path)
-	if err := rename(s.path, aside); err != nil {
-		return moved, err
-	}
-	rmdir(aside)
-	return true, nil
-}
-
 func describe(m fs.FileMode) string {
 	switch {
 	case m&fs.ModeSymlink != 0:
@@ -454,13 +248,4 @@ func whileBusy(op func() error, busy func(error) bool, first, most time.Duration
 		}
 		time.Sleep(delay)
 	}
-}
-
-func hasReaders(names []string) bool {
-	for _, n := range names {
-		if readerName(n) {
-			return true
-		}
-	}
-	return false
 }

@@ -241,8 +241,8 @@ func bestPolling(f *FSResults) *ContendResult {
 }
 
 // analysis explains the misses, one section per cause. The mechanisms
-// named come from reading internal/lockcore (lock.go, rw.go, store.go,
-// notify_linux.go) and from strace of a lock/unlock loop (bench/README.md
+// named come from reading internal/lockcore (acquire.go, wait.go,
+// rw_*.go, store.go, notify_linux.go) and from strace of a lock/unlock loop (bench/README.md
 // says how); the numbers come from this run.
 func analysis(res *Results, ts []Target) string {
 	groups := []struct {

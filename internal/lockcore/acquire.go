@@ -1,0 +1,295 @@
+package lockcore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// TryLock takes the lock if it can be had now: if it is free, or its holder
+// is proven dead. Otherwise it returns an error matching ErrLocked that names
+// the holder. A holder on another host is judged by its lease, which one
+// call cannot watch; Lock can. It waits at most tryCleanup (1 s) for the
+// cleanup of an attempt that failed (ENOSPC, say); that goes on in the
+// background.
+func (l *Lock) TryLock() error {
+	select {
+	case l.sem <- struct{}{}:
+	default:
+		return l.pathErr("lock", &LockedError{Owners: l.heldOwner(), Reason: "held through this handle"})
+	}
+	// The only wait is for a breaker guard, which is held briefly.
+	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	defer cancel()
+	ws := l.newWaitState()
+	ws.try = true
+	var blocked *LockedError
+	for range 4 {
+		h, blk, err := l.attempt(ctx, ws)
+		if err != nil {
+			<-l.sem
+			return l.pathErr("lock", err)
+		}
+		if h != nil {
+			l.install(h)
+			return nil
+		}
+		if blk != nil {
+			blocked = blk
+			break
+		}
+	}
+	<-l.sem
+	if blocked == nil {
+		blocked = &LockedError{Reason: "contended"}
+	}
+	return l.pathErr("lock", blocked)
+}
+
+// Lock waits until it holds the lock or ctx is done, and then returns
+// ctx.Err() unchanged.
+func (l *Lock) Lock(ctx context.Context) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	select {
+	case l.sem <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	ws := l.newWaitState()
+	defer ws.stop()
+	if l.rw == nil {
+		l.yield(ctx)
+	}
+	var last string
+	for {
+		woken := l.wake.channel()
+		h, blk, err := l.attempt(ctx, ws)
+		if err != nil {
+			<-l.sem
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return ctx.Err()
+			}
+			return l.pathErr("lock", err)
+		}
+		if h != nil {
+			l.install(h)
+			return nil
+		}
+		if blk != nil && l.rw != nil {
+			// A lock directory: wait in the process's line (line.go),
+			// then in the queue, so that readers and writers take turns
+			// (rw_wait.go). OnWait is told from the line or the queue.
+			h, err := l.waitInLine(ctx, ws, true, blk)
+			if err != nil {
+				<-l.sem
+				return l.ctxOr(ctx, "lock", err)
+			}
+			l.install(h)
+			return nil
+		}
+		if blk != nil {
+			// Announced before the look that OnWait reports: a releaser
+			// that comes back after it lets this waiter in (W4), so the
+			// hold named is the last one ahead of it.
+			ws.announce()
+			if ws.follow(blk) {
+				continue
+			}
+			if s := blk.Error(); s != last && l.cfg.OnWait != nil {
+				last = s
+				l.cfg.OnWait(blk)
+			}
+		}
+		if err := ws.pause(ctx, woken, blk == nil); err != nil {
+			<-l.sem
+			return err
+		}
+	}
+}
+
+// attempt makes one try at the lock. It returns the hold if acquired, or
+// who is in the way, or neither when the next try should follow at once
+// (the path became free, or a stale lock was just removed).
+func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError, error) {
+	if l.rw != nil && l.rw.queued() {
+		// Waiters queue: no barging past them. The queue's own turn-taking
+		// (rw_schedule.go) serves this caller.
+		if _, err := os.Lstat(l.store.Path()); !errors.Is(err, fs.ErrNotExist) {
+			blk, err := l.inspect(ctx, ws) // name who holds it
+			if err == nil && blk == nil {
+				blk = &LockedError{Reason: "waiters are queued"}
+			} else if blk != nil {
+				blk.Reason += "; waiters are queued"
+			}
+			return nil, blk, err
+		}
+		l.rw.kick()
+		// A queue left empty (by a crash, or a neighbour's that this user
+		// may not remove) has no one to pass: go on.
+		if l.rw.hasWaiters() {
+			return nil, &LockedError{Reason: "waiters are queued"}, nil
+		}
+	}
+	// A1: create the entry.
+	e, held, err := l.createExcl(l.store.Create, l.store.Path())
+	if err == nil && !held && l.cfg.AfterCreate != nil { // model: A1lost
+		if herr := l.cfg.AfterCreate(); herr != nil {
+			e.Close() // the reply was "lost": we no longer know we created it
+			e, err = nil, &fs.PathError{Op: "create", Path: l.store.Path(), Err: herr}
+			held = l.maybeHeld(err)
+		}
+	}
+	if err != nil && !held {
+		return nil, nil, err
+	}
+	if held {
+		// A2: someone (perhaps we, through a lost reply) has the path.
+		blk, err := l.inspect(ctx, ws)
+		return nil, blk, err
+	}
+	return l.complete(ctx, ws, e)
+}
+
+// createExcl runs an exclusive create and sorts its failures (P6): held
+// (EEXIST, or an odd error while the path exists), or a real error. A
+// network filesystem may report a lost race with EPERM after the winner has
+// already removed the entry again (sshfs did so in a quarter of such
+// races): then the create is tried again, a few times.
+func (l *Lock) createExcl(create func(fs.FileMode) (Entry, error), path string) (Entry, bool, error) {
+	for try := 0; ; try++ {
+		e, err := create(fs.FileMode(l.cfg.Perm))
+		switch {
+		case err == nil:
+			return e, false, nil
+		case errors.Is(err, fs.ErrExist):
+			return nil, true, err
+		case !contendedErrno(err) || try == 3:
+			return nil, false, err
+		}
+		if _, lerr := os.Lstat(path); lerr == nil {
+			return nil, true, err
+		}
+	}
+}
+
+// maybeHeld reports whether a failed create may mean that the path is
+// taken: EEXIST, or an error a network filesystem gives instead (P6).
+func (l *Lock) maybeHeld(err error) bool {
+	if errors.Is(err, fs.ErrExist) {
+		return true
+	}
+	if !contendedErrno(err) {
+		return false
+	}
+	_, lerr := os.Lstat(l.store.Path())
+	return lerr == nil
+}
+
+// complete turns a created entry into a hold (A3..A6).
+func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *LockedError, error) {
+	now := l.cfg.Clock.Now()
+	// A3: the token follows the last hold that left the path, which the
+	// path's departures (release or break) publish atomically as they free it.
+	last, err := l.lastToken(l.store, &ws.last)
+	if err != nil {
+		// Never a smaller token: give the entry up and come back.
+		e.Close()
+		l.abandon(ctx, ws, nil)
+		if errors.Is(err, ErrNotLock) {
+			return nil, nil, err
+		}
+		return nil, &LockedError{Reason: err.Error()}, nil
+	}
+	token, err := nextToken(last, 1)
+	if err != nil {
+		e.Close()
+		l.abandon(ctx, ws, nil)
+		return nil, nil, err
+	}
+	owner, err := stale.Self(token, l.cfg.Mode, now)
+	if err != nil {
+		e.Close()
+		l.abandon(ctx, ws, nil)
+		return nil, nil, err
+	}
+	rec := owner.Marshal()
+	// A4: write the record; on a network filesystem, make it visible.
+	if _, err := e.WriteAt(rec, 0); err == nil && l.sync {
+		err = e.Sync()
+		if err != nil {
+			e.Close()
+			l.abandon(ctx, ws, rec)
+			return nil, nil, &fs.PathError{Op: "sync", Path: l.store.Path(), Err: unwrapPath(err)}
+		}
+	} else if err != nil {
+		e.Close()
+		l.abandon(ctx, ws, rec)
+		return nil, nil, &fs.PathError{Op: "write", Path: l.store.Path(), Err: unwrapPath(err)}
+	}
+	// A5: a breaker that saw our entry before the record was written may be
+	// at work; decide nothing until no guard is held.
+	if err := l.waitGuardClear(ctx, ws); err != nil {
+		e.Close()
+		l.abandon(ctx, ws, rec)
+		return nil, nil, err
+	}
+	// A6: verify that the entry at the path is ours: on a local filesystem
+	// by its inode (which cannot be reused while we hold it open), else by
+	// its bytes.
+	if id, ok := entryID(e); ok && l.local {
+		if at, known := idAt(id, recordPath(l.store)); known {
+			if at {
+				h := l.newHold(owner, e, now)
+				h.id, h.idKnown = id, true
+				return h, nil, nil
+			}
+			e.Close()
+			return nil, nil, nil // displaced while undecided; try again
+		}
+	}
+	data, err := l.store.Read()
+	if err == nil && bytes.Equal(data, rec) {
+		return l.newHold(owner, e, now), nil, nil
+	}
+	e.Close()
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		// Undecided, and we will not hold it: our record, if it is there,
+		// names a live process, which no one on this host would break.
+		l.abandon(ctx, ws, rec)
+		return nil, nil, err
+	}
+	return nil, nil, nil // displaced while undecided; try again
+}
+
+// abandon removes an entry this attempt created but will not hold: empty
+// (rec == nil) or carrying rec. Anything else at the path is left alone.
+//
+// It holds the breaker guard while it works: Retire puts back a record it
+// moved and found not ours, and only the guard keeps an entry created at
+// the path meanwhile undecided (A5) — without it, the put-back could
+// replace a lock its creator had already verified and now holds. The
+// caller waits for it until ctx is done (see cleanup).
+func (l *Lock) abandon(ctx context.Context, ws *waitState, rec []byte) {
+	var uuid string
+	if o, err := stale.Parse(rec); err == nil {
+		uuid = o.UUID
+	}
+	ctx, cancel := ws.cleanupCtx(ctx)
+	defer cancel()
+	gws := l.newWaitState()
+	l.cleanup(ctx, func(bg context.Context) error {
+		return l.underGuard(bg, gws, func(time.Time) error {
+			ok, err := l.store.Retire(false, func(moved []byte) bool {
+				return len(moved) == 0 || mine(moved, rec, uuid)
+			})
+			return doneUnlessLeft(ok, err)
+		})
+	})
+}

@@ -1,0 +1,178 @@
+package lockcore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// guardSuffix names P.break, the breaker guard.
+const guardSuffix = ".break"
+
+var errGuardBusy = errors.New("breaker guard busy")
+
+// underGuard runs fn under the breaker guard, waiting while it is busy.
+func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
+	for {
+		err := l.withGuard(ctx, ws, fn)
+		if !errors.Is(err, errGuardBusy) {
+			return err
+		}
+		if err := ws.pauseGuard(ctx); err != nil {
+			return err
+		}
+	}
+}
+
+// withGuard runs fn while holding the breaker guard (B1, B2, B5). fn must
+// not act after deadline: a guard held for longer may have been broken as
+// stale by another host. It returns errGuardBusy if the guard is held by
+// someone alive.
+func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
+	e, held, err := l.createExcl(l.guard.Create, l.guard.Path())
+	if err != nil {
+		if !held {
+			return err // no permission to create the guard, or worse
+		}
+		if _, err := l.guardStale(ws); err != nil {
+			return err
+		}
+		return errGuardBusy // held, or just broken: the caller comes round again
+	}
+	now := l.cfg.Clock.Now()
+	o, err := stale.Self(0, stale.ModeBreaker, now)
+	if err != nil {
+		e.Close()
+		os.Remove(l.guard.Path())
+		return err
+	}
+	rec := o.Marshal()
+	_, werr := e.WriteAt(rec, 0) // model: B1w
+	if werr == nil && l.sync {
+		werr = e.Sync()
+	}
+	// B1 (below): on a local filesystem the guard is recognised by its
+	// inode, pinned while the entry is open.
+	at, known := false, false
+	if id, ok := entryID(e); ok && l.local && werr == nil {
+		at, known = idAt(id, l.guard.Path())
+	}
+	e.Close()
+	// B5: release the guard only if it is still ours (or still empty, if
+	// our write failed: ENOSPC); tried again after a transient error, since
+	// a guard left behind names this live process and would stop every
+	// acquirer on this host (A5).
+	b5 := func() {
+		cctx, cancel := ws.cleanupCtx(ctx)
+		defer cancel()
+		l.cleanup(cctx, func(context.Context) error {
+			ok, err := l.guard.Retire(false, func(moved []byte) bool {
+				return mine(moved, rec, o.UUID) || (werr != nil && len(moved) == 0)
+			})
+			return doneUnlessLeft(ok, err)
+		})
+	}
+	if werr != nil {
+		b5()
+		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
+	}
+	// B1 (model: B1v): verify, as A6 does for the lock. Until written, our
+	// guard was empty, and an observer that had watched an earlier empty
+	// guard (a creator's whose reply was lost, or a breaker's paused past
+	// the grace period) may have taken ours for it and broken it (P5). Act
+	// only if the guard is ours now; a breaker that moves it later finds
+	// it changed and puts it back.
+	if known && !at {
+		return errGuardBusy // not ours: leave it alone
+	}
+	if !known {
+		data, err := l.guard.Read()
+		if errors.Is(err, fs.ErrNotExist) || (err == nil && !bytes.Equal(data, rec)) {
+			return errGuardBusy // not ours: leave it alone
+		}
+		if err != nil {
+			b5()
+			return err
+		}
+	}
+	defer b5()
+	return fn(now.Add(l.guardLease() / 2))
+}
+
+// guardLease is how long a remote breaker's guard stays unchanged before it
+// counts as abandoned: longer than a holder's lease, since a breaker must not
+// lose the guard while it works (it acts only within half of this), and a
+// guard is left behind only by a breaker that died during a break.
+func (l *Lock) guardLease() time.Duration { return 4 * l.cfg.StaleAfter }
+
+// guardStale (model: B2) judges the guard's holder and breaks the guard if
+// it is stale, by the same rules as a lock's holder. Guard holders do not
+// heartbeat: a guard unchanged for the guard's lease is stale, unless its
+// holder is proven dead sooner.
+func (l *Lock) guardStale(ws *waitState) (bool, error) {
+	data, err := l.guard.Read()
+	if errors.Is(err, fs.ErrNotExist) {
+		ws.guardObs.Reset() // as in inspect
+		foreignGuards.Delete(l.guard.Path())
+		return true, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	ob, done := guardObservation(ws, l.guard.Path())
+	_, why, blk := l.judge(ob, data, l.cfg.Grace, l.guardLease())
+	done()
+	if blk != nil && !l.orphanGuard(ws, data) {
+		return false, nil
+	}
+	if blk != nil {
+		why = "its holder has not changed it for the guard's lease"
+	}
+	ok, err := l.guard.Retire(false, func(moved []byte) bool { return bytes.Equal(moved, data) })
+	if err != nil {
+		// Another user's guard in a sticky directory: no retry helps (see
+		// foreignErr); said at once, with whose file it is.
+		return false, &BreakError{Reason: "breaker guard " + l.guard.Path() + " left behind: " + why, Err: unwrapPath(err)}
+	}
+	return ok, nil
+}
+
+// orphanGuard reports whether a guard whose holder runs on this host has
+// stayed unchanged for the guard's lease. No live breaker relies on its
+// guard for longer than half of that (B3, H2, R2 check their deadline), so
+// it is an orphan: a breaker that gave up its guard at B1's verify while
+// another breaker, judging the guard empty, moved it aside and then put it
+// back. Without this, processes on the holder's host would wait for it as
+// long as the holder runs (found by the model: docs/model).
+func (l *Lock) orphanGuard(ws *waitState, data []byte) bool {
+	o, err := stale.Parse(data)
+	if err != nil || l.cfg.Checker.Judge(o).Verdict != stale.Alive {
+		ws.orphanObs.Reset()
+		return false
+	}
+	return ws.orphanObs.See(string(data), l.cfg.Clock.Now()) >= l.guardLease()
+}
+
+// waitGuardClear returns once no breaker guard exists (A5).
+func (l *Lock) waitGuardClear(ctx context.Context, ws *waitState) error {
+	var gw waitState
+	gw.l = l
+	for {
+		if _, err := os.Lstat(l.guard.Path()); errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if stale, err := l.guardStale(ws); err != nil {
+			return err
+		} else if stale {
+			continue
+		}
+		if err := gw.pauseGuard(ctx); err != nil {
+			return err
+		}
+	}
+}

@@ -1,0 +1,122 @@
+package lockcore
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// install makes h the handle's hold and starts its heartbeat.
+func (l *Lock) install(h *hold) {
+	l.mu.Lock()
+	l.hold = h
+	l.mu.Unlock()
+	l.startHeartbeat(h)
+}
+
+// startHeartbeat rewrites h's heartbeat every Heartbeat until stopped or
+// lost (H1..H3). A timer rather than a goroutine per hold: nothing runs
+// between beats.
+func (l *Lock) startHeartbeat(h *hold) {
+	h.beatMu.Lock()
+	defer h.beatMu.Unlock()
+	h.timer = time.AfterFunc(l.cfg.Heartbeat, func() {
+		h.beatMu.Lock()
+		defer h.beatMu.Unlock()
+		if h.stopped {
+			return
+		}
+		err := l.beat(h)
+		if l.cfg.AfterBeat != nil {
+			l.cfg.AfterBeat(err)
+		}
+		if err != nil {
+			h.lostErr = err
+			close(h.lost)
+			return
+		}
+		h.timer.Reset(l.cfg.Heartbeat)
+	})
+}
+
+// stopHeartbeat stops h's heartbeat; a beat under way finishes first.
+func (l *Lock) stopHeartbeat(h *hold) {
+	h.beatMu.Lock()
+	defer h.beatMu.Unlock()
+	h.stopped = true
+	h.timer.Stop()
+}
+
+// lapsed reports whether h went so long without a heartbeat that another
+// host may have judged its lease lapsed and be breaking it right now.
+func (l *Lock) lapsed(h *hold, now time.Time) bool {
+	return now.Sub(h.lastBeat) > l.cfg.StaleAfter/2
+}
+
+// beat proves h still holds the path and advances its heartbeat. It returns
+// an error only when the hold is proven lost (H1: the record at the path is
+// not ours); other errors wait for the next beat (and, if they last, make
+// the hold lapse: then the next look that succeeds decides, under the
+// guard). Out of descriptors for longer than StaleAfter/2, the guard could
+// not be created (EMFILE), and that used to count as lost.
+func (l *Lock) beat(h *hold) error {
+	now := l.cfg.Clock.Now()
+	prove := func(deadline time.Time) error {
+		// H1: is the record at the path still ours?
+		data, err := h.read()
+		if errors.Is(err, fs.ErrNotExist) {
+			return &LostError{Reason: "the lock was removed"}
+		}
+		if err != nil {
+			if errors.Is(err, ErrNotLock) {
+				return notOurs(err)
+			}
+			return nil // transient; retried next beat
+		}
+		o, perr := stale.Parse(data)
+		if perr != nil || o.UUID != h.owner.UUID {
+			return lostTo(o, perr)
+		}
+		// H2: write the next heartbeat in place, through our own entry.
+		h.beat++
+		next := h.owner
+		next.Beat, next.BeatTime = h.beat, now
+		if _, err := h.entry.WriteAt(next.HeartbeatLine(), h.beatOff); err != nil {
+			return nil
+		}
+		if l.sync {
+			if err := h.entry.Sync(); err != nil {
+				return nil
+			}
+		}
+		// The proof counts only if it ended by its deadline: a read or
+		// write that stalled past it may have raced a breaker that judged
+		// the lease lapsed meanwhile, and the write landed in the record
+		// it moved away (model: H2). The next beat runs under the guard.
+		if l.cfg.Clock.Now().After(deadline) {
+			return nil
+		}
+		h.lastBeat = now
+		return nil
+	}
+	if !l.lapsed(h, now) {
+		return prove(h.lastBeat.Add(l.cfg.StaleAfter / 2))
+	}
+	// H3: after a lapse, prove the hold under the breaker guard, so that
+	// no breaker that judged the lease lapsed is still at work.
+	err := l.withGuard(context.Background(), l.newWaitState(), prove)
+	if !errors.Is(err, ErrLost) {
+		return nil // the guard busy, or not to be had now: try again next beat
+	}
+	return err
+}
+
+func lostTo(o stale.Owner, perr error) error {
+	if perr != nil {
+		return &LostError{Reason: "the record at the path is no longer ours (" + perr.Error() + ")"}
+	}
+	return &LostError{Reason: "the lock is now held by " + o.String()}
+}

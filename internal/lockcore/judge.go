@@ -1,0 +1,125 @@
+package lockcore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// inspect reads the record at the path and decides: held by the living
+// (who is returned), being written (within grace), or stale — then broken.
+func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error) {
+	data, err := l.store.Read()
+	if errors.Is(err, fs.ErrNotExist) {
+		// Whatever stands here next is a new record: an empty one must
+		// not inherit the age of an empty one seen before.
+		ws.holder.Reset()
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if l.rw != nil {
+		if o, err := stale.Parse(data); err == nil && o.Mode == stale.ModeShared {
+			return l.rw.inspectGroup(ctx, ws)
+		}
+	}
+	victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace, l.cfg.StaleAfter)
+	if blk != nil {
+		return blk, nil
+	}
+	// A lock directory without a record for the grace period: a group
+	// whose last reader crashed while dissolving it is repaired, not
+	// broken. Looked for only now: an empty directory is mostly one being
+	// made or released, and listing it on every look would, on Windows,
+	// keep its holder from removing it (a sharing violation).
+	if l.rw != nil && len(data) == 0 {
+		if repaired, err := l.rw.repairAnchor(ctx, ws); repaired || err != nil {
+			return nil, err
+		}
+	}
+	return nil, l.breakStale(ctx, ws, data, victim, reason)
+}
+
+// judge decides about a record seen at a path. It returns who blocks, or
+// (blk == nil) why the record is stale, with its parsed owner if it has one.
+func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Duration) (*stale.Owner, string, *LockedError) {
+	now := l.cfg.Clock.Now()
+	o, perr := stale.Parse(data)
+	if perr != nil {
+		var re *stale.RecordError
+		if errors.As(perr, &re) && o.Version > stale.FormatVersion {
+			// A newer dotlock's record we cannot judge: never break it.
+			return nil, "", &LockedError{Reason: perr.Error() + "; held by a newer dotlock? not judged"}
+		}
+		// P5: empty, partial or corrupt: being written, until it has stayed
+		// the same for the grace period by our own clock.
+		if age := ob.See(string(data), now); age < grace {
+			return nil, "", &LockedError{Reason: "record being written (" + perr.Error() + ")"}
+		} else {
+			return nil, fmt.Sprintf("%v, unchanged for %v", perr, age.Round(time.Millisecond)), nil
+		}
+	}
+	j := l.judgeHolder(o, data)
+	switch j.Verdict {
+	case stale.Dead:
+		return &o, j.Reason, nil
+	case stale.Remote:
+		// P9: a lease, judged by whether the heartbeat changed while we
+		// watched, never by comparing its timestamp with our clock.
+		if age := ob.See(string(data), now); age >= lease {
+			return &o, fmt.Sprintf("%s; heartbeat unchanged for %v (lease %v)", j.Reason, age.Round(time.Millisecond), lease), nil
+		}
+		return nil, "", &LockedError{Owners: []stale.Owner{o}, Reason: j.Reason + ", heartbeat within lease"}
+	}
+	ob.Reset()
+	return nil, "", &LockedError{Owners: []stale.Owner{o}, Reason: j.Reason}
+}
+
+// breakStale removes the stale record victimData from the lock path (B1..B5).
+func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte, victim *stale.Owner, reason string) error {
+	err := l.withGuard(ctx, ws, func(deadline time.Time) error {
+		// B3: re-verify under the guard that the path still holds exactly
+		// what was judged stale.
+		cur, err := l.store.Read()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if !bytes.Equal(cur, victimData) || l.cfg.Clock.Now().After(deadline) {
+			return nil
+		}
+		// B4: move the record aside atomically and check what was moved;
+		// a valid record goes to the last-record slot, keeping its token.
+		ok, err := l.store.Retire(victim != nil, func(moved []byte) bool {
+			return bytes.Equal(moved, victimData)
+		})
+		if err != nil {
+			return &BreakError{Owner: victim, Reason: reason, Err: unwrapPath(err)}
+		}
+		if ok && l.cfg.OnBreak != nil {
+			l.cfg.OnBreak(victim, reason)
+		}
+		if ok && l.rw != nil {
+			return l.rw.schedule() // hand the freed lock to the queue
+		}
+		return nil
+	})
+	var be *BreakError
+	switch {
+	case err == nil, errors.Is(err, errGuardBusy):
+		return nil
+	case errors.As(err, &be):
+		return err
+	}
+	// No guard for us (no permission to create it, say): say whose lock
+	// could not be broken, and why it had to be.
+	return &BreakError{Owner: victim, Reason: reason, Err: err}
+}

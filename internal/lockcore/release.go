@@ -1,0 +1,127 @@
+package lockcore
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// Unlock releases the lock. It returns an error matching ErrNotHeld if the
+// handle does not hold it, and one matching ErrLost if the record at the
+// path is no longer this hold's (the lock stays with its new holder).
+func (l *Lock) Unlock() error {
+	l.mu.Lock()
+	h := l.hold
+	l.hold = nil
+	l.mu.Unlock()
+	if h == nil {
+		return l.pathErr("unlock", ErrNotHeld)
+	}
+	l.stopHeartbeat(h)
+	err := l.release(h)
+	l.wake.released(l.cfg.Clock.Now(), h.owner.Token)
+	<-l.sem
+	l.wake.notify()
+	if err != nil {
+		return l.pathErr("unlock", err)
+	}
+	return nil
+}
+
+// release is the checked release (R1..R3).
+func (l *Lock) release(h *hold) error {
+	// R1, on a local filesystem: is our entry (its inode pinned by our
+	// descriptor) still the one at the path?
+	at := false
+	if h.idKnown {
+		at, _ = idAt(h.id, recordPath(l.store))
+	}
+	h.entry.Close() // before moving it: Windows cannot rename an open file
+	select {
+	case <-h.lost:
+		return h.lostErr
+	default:
+	}
+	// A release that fails for a transient error is tried again: given up,
+	// it would leave a record naming this live process, which no one on
+	// this host would break.
+	r := &releaser{l: l, h: h, ws: l.newWaitState(), proven: at}
+	return l.retry(r.try)
+}
+
+// releaser is one release, across its tries.
+type releaser struct {
+	l      *Lock
+	h      *hold
+	ws     *waitState // across tries: a guard seen before is not new
+	proven bool       // R1 proved the entry ours by its inode (first try only)
+}
+
+// try is one try at the release.
+func (r *releaser) try() error {
+	l, h := r.l, r.h
+	err := errGuardBusy
+	if now := l.cfg.Clock.Now(); !h.shared && !l.lapsed(h, now) {
+		deadline := h.lastBeat.Add(l.cfg.StaleAfter / 2)
+		if r.proven {
+			err = r.retire(deadline)
+		} else {
+			err = r.checkAndRetire(deadline) // reads the record, to name who has it if not us
+		}
+	}
+	r.proven = false
+	if errors.Is(err, errGuardBusy) {
+		// R3: after a lapse, and always for a shared hold (a change of
+		// the holder set), release under the guard.
+		err = l.underGuard(context.Background(), r.ws, r.checkAndRetire)
+	}
+	if err == nil && !h.shared && l.rw != nil {
+		l.rw.kick()
+	}
+	return err
+}
+
+// checkAndRetire is R1 then R2: the record at the path must be ours.
+func (r *releaser) checkAndRetire(deadline time.Time) error {
+	data, err := r.h.read()
+	if errors.Is(err, fs.ErrNotExist) {
+		return &LostError{Reason: "the lock was removed"}
+	}
+	if err != nil {
+		return notOurs(err)
+	}
+	// Ours: the record carries this hold's UUID (package-level mine
+	// compares whole records, for entries and guards).
+	if o, perr := stale.Parse(data); perr != nil || o.UUID != r.h.owner.UUID {
+		return lostTo(o, perr)
+	}
+	return r.retire(deadline)
+}
+
+// retire is R2: move the record to the last-record slot (publishing the
+// token and freeing the path in one step). R1 has just proved it ours, and
+// only a breaker holding the guard could take it away — which needs a
+// lapse, and a lapsed release holds the guard itself. But act only by
+// the deadline: a pause after the lapse check (or in R1) may have let a
+// breaker judge the lease lapsed, and retiring then could move a
+// successor's record, or lose the token the breaker just published
+// (model: R1). Then come round under the guard.
+func (r *releaser) retire(deadline time.Time) error {
+	if r.l.cfg.Clock.Now().After(deadline) {
+		return errGuardBusy
+	}
+	ok, err := r.h.retire(nil)
+	if err := doneUnlessLeft(ok, err); err != nil {
+		return err
+	}
+	if !ok {
+		return &LostError{Reason: "the lock changed hands while being released"}
+	}
+	if r.h.shared {
+		return r.l.rw.readerLeft()
+	}
+	return nil
+}

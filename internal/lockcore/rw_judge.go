@@ -1,0 +1,118 @@
+package lockcore
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"path/filepath"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// inspectGroup judges a shared group (S6): it blocks while any reader lives;
+// dead readers are removed; an empty or all-dead group is dissolved and the
+// lock handed on. It returns who blocks, or nil to try again at once.
+func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedError, error) {
+	names, err := rw.readerNames()
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	if ws.readerObs == nil {
+		ws.readerObs = map[string]*stale.Observation{}
+	}
+	var alive []stale.Owner
+	blocked := false
+	type victim struct {
+		name string
+		data []byte
+	}
+	var dead []victim
+	reason := ""
+	for _, n := range names {
+		data, err := readIn(rw.dir.Path(), n)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		ob := ws.readerObs[n]
+		if ob == nil {
+			ob = new(stale.Observation)
+			ws.readerObs[n] = ob
+		}
+		_, why, blk := rw.l.judge(ob, data, rw.l.cfg.Grace, rw.l.cfg.StaleAfter)
+		if blk != nil {
+			blocked = true
+			alive = append(alive, blk.Owners...)
+			if reason == "" {
+				reason = "shared: " + blk.Reason
+			}
+			continue
+		}
+		dead = append(dead, victim{n, data})
+		if reason == "" {
+			reason = "dead reader: " + why
+		}
+	}
+	if len(dead) > 0 || !blocked {
+		err := rw.under(ctx, ws, func() error {
+			for _, v := range dead {
+				p := filepath.Join(rw.dir.Path(), v.name)
+				if _, err := retireFile(p, false, func(m []byte) bool { return bytes.Equal(m, v.data) }); err != nil {
+					return &BreakError{Reason: "dead reader " + v.name, Err: unwrapPath(err)}
+				}
+			}
+			if !blocked {
+				return rw.dissolve()
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+	if blocked {
+		return &LockedError{Owners: alive, Reason: reason}, nil
+	}
+	return nil, nil
+}
+
+// repairAnchor gives a group whose anchor is missing (its last reader
+// crashed while dissolving it, between moving the anchor out and removing
+// the directory) a new anchor, so that it can be joined and dissolved
+// again. It reports whether it found reader records to repair for.
+func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, error) {
+	names, err := rw.readerNames()
+	if errors.Is(err, ErrNotLock) {
+		return false, err // not ours to repair
+	}
+	if err != nil || len(names) == 0 {
+		return false, nil
+	}
+	return true, rw.under(ctx, ws, func() error {
+		if data, err := rw.dir.Read(); err != nil || len(data) != 0 {
+			return nil // gone, or repaired meanwhile
+		}
+		owners, err := rw.l.Readers()
+		if err != nil {
+			return err
+		}
+		token, err := rw.l.lastToken(rw.dir, &ws.last)
+		if err != nil {
+			return err
+		}
+		for _, o := range owners {
+			token = max(token, o.Token)
+		}
+		anchor, err := stale.Self(token, stale.ModeShared, rw.l.cfg.Clock.Now())
+		if err != nil {
+			return err
+		}
+		return ignoreExist(rw.l.writeNewIn(rw.dir.Path(), OwnerFile, anchor.Marshal()))
+	})
+}

@@ -1,0 +1,247 @@
+package lockcore
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// queued reports whether anyone waits in the queue.
+func (rw *rwSupport) queued() bool {
+	// Only a directory is a queue: anything else there is a neighbour's,
+	// which S2 refuses to queue in (ErrNotLock); it does not stop an
+	// uncontended lock.
+	st, err := os.Lstat(rw.queue)
+	return err == nil && st.IsDir()
+}
+
+// hasWaiters reports whether the queue holds a waiter's record.
+func (rw *rwSupport) hasWaiters() bool {
+	d, err := openLockDir(rw.queue)
+	if err != nil {
+		return false
+	}
+	defer d.close()
+	names, _ := d.names()
+	for _, n := range names {
+		if _, _, _, ok := parseQueueName(n); ok {
+			return true
+		}
+	}
+	return false
+}
+
+// waiter is one record in the queue.
+type waiter struct {
+	name   string
+	seq    uint64
+	writer bool
+	data   []byte
+	owner  stale.Owner
+}
+
+// waiters lists the queue in order, dropping records of dead same-host
+// waiters (a remote waiter cannot be judged in one look: if it is dead, the
+// lock handed to it lapses like any remote holder's).
+func (rw *rwSupport) waiters() ([]waiter, error) {
+	d, err := openLockDir(rw.queue) // never a directory a symlink points to
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return nil, err
+	}
+	var ws []waiter
+	for _, n := range names {
+		seq, writer, _, ok := parseQueueName(n)
+		if !ok {
+			continue // not ours: left alone
+		}
+		uid := -1
+		data, err := d.readOwner(n, &uid)
+		if err != nil {
+			continue // gone, or not a record (never removed)
+		}
+		o, perr := stale.Parse(data)
+		if perr != nil || rw.waiterGone(n, data, o) || rw.l.forgedFile(o, uid) {
+			d.remove(n) // a dead waiter, or a record it never finished
+			continue
+		}
+		ws = append(ws, waiter{name: n, seq: seq, writer: writer, data: data, owner: o})
+	}
+	sort.Slice(ws, func(i, j int) bool { return ws[i].seq < ws[j].seq })
+	return ws, nil
+}
+
+// queueName is the name of a waiter's record in the queue.
+func queueName(seq uint64, writer bool, uuid string) string {
+	kind := "r"
+	if writer {
+		kind = "w"
+	}
+	return fmt.Sprintf("%020d.%s.%s", seq, kind, uuid)
+}
+
+// parseQueueName parses a name queueName made; ok is false for any other.
+func parseQueueName(n string) (seq uint64, writer bool, uuid string, ok bool) {
+	f := strings.SplitN(n, ".", 3)
+	if len(f) != 3 || len(f[0]) != 20 || (f[1] != "w" && f[1] != "r") || !isUUID(f[2]) {
+		return 0, false, "", false
+	}
+	seq, err := strconv.ParseUint(f[0], 10, 64)
+	if err != nil {
+		return 0, false, "", false
+	}
+	return seq, f[1] == "w", f[2], true
+}
+
+// waiterGone reports whether a queued waiter is dead: on this host by the
+// process checks; elsewhere when its record (which it heartbeats while it
+// waits) has stayed the same for StaleAfter by this process's observation,
+// kept across calls — waiters observe the queue while they wait, so that a
+// dead remote waiter is passed over rather than handed the lock.
+func (rw *rwSupport) waiterGone(name string, data []byte, o stale.Owner) bool {
+	switch rw.l.cfg.Checker.Judge(o).Verdict {
+	case stale.Dead:
+		return true
+	case stale.Alive:
+		return false
+	}
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	if rw.queueObs == nil {
+		rw.queueObs = map[string]*stale.Observation{}
+	}
+	ob := rw.queueObs[name]
+	if ob == nil {
+		ob = new(stale.Observation)
+		rw.queueObs[name] = ob
+	}
+	return ob.See(string(data), rw.l.cfg.Clock.Now()) >= rw.l.cfg.StaleAfter
+}
+
+// observeQueue looks at the queue's remote waiters (see waiterGone),
+// changing nothing.
+func (rw *rwSupport) observeQueue() {
+	d, err := openLockDir(rw.queue)
+	if err != nil {
+		return
+	}
+	defer d.close()
+	names, err := d.names()
+	if err != nil {
+		return
+	}
+	for _, n := range names {
+		if _, _, _, ok := parseQueueName(n); !ok {
+			continue
+		}
+		if data, err := d.read(n); err == nil {
+			if o, err := stale.Parse(data); err == nil {
+				rw.waiterGone(n, data, o)
+			}
+		}
+	}
+}
+
+// beatQueued advances the heartbeat of the caller's queue record name,
+// through the descriptor it was created with (never reopened by name: a
+// neighbour may have put a hard link to another file, or a FIFO, there).
+// On Windows, where a queue record kept open cannot go while it is (a
+// removed file open elsewhere stays, delete pending, and the waiter would
+// not see it dropped), e is nil and the record is opened by name, without
+// following a reparse point.
+func (rw *rwSupport) beatQueued(e Entry, name string, me *stale.Owner, now time.Time) {
+	if e == nil {
+		f, err := openFile(filepath.Join(rw.queue, name), os.O_WRONLY|oNoFollow|oNonblock, 0)
+		if err != nil {
+			return
+		}
+		defer f.Close()
+		e = f
+	}
+	me.Beat++
+	me.BeatTime = now
+	if _, err := e.WriteAt(me.HeartbeatLine(), me.HeartbeatOffset()); err == nil && rw.l.sync {
+		e.Sync()
+	}
+}
+
+// enqueue adds the caller to the queue (S2). Under the guard. It returns
+// the record's name (even on failure: the record may be there all the
+// same) and its entry, kept open for the waiter's heartbeats.
+func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, Entry, error) {
+	ws, err := rw.waiters()
+	if err != nil {
+		return "", nil, err
+	}
+	seq := uint64(1)
+	if len(ws) > 0 {
+		seq = ws[len(ws)-1].seq + 1
+	}
+	if err := os.Mkdir(rw.queue, fs.FileMode(rw.l.cfg.Perm)|0o111); err != nil && !errors.Is(err, fs.ErrExist) {
+		return "", nil, err
+	}
+	d, err := openLockDir(rw.queue)
+	if err != nil {
+		return "", nil, err
+	}
+	defer d.close()
+	name := queueName(seq, writer, o.UUID)
+	e, err := d.create(name, fs.FileMode(rw.l.cfg.Perm))
+	if err != nil {
+		return name, nil, err
+	}
+	if err := rw.l.writeEntry(e, o.Marshal()); err != nil || !keepQueueOpen {
+		e.Close()
+		return name, nil, err
+	}
+	return name, e, nil
+}
+
+// removeQueued removes the caller's queue record name, leaving the queue
+// directory (removed under the guard).
+func (rw *rwSupport) removeQueued(name string) error {
+	d, err := openLockDir(rw.queue)
+	if err == nil {
+		err = d.remove(name)
+		d.close()
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// dequeue removes the queue record name; it fails only if the record may
+// still be there. The queue directory goes too once empty (rmdir: never a
+// symlink put in its place, never anything inside).
+func (rw *rwSupport) dequeue(name string) error {
+	d, err := openLockDir(rw.queue)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	err = d.remove(name)
+	d.close()
+	rmdir(rw.queue)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -1,0 +1,255 @@
+package lockcore
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// adopt returns a hold if the record at path names uuid: the lock was
+// handed to this waiter (S4).
+func (l *Lock) adopt(path string, uuid string, shared bool) (*hold, error) {
+	d, err := openLockDir(filepath.Dir(path))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	defer d.close()
+	// Read through the descriptor the hold will heartbeat through.
+	e, data, err := d.openRecord(filepath.Base(path))
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	o, perr := stale.Parse(data)
+	if perr != nil || o.UUID != uuid {
+		e.Close()
+		return nil, nil
+	}
+	h := l.newHold(o, e, l.cfg.Clock.Now())
+	if shared {
+		l.rw.makeShared(h, path)
+	}
+	return h, nil
+}
+
+// waitQueued queues the caller (S2) and waits until the lock is handed to
+// it (S3), judging and breaking dead holders meanwhile.
+func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hold, error) {
+	q, err := l.newQueuedWait(ws, writer)
+	if err != nil {
+		return nil, err
+	}
+	defer q.closeRecord()
+	if err := q.enqueue(ctx); err != nil {
+		if q.name != "" {
+			return nil, q.leave(err)
+		}
+		return nil, err
+	}
+	q.lastBeat = l.cfg.Clock.Now()
+	for {
+		h, err := q.turn(ctx)
+		if err != nil {
+			return nil, q.leave(err)
+		}
+		if h != nil {
+			return h, nil
+		}
+	}
+}
+
+// queuedWait is one waiter in the queue: its record, and what it
+// remembers between turns.
+type queuedWait struct {
+	l      *Lock
+	rw     *rwSupport
+	ws     *waitState
+	writer bool
+	me     stale.Owner // the queue record's owner
+	path   string      // the record it holds once handed the lock
+	name   string      // its queue record
+	qe     Entry       // the queue record, open for its heartbeats
+
+	lastWait     string    // the last blocker told to OnWait
+	lastBeat     time.Time // the queue record's last heartbeat
+	lastObserved time.Time // when the queue was last observed
+}
+
+func (l *Lock) newQueuedWait(ws *waitState, writer bool) (*queuedWait, error) {
+	mode := stale.ModeShared
+	if writer {
+		mode = stale.ModeExclusive
+	}
+	me, err := stale.Self(0, mode, l.cfg.Clock.Now())
+	if err != nil {
+		return nil, err
+	}
+	q := &queuedWait{l: l, rw: l.rw, ws: ws, writer: writer, me: me, path: l.rw.dir.owner()}
+	if !writer {
+		q.path = l.rw.readerPath(me.UUID)
+	}
+	return q, nil
+}
+
+func (q *queuedWait) closeRecord() {
+	if q.qe != nil {
+		q.qe.Close()
+	}
+}
+
+// enqueue puts the waiter's record in the queue (S2), again if it was
+// dropped, and hands a free P on.
+func (q *queuedWait) enqueue(ctx context.Context) error {
+	// A new beat each time: a record dropped as a dead remote waiter's
+	// and written again must not read the same, or whoever dropped it
+	// (its observation of those bytes running on) drops it again at
+	// once, for good.
+	q.me.Beat++
+	q.me.BeatTime = q.l.cfg.Clock.Now()
+	return q.rw.under(ctx, q.ws, func() error {
+		q.closeRecord()
+		var err error
+		if q.name, q.qe, err = q.rw.enqueue(q.me, q.writer); err != nil {
+			return err
+		}
+		return q.rw.schedule()
+	})
+}
+
+// leave takes the waiter out of the queue (leaveQueue) and returns err.
+func (q *queuedWait) leave(err error) error {
+	return q.l.leaveQueue(q.name, q.path, q.me.UUID, q.writer, err)
+}
+
+// turn is one round of the wait. It returns the hold once the lock is
+// handed over, an error to give up with, or neither to go round again.
+func (q *queuedWait) turn(ctx context.Context) (*hold, error) {
+	// Some turns come round without pausing (queued again, a watch
+	// just set up): the context is checked here, not only in pause.
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	woken := q.l.wake.channel()
+	q.keepUp()
+	h, queued, err := q.handedOver()
+	if err != nil || h != nil {
+		return h, err
+	}
+	if !queued {
+		// Out of the queue yet not holding: handed to us and taken away
+		// again (a lapsed lease), or dropped. Queue again.
+		return nil, q.enqueue(ctx)
+	}
+	// A reader whose queue holds no writer (the writer it queued
+	// behind gave up) joins a group that holds P, rather than wait for
+	// the group to dissolve while later readers join it.
+	if !q.writer {
+		if h, err := q.l.joinFromQueue(ctx, q.ws, q.name); err != nil || h != nil {
+			return h, err
+		}
+	}
+	blk, err := q.judgeHolder(ctx)
+	if err != nil {
+		return nil, err
+	}
+	q.tellWait(blk)
+	if q.ws.follow(blk) {
+		return nil, nil
+	}
+	return nil, q.ws.pause(ctx, woken, false)
+}
+
+// keepUp heartbeats the waiter's queue record, and observes the others'.
+func (q *queuedWait) keepUp() {
+	cfg := &q.l.cfg
+	now := cfg.Clock.Now()
+	if now.Sub(q.lastBeat) >= cfg.Heartbeat {
+		q.rw.beatQueued(q.qe, q.name, &q.me, now)
+		q.lastBeat = now
+	}
+	// Every other waiter's record is judged: a few times a heartbeat
+	// is enough to see one stand still, and far cheaper than at every
+	// wake-up.
+	if now.Sub(q.lastObserved) >= cfg.Heartbeat/4 {
+		q.rw.observeQueue()
+		q.lastObserved = now
+	}
+}
+
+// handedOver (S3) returns the hold if the lock has been handed to the
+// waiter; else whether its record is still queued.
+func (q *queuedWait) handedOver() (h *hold, queued bool, err error) {
+	// Look at the queue first: a handoff writes P before it removes the
+	// queue record.
+	_, qerr := os.Lstat(filepath.Join(q.rw.queue, q.name))
+	h, err = q.l.adopt(q.path, q.me.UUID, !q.writer)
+	if err != nil {
+		return nil, false, err
+	}
+	if h != nil {
+		// The hand-over removed our queue record, unless it failed
+		// half-way (S4 writes P first). Left there, the record would be
+		// handed the lock again after us, and never take it: it names
+		// this live process. (Only the record: the queue directory is
+		// removed under the guard.)
+		q.l.retry(func() error { return q.rw.removeQueued(q.name) })
+		return h, false, nil
+	}
+	return nil, !errors.Is(qerr, fs.ErrNotExist), nil
+}
+
+// judgeHolder judges what holds P, returning who blocks; a free P is
+// handed on under the guard.
+func (q *queuedWait) judgeHolder(ctx context.Context) (*LockedError, error) {
+	if _, err := os.Lstat(q.rw.dir.Path()); errors.Is(err, fs.ErrNotExist) {
+		// One try: a busy guard means someone is handing on right now,
+		// and its release wakes this waiter (W1) or its poll finds it.
+		return nil, q.rw.schedOnce(ctx, q.ws)
+	}
+	return q.l.inspect(ctx, q.ws)
+}
+
+// tellWait tells OnWait who blocks, once per change. Not told of itself:
+// handed the lock since the look, the waiter adopts it next turn.
+func (q *queuedWait) tellWait(blk *LockedError) {
+	onWait := q.l.cfg.OnWait
+	if blk == nil || onWait == nil || slices.ContainsFunc(blk.Owners, func(o stale.Owner) bool { return o.UUID == q.me.UUID }) {
+		return
+	}
+	if s := blk.Error(); s != q.lastWait {
+		q.lastWait = s
+		onWait(blk)
+	}
+}
+
+// leaveQueue takes a waiter that gives up out of the queue; if the lock was
+// handed to it meanwhile, it is released (and handed on). It returns err.
+func (l *Lock) leaveQueue(name, path, uuid string, writer bool, err error) error {
+	ws := l.newWaitState()
+	// Tried again on failure: a queue record, or a lock handed to it, left
+	// behind names this live process, and would block this host for good.
+	l.retry(func() error {
+		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
+		defer cancel()
+		if err := l.rw.under(ctx, ws, func() error { return l.rw.dequeue(name) }); err != nil {
+			return err
+		}
+		h, err := l.adopt(path, uuid, !writer)
+		if err != nil || h == nil {
+			return err
+		}
+		return l.release(h) // handed to us meanwhile: hand it on
+	})
+	return err
+}
