@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"time"
 
 	"github.com/dotlock/dotlock/stale"
 )
@@ -74,3 +75,34 @@ func (d *lockDir) moveOut(name, dst string) error { return rename(d.join(name), 
 func (d *lockDir) rename(from, to string) error { return rename(d.join(from), d.join(to)) }
 
 func (d *lockDir) moveIn(src, name string) error { return rename(src, d.join(name)) }
+
+// readDirNames lists dir. On Windows a directory being removed by another
+// process cannot be opened for a moment (busyErrno); that is waited out,
+// briefly, rather than reported.
+func readDirNames(dir string) (names []string, err error) {
+	err = whileBusy(func() error {
+		f, err := os.Open(dir)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		names, err = f.Readdirnames(-1)
+		return err
+	}, busyErrno, 50*time.Microsecond, 5*time.Millisecond)
+	return names, err
+}
+
+// whileBusy runs op again while it fails with an error busy accepts, for
+// up to 2 s, sleeping from first to at most most between tries: for the
+// brief refusals Windows gives while another process has a file or
+// directory open.
+func whileBusy(op func() error, busy func(error) bool, first, most time.Duration) error {
+	deadline := time.Now().Add(2 * time.Second)
+	for delay := first; ; delay = min(2*delay, most) {
+		err := op()
+		if err == nil || !busy(err) || time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(delay)
+	}
+}

@@ -40,10 +40,6 @@ func contendedErrno(err error) bool {
 		errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENOTEMPTY)
 }
 
-// busyErrno reports errors that mean another process is removing or
-// renaming the entry right now: none on Unix (see fs_windows.go).
-func busyErrno(error) bool { return false }
-
 // openFile is os.OpenFile; Windows needs more (see fs_windows.go).
 func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	return os.OpenFile(name, flag, perm)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
-	"time"
 
 	"github.com/dotlock/dotlock/stale"
 	"github.com/google/uuid"
@@ -217,35 +216,4 @@ func unwrapPath(err error) error {
 		return pe.Err
 	}
 	return err
-}
-
-// readDirNames lists dir. On Windows a directory being removed by another
-// process cannot be opened for a moment (busyErrno); that is waited out,
-// briefly, rather than reported.
-func readDirNames(dir string) (names []string, err error) {
-	err = whileBusy(func() error {
-		f, err := os.Open(dir)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		names, err = f.Readdirnames(-1)
-		return err
-	}, busyErrno, 50*time.Microsecond, 5*time.Millisecond)
-	return names, err
-}
-
-// whileBusy runs op again while it fails with an error busy accepts, for
-// up to 2 s, sleeping from first to at most most between tries: for the
-// brief refusals Windows gives while another process has a file or
-// directory open.
-func whileBusy(op func() error, busy func(error) bool, first, most time.Duration) error {
-	deadline := time.Now().Add(2 * time.Second)
-	for delay := first; ; delay = min(2*delay, most) {
-		err := op()
-		if err == nil || !busy(err) || time.Now().After(deadline) {
-			return err
-		}
-		time.Sleep(delay)
-	}
 }
