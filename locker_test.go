@@ -10,5 +10,4 @@ import (
 var (
 	_ dotlock.Locker = (*lockfile.Lock)(nil)
 	_ dotlock.Locker = (*lockdir.Lock)(nil)
-	_ dotlock.Locker = (*lockdir.RWLock)(nil)
 )

@@ -105,7 +105,7 @@ var Peers = map[string]Peer{
 	"dotlock-rw-shared": {Name: "dotlock-rw-shared",
 		About: "dotlock lockdir.NewRW: RLock/RUnlock (a group of one reader)",
 		New: func(p string, s Settings) (Locker, error) {
-			l, err := lockdir.NewRW(p, dotlockOpts(s)...)
+			l, err := lockdir.New(p, dotlockOpts(s)...)
 			if err != nil {
 				return nil, err
 			}
@@ -114,7 +114,7 @@ var Peers = map[string]Peer{
 	"dotlock-rw-exclusive": {Name: "dotlock-rw-exclusive",
 		About: "dotlock lockdir.NewRW: Lock/Unlock",
 		New: func(p string, s Settings) (Locker, error) {
-			l, err := lockdir.NewRW(p, dotlockOpts(s)...)
+			l, err := lockdir.New(p, dotlockOpts(s)...)
 			if err != nil {
 				return nil, err
 			}

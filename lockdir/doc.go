@@ -32,7 +32,7 @@
 // or a FIFO there or beside it, is reported at once with an error matching
 // ErrNotLock, and nothing is ever removed recursively.
 //
-// Shared locks: NewRW gives a handle that can also be held shared (RLock),
+// Shared locks: the same handle can also be held shared (RLock),
 // with fair turns between readers and writers; OpenRead, OpenWrite,
 // ReadFile, WriteFile and Transform guard a data file with it.
 //

@@ -13,7 +13,7 @@ import (
 )
 
 // Readers hold a lock directory together; a writer waits until they leave.
-func ExampleNewRW() {
+func ExampleLock_RLock() {
 	dir, err := os.MkdirTemp("", "dotlock-example")
 	if err != nil {
 		log.Fatal(err)
@@ -22,11 +22,11 @@ func ExampleNewRW() {
 	path := filepath.Join(dir, "catalog.lock")
 	ctx := context.Background()
 
-	r1, err := lockdir.NewRW(path)
+	r1, err := lockdir.New(path)
 	if err != nil {
 		log.Fatal(err)
 	}
-	r2, err := lockdir.NewRW(path)
+	r2, err := lockdir.New(path)
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func ExampleNewRW() {
 	}
 	fmt.Println("readers holding:", len(readers))
 
-	w, err := lockdir.NewRW(path)
+	w, err := lockdir.New(path)
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -23,7 +23,7 @@ import (
 // crashed program does not keep the file locked.
 type File struct {
 	*os.File
-	lock   *RWLock
+	lock   *Lock
 	shared bool
 }
 
@@ -46,7 +46,7 @@ func OpenWrite(ctx context.Context, name string, flag int, perm fs.FileMode, opt
 }
 
 func open(ctx context.Context, name string, shared bool, openFile func() (*os.File, error), opts []dotlock.Option) (*File, error) {
-	l, err := NewRW(LockPath(name), opts...)
+	l, err := New(LockPath(name), opts...)
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +66,7 @@ func open(ctx context.Context, name string, shared bool, openFile func() (*os.Fi
 	return &File{File: f, lock: l, shared: shared}, nil
 }
 
-func (rw *RWLock) unlock(shared bool) error {
+func (rw *Lock) unlock(shared bool) error {
 	if shared {
 		return rw.RUnlock()
 	}
@@ -118,7 +118,7 @@ func WriteFile(ctx context.Context, name string, data []byte, perm fs.FileMode, 
 // lock — a read-modify-write that no other reader or writer interleaves
 // with. If fn fails, the file is left as it was.
 func Transform(ctx context.Context, name string, perm fs.FileMode, fn func([]byte) ([]byte, error), opts ...dotlock.Option) error {
-	l, err := NewRW(LockPath(name), opts...)
+	l, err := New(LockPath(name), opts...)
 	if err != nil {
 		return err
 	}

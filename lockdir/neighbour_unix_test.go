@@ -45,7 +45,7 @@ func TestQueueSymlinkNotFollowed(t *testing.T) {
 	if err := os.Symlink(victim, p+".queue"); err != nil {
 		t.Fatal(err)
 	}
-	l, err := lockdir.NewRW(p)
+	l, err := lockdir.New(p)
 	if err != nil {
 		t.Fatal(err)
 	}

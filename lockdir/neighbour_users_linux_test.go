@@ -60,7 +60,7 @@ func TestUsersQueueSymlink(t *testing.T) {
 	victim, files := rootOnly(t)
 	p := filepath.Join(dir, "x.lock")
 	asBob(t, bob, "ln -s "+victim+" "+p+".queue")
-	l, err := lockdir.NewRW(p)
+	l, err := lockdir.New(p)
 	if err != nil {
 		t.Fatal(err)
 	}

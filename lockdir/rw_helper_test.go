@@ -68,8 +68,8 @@ const (
 
 // Lock kinds of a helper.
 const (
-	kindReader = "r" // RWLock.RLock
-	kindWriter = "w" // RWLock.Lock
+	kindReader = "r" // RLock
+	kindWriter = "w" // Lock
 	kindPlain  = "p" // lockdir.New(...).Lock: a plain lock is a writer
 )
 
@@ -174,7 +174,7 @@ func rwHelperMain(s rwSpec) int {
 // locker is one lock handle of the helper's kind.
 type locker struct {
 	kind  string
-	rw    *lockdir.RWLock
+	rw    *lockdir.Lock
 	plain *lockdir.Lock
 }
 
@@ -183,7 +183,7 @@ func (h *rwHelper) newLocker(extra ...dotlock.Option) (*locker, error) {
 	var err error
 	switch h.s.Kind {
 	case kindReader, kindWriter:
-		lk.rw, err = lockdir.NewRW(h.s.Path, h.opts(extra...)...)
+		lk.rw, err = lockdir.New(h.s.Path, h.opts(extra...)...)
 	case kindPlain:
 		lk.plain, err = lockdir.New(h.s.Path, h.opts(extra...)...)
 	default:
@@ -276,9 +276,9 @@ func (h *rwHelper) loop() error {
 	if err != nil {
 		return err
 	}
-	var watch *lockdir.RWLock // for Readers()
+	var watch *lockdir.Lock // for Readers()
 	if h.s.WaitReaders {
-		if watch, err = lockdir.NewRW(h.s.Path); err != nil {
+		if watch, err = lockdir.New(h.s.Path); err != nil {
 			return err
 		}
 	}

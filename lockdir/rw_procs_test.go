@@ -147,7 +147,7 @@ func TestRWReadersOverlap(t *testing.T) {
 		}
 	}
 
-	rw, err := lockdir.NewRW(path)
+	rw, err := lockdir.New(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -181,12 +181,12 @@ func TestRWReadersOverlap(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Writers — RWLock and plain Lock — are refused, naming the readers.
+	// Writers — a handle that also reads, and a plain one — are refused, naming the readers.
 	plain, err := lockdir.New(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for name, try := range map[string]func() error{"RWLock.TryLock": rw.TryLock, "Lock.TryLock": plain.TryLock} {
+	for name, try := range map[string]func() error{"shared.TryLock": rw.TryLock, "Lock.TryLock": plain.TryLock} {
 		err := try()
 		if err == nil {
 			t.Fatalf("%s succeeded while %d readers hold", name, n)
@@ -267,7 +267,7 @@ func intervals(t *testing.T, evs []rwEvent) []holdInterval {
 	return out
 }
 
-// TestRWWritersExclude: readers and writers (half RWLock.Lock, half a
+// TestRWWritersExclude: readers and writers (half Lock, half a
 // plain lockdir.Lock) in several processes take turns; every hold logs
 // its begin and end to an O_APPEND log. No writer's hold overlaps any
 // other hold, by log order and by clock; fencing tokens order the holds;
@@ -305,7 +305,7 @@ func TestRWWritersExclude(t *testing.T) {
 	// then do the writers start. (Left to chance, no two reader holds
 	// overlapped in 4 of about 140 runs under Wine: each reader, queued
 	// between writers, was let in alone.)
-	mine, err := lockdir.NewRW(path)
+	mine, err := lockdir.New(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestRWWriterNotStarved(t *testing.T) {
 }
 
 // TestRWReaderNotStarved is the converse: a stream of writers (one
-// RWLock, one plain Lock) and a reader that waits. A writer that releases
+// a reader's handle, one plain Lock) and a reader that waits. A writer that releases
 // hands the lock to the queued readers (phases alternate), so after the
 // reader is queued at most the holder then and writers that barged past a
 // queue they had not yet seen (at most one per writer process) go first.
@@ -552,7 +552,7 @@ func TestRWKilledReaderReclaimed(t *testing.T) {
 	r := startRW(t, "reader", rwSpec{Role: roleHold, Path: path, Kind: kindReader})
 	rtok := parseToken(t, r.expect("held")[1])
 
-	w, err := lockdir.NewRW(path, dotlock.WithStaleAfter(time.Hour))
+	w, err := lockdir.New(path, dotlock.WithStaleAfter(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -590,7 +590,7 @@ func TestRWKilledWriterReclaimed(t *testing.T) {
 			wtok := parseToken(t, wp.expect("held")[1])
 
 			waiting := make(chan *dotlock.LockedError, 1)
-			r, err := lockdir.NewRW(path, dotlock.WithStaleAfter(time.Hour), dotlock.WithOnWait(func(e *dotlock.LockedError) {
+			r, err := lockdir.New(path, dotlock.WithStaleAfter(time.Hour), dotlock.WithOnWait(func(e *dotlock.LockedError) {
 				select {
 				case waiting <- e:
 				default:
@@ -651,7 +651,7 @@ func TestRWLiveReaderNeverRemoved(t *testing.T) {
 		}
 	}()
 
-	w, err := lockdir.NewRW(path, dotlock.WithStaleAfter(100*time.Millisecond), dotlock.WithPoll(time.Millisecond, 10*time.Millisecond))
+	w, err := lockdir.New(path, dotlock.WithStaleAfter(100*time.Millisecond), dotlock.WithPoll(time.Millisecond, 10*time.Millisecond))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -76,9 +76,9 @@ func queueLeft(path string) []string {
 	return names
 }
 
-func mustRW(t testing.TB, path string, opts ...dotlock.Option) *lockdir.RWLock {
+func mustRW(t testing.TB, path string, opts ...dotlock.Option) *lockdir.Lock {
 	t.Helper()
-	l, err := lockdir.NewRW(path, opts...)
+	l, err := lockdir.New(path, opts...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,12 +154,12 @@ func TestRWInProcess(t *testing.T) {
 		if tok := plain.Token(); tok <= max(t1, t2) {
 			t.Errorf("writer token %d, want above the readers' %d and %d", tok, t1, t2)
 		}
-		// A plain writer excludes RWLock readers and writers.
+		// A plain writer excludes readers and writers.
 		if o := lockedBy(t, h1.TryRLock(), path); len(o) != 1 || o[0].Token != plain.Token() {
 			t.Errorf("TryRLock names %v, want the plain writer", o)
 		}
 		if o := lockedBy(t, h1.TryLock(), path); len(o) != 1 || o[0].Token != plain.Token() {
-			t.Errorf("RWLock.TryLock names %v, want the plain writer", o)
+			t.Errorf("shared.TryLock names %v, want the plain writer", o)
 		}
 		if err := plain.Unlock(); err != nil {
 			t.Fatal(err)

@@ -3,15 +3,12 @@ package lockdir
 import (
 	"context"
 
-	"github.com/dotlock/dotlock"
-	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
 
-// RWLock is a handle on a lock directory that can be held shared (by any
-// number of readers together) or exclusive (by one writer, with no
-// readers). A plain Lock on the same path is a writer to it, and the two
-// interoperate in both directions.
+// Shared holds. A lock directory can be held shared (by any number of
+// readers together) or exclusive (by one writer, with no readers), through
+// the same handle and across processes and hosts.
 //
 // Turns are fair: once a writer waits, new readers queue behind it; when a
 // writer leaves, every reader waiting then goes in together, before the
@@ -21,53 +18,17 @@ import (
 // Each RLock is a hold of its own, even on one handle: RUnlock releases one
 // of them. As with sync.RWMutex, a goroutine that holds a shared hold and
 // then calls Lock on a lock it reads deadlocks.
-type RWLock struct{ c *lockcore.Lock }
-
-// NewRW returns a reader/writer handle on the lock directory at path, in an
-// existing directory. It takes options as New does.
-func NewRW(path string, opts ...dotlock.Option) (*RWLock, error) {
-	l, err := New(path, opts...)
-	if err != nil {
-		return nil, err
-	}
-	return &RWLock{l.c}, nil
-}
 
 // RLock waits for a shared hold (queueing behind waiting writers) or until
 // ctx is done, and then returns ctx.Err() unchanged.
-func (rw *RWLock) RLock(ctx context.Context) error { return rw.c.RLock(ctx) }
+func (l *Lock) RLock(ctx context.Context) error { return l.c.RLock(ctx) }
 
 // TryRLock takes a shared hold if it can be had now, or returns an error
 // matching ErrLocked naming the writer that holds or waits.
-func (rw *RWLock) TryRLock() error { return rw.c.TryRLock() }
+func (l *Lock) TryRLock() error { return l.c.TryRLock() }
 
 // RUnlock releases one shared hold of this handle; ErrNotHeld if none.
-func (rw *RWLock) RUnlock() error { return rw.c.RUnlock() }
-
-// Lock waits for the exclusive hold, or until ctx is done.
-func (rw *RWLock) Lock(ctx context.Context) error { return rw.c.Lock(ctx) }
-
-// TryLock takes the exclusive hold if it can be had now, or returns an error
-// matching ErrLocked naming the holders.
-func (rw *RWLock) TryLock() error { return rw.c.TryLock() }
-
-// Unlock releases the exclusive hold.
-func (rw *RWLock) Unlock() error { return rw.c.Unlock() }
-
-// Token returns the fencing token of the exclusive hold, or else of the
-// newest shared hold (0 if nothing is held).
-func (rw *RWLock) Token() uint64 { return rw.c.Token() }
-
-// Lost returns a channel closed when the exclusive hold (or else the newest
-// shared hold) is found lost; already closed if nothing is held.
-func (rw *RWLock) Lost() <-chan struct{} { return rw.c.Lost() }
-
-// Owner returns the record at the lock directory now: a writer's, or the
-// anchor of a group of readers (mode "shared").
-func (rw *RWLock) Owner() (stale.Owner, error) { return rw.c.Owner() }
+func (l *Lock) RUnlock() error { return l.c.RUnlock() }
 
 // Readers returns the records of the shared holders now.
-func (rw *RWLock) Readers() ([]stale.Owner, error) { return rw.c.Readers() }
-
-// Path returns the absolute path of the lock directory.
-func (rw *RWLock) Path() string { return rw.c.Path() }
+func (l *Lock) Readers() ([]stale.Owner, error) { return l.c.Readers() }

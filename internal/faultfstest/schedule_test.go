@@ -114,7 +114,7 @@ var (
 		name: "rw",
 		rw:   true,
 		open: func(p string) (*handle, error) {
-			l, err := lockdir.NewRW(p, opts()...)
+			l, err := lockdir.New(p, opts()...)
 			if err != nil {
 				return nil, err
 			}

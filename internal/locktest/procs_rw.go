@@ -16,10 +16,10 @@ import (
 	"github.com/dotlock/dotlock/stale"
 )
 
-// Helper roles for shared/exclusive locks (lockdir.RWLock). They work only
-// under the lockdir Kind: they take the lock through lockdir.NewRW.
+// Helper roles for shared/exclusive locks (lockdir.Lock). They work only
+// under the lockdir Kind: they take the lock through lockdir.New.
 const (
-	// RoleRW holds a lockdir.NewRW handle on Path and obeys commands, one
+	// RoleRW holds a lockdir.New handle on Path and obeys commands, one
 	// per stdin line, answering each with one line:
 	//
 	//	rlock, lock        RLock / Lock (bounded by Timeout): "held TOKEN"
@@ -34,7 +34,7 @@ const (
 	// "ready PID STARTID" first; on stdin EOF it releases what it holds and
 	// exits.
 	RoleRW = "rw"
-	// RoleChaosRW is RoleChaos on a lockdir.NewRW handle where each hold is,
+	// RoleChaosRW is RoleChaos on a lockdir.New handle where each hold is,
 	// at random, exclusive (Lock; logged and counted as RoleChaos does) or
 	// shared (RLock): a shared hold reads the counter, logs
 	// "begin TOKEN HOST PID T0 V shared", reads the counter again a few
@@ -49,11 +49,11 @@ func init() {
 	procMoreRoles[RoleChaosRW] = procChaosRW
 }
 
-func procNewRW(k Kind, path string, opts []lockcore.Option) (*lockdir.RWLock, error) {
+func procNewRW(k Kind, path string, opts []lockcore.Option) (*lockdir.Lock, error) {
 	if k.Name != "lockdir" {
 		return nil, fmt.Errorf("shared/exclusive roles need the lockdir kind, not %q", k.Name)
 	}
-	return lockdir.NewRW(path, opts...)
+	return lockdir.New(path, opts...)
 }
 
 func procRW(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.Option, fail func(string, ...any) int) int {
@@ -63,7 +63,7 @@ func procRW(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.
 	}
 	l, err := procNewRW(k, s.Path, opts)
 	if err != nil {
-		return fail("NewRW: %v", err)
+		return fail("New: %v", err)
 	}
 	o.printf("ready %d %s", os.Getpid(), self.StartID)
 	shared, exclusive := 0, false
@@ -155,7 +155,7 @@ func procChaosRW(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lock
 	}))
 	l, err := procNewRW(k, s.Path, opts)
 	if err != nil {
-		return fail("NewRW: %v", err)
+		return fail("New: %v", err)
 	}
 	o.printf("ready %d %s", pid, self.StartID)
 	if !procWaitStart(in) {
@@ -226,7 +226,7 @@ func procChaosReadCounter(name string) (uint64, error) {
 
 // procChaosReadHold is a shared hold's work: read the counter, log
 // "begin ... shared", read it again a moment later, log "end ... shared".
-func procChaosReadHold(l *lockdir.RWLock, s HelperSpec, tok uint64, host string, pid int, t0 int64, rng *rand.Rand) error {
+func procChaosReadHold(l *lockdir.Lock, s HelperSpec, tok uint64, host string, pid int, t0 int64, rng *rand.Rand) error {
 	v, err := procChaosReadCounter(s.Counter)
 	if err != nil {
 		return err
