@@ -26,11 +26,49 @@ var (
 	ErrNotLock = errors.New("not a dotlock lock")
 )
 
-// LockedError says who holds a lock that could not be had. It matches
-// ErrLocked with errors.Is.
+// LockedError says who holds a lock that could not be had, and why they
+// count as holders. It matches ErrLocked with errors.Is.
 type LockedError struct {
 	Owners []stale.Owner // the holders in the way; empty when their record could not be read
-	Reason string        // why they count as holders (the checker's verdict, or why the record is unreadable)
+	Cause  Cause         // why, as a value to branch on
+	Reason string        // why, for people (the checker's verdict, or why the record is unreadable)
+}
+
+// Cause is why a lock could not be had (LockedError.Cause).
+type Cause int
+
+const (
+	// HeldAlive: the holder runs on this host (its PID, with the recorded
+	// start time); it keeps the lock however old its record.
+	HeldAlive Cause = iota + 1
+	// HeldWithinLease: the holder runs on another host (or in another PID
+	// namespace), and its heartbeat has moved within the lease.
+	HeldWithinLease
+	// BeingWritten: the record is empty or partial, and has been for less
+	// than the grace period (a holder may be writing it).
+	BeingWritten
+	// NewerFormat: the record is of a later format version: never judged.
+	NewerFormat
+	// WaitersQueued: others wait for the lock in its queue (lock
+	// directories), and a newcomer does not pass them.
+	WaitersQueued
+	// HeldByThisHandle: this handle holds the lock already.
+	HeldByThisHandle
+	// LastUnreadable: the last hold's record cannot be read yet, so no
+	// fencing token can be issued (a stale attribute cache, say).
+	LastUnreadable
+	// Contended: others took and released the lock while this call tried.
+	Contended
+)
+
+var causeNames = [...]string{"", "held alive", "held within lease", "being written", "newer format",
+	"waiters queued", "held by this handle", "last record unreadable", "contended"}
+
+func (c Cause) String() string {
+	if c > 0 && int(c) < len(causeNames) {
+		return causeNames[c]
+	}
+	return "Cause(" + strconv.Itoa(int(c)) + ")"
 }
 
 func (e *LockedError) Error() string {

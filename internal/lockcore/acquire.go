@@ -8,6 +8,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -21,7 +22,7 @@ func (l *Lock) TryLock() error {
 	select {
 	case l.sem <- struct{}{}:
 	default:
-		return l.pathErr("lock", &LockedError{Owners: l.heldOwner(), Reason: "held through this handle"})
+		return l.pathErr("lock", &LockedError{Owners: l.heldOwner(), Cause: dotlock.HeldByThisHandle, Reason: "held through this handle"})
 	}
 	// The only wait is for a breaker guard, which is held briefly.
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
@@ -46,7 +47,7 @@ func (l *Lock) TryLock() error {
 	}
 	<-l.sem
 	if blocked == nil {
-		blocked = &LockedError{Reason: "contended"}
+		blocked = &LockedError{Cause: dotlock.Contended, Reason: "contended"}
 	}
 	return l.pathErr("lock", blocked)
 }
@@ -124,7 +125,7 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 		if _, err := os.Lstat(l.store.Path()); !errors.Is(err, fs.ErrNotExist) {
 			blk, err := l.inspect(ctx, ws) // name who holds it
 			if err == nil && blk == nil {
-				blk = &LockedError{Reason: "waiters are queued"}
+				blk = &LockedError{Cause: dotlock.WaitersQueued, Reason: "waiters are queued"}
 			} else if blk != nil {
 				blk.Reason += "; waiters are queued"
 			}
@@ -134,7 +135,7 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 		// A queue left empty (by a crash, or a neighbour's that this user
 		// may not remove) has no one to pass: go on.
 		if l.rw.hasWaiters() {
-			return nil, &LockedError{Reason: "waiters are queued"}, nil
+			return nil, &LockedError{Cause: dotlock.WaitersQueued, Reason: "waiters are queued"}, nil
 		}
 	}
 	// A1: create the entry.
@@ -205,7 +206,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		if errors.Is(err, ErrNotLock) {
 			return nil, nil, err
 		}
-		return nil, &LockedError{Reason: err.Error()}, nil
+		return nil, &LockedError{Cause: dotlock.LastUnreadable, Reason: err.Error()}, nil
 	}
 	token, err := nextToken(last, 1)
 	if err != nil {

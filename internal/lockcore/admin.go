@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -230,7 +231,7 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 		select {
 		case l.sem <- struct{}{}:
 		default:
-			return stale.Owner{}, l.pathErr("adopt", &LockedError{Owners: l.heldOwner(), Reason: "held through this handle"})
+			return stale.Owner{}, l.pathErr("adopt", &LockedError{Owners: l.heldOwner(), Cause: dotlock.HeldByThisHandle, Reason: "held through this handle"})
 		}
 	}
 	h, err := l.adopt(l.recordPath(uuid, shared), uuid, shared)
@@ -338,7 +339,7 @@ func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
 			default:
 				// Remote, or unreadable: watch it, as a waiting Lock would.
 				if watched != nil && !bytes.Equal(watched, data) {
-					return res, l.pathErr("break", &LockedError{Owners: blk.Owners, Reason: blk.Reason + "; the record changed while watched"})
+					return res, l.pathErr("break", &LockedError{Owners: blk.Owners, Cause: blk.Cause, Reason: blk.Reason + "; the record changed while watched"})
 				}
 				watched = data
 				if err := ws.pause(ctx, nil, false); err != nil {

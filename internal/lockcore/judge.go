@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -55,12 +56,12 @@ func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Durat
 		var re *stale.RecordError
 		if errors.As(perr, &re) && o.Version > stale.FormatVersion {
 			// A newer dotlock's record we cannot judge: never break it.
-			return nil, "", &LockedError{Reason: perr.Error() + "; held by a newer dotlock? not judged"}
+			return nil, "", &LockedError{Cause: dotlock.NewerFormat, Reason: perr.Error() + "; held by a newer dotlock? not judged"}
 		}
 		// P5: empty, partial or corrupt: being written, until it has stayed
 		// the same for the grace period by our own clock.
 		if age := ob.See(string(data), now); age < grace {
-			return nil, "", &LockedError{Reason: "record being written (" + perr.Error() + ")"}
+			return nil, "", &LockedError{Cause: dotlock.BeingWritten, Reason: "record being written (" + perr.Error() + ")"}
 		} else {
 			return nil, fmt.Sprintf("%v, unchanged for %v", perr, age.Round(time.Millisecond)), nil
 		}
@@ -75,10 +76,10 @@ func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Durat
 		if age := ob.See(string(data), now); age >= lease {
 			return &o, fmt.Sprintf("%s; heartbeat unchanged for %v (lease %v)", j.Reason, age.Round(time.Millisecond), lease), nil
 		}
-		return nil, "", &LockedError{Owners: []stale.Owner{o}, Reason: j.Reason + ", heartbeat within lease"}
+		return nil, "", &LockedError{Owners: []stale.Owner{o}, Cause: dotlock.HeldWithinLease, Reason: j.Reason + ", heartbeat within lease"}
 	}
 	ob.Reset()
-	return nil, "", &LockedError{Owners: []stale.Owner{o}, Reason: j.Reason}
+	return nil, "", &LockedError{Owners: []stale.Owner{o}, Cause: dotlock.HeldAlive, Reason: j.Reason}
 }
 
 // breakStale removes the stale record victimData from the lock path (B1..B5).

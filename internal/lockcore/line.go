@@ -141,7 +141,7 @@ func (l *Lock) waitInLine(ctx context.Context, ws *waitState, writer bool, blk *
 	follow := func() {
 		if !told && l.cfg.OnWait != nil && blk != nil {
 			told = true
-			l.cfg.OnWait(&LockedError{Owners: blk.Owners, Reason: blk.Reason + "; behind other waiters in this process"})
+			l.cfg.OnWait(&LockedError{Owners: blk.Owners, Cause: blk.Cause, Reason: blk.Reason + "; behind other waiters in this process"})
 		}
 	}
 	for {

@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -92,7 +93,7 @@ func (l *Lock) TryRLock() error {
 			return l.pathErr("rlock", blk)
 		}
 	}
-	return l.pathErr("rlock", &LockedError{Reason: "contended"})
+	return l.pathErr("rlock", &LockedError{Cause: dotlock.Contended, Reason: "contended"})
 }
 
 var errNoShared = errors.New("shared locks need a lock directory (package lockdir)")

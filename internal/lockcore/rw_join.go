@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -29,7 +30,7 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 	}
 	for _, w := range queue {
 		if w.writer {
-			return nil, &LockedError{Owners: []stale.Owner{w.owner}, Reason: "a writer is waiting (readers queue behind it)"}, nil
+			return nil, &LockedError{Owners: []stale.Owner{w.owner}, Cause: dotlock.WaitersQueued, Reason: "a writer is waiting (readers queue behind it)"}, nil
 		}
 	}
 	now := l.cfg.Clock.Now()
@@ -45,7 +46,7 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 	case errors.Is(err, fs.ErrNotExist):
 		last, err := rw.l.lastToken(rw.dir, &ws.last)
 		if err != nil {
-			return nil, &LockedError{Reason: err.Error()}, nil
+			return nil, &LockedError{Cause: dotlock.LastUnreadable, Reason: err.Error()}, nil
 		}
 		token, err := nextToken(last, 1)
 		if err != nil {

@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path/filepath"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -31,7 +32,7 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 		data []byte
 	}
 	var dead []victim
-	reason := ""
+	reason, cause := "", dotlock.Cause(0)
 	for _, n := range names {
 		data, err := readIn(rw.dir.Path(), n)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -51,6 +52,9 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 			alive = append(alive, blk.Owners...)
 			if reason == "" {
 				reason = "shared: " + blk.Reason
+			}
+			if cause == 0 {
+				cause = blk.Cause
 			}
 			continue
 		}
@@ -77,7 +81,7 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 		}
 	}
 	if blocked {
-		return &LockedError{Owners: alive, Reason: reason}, nil
+		return &LockedError{Owners: alive, Cause: cause, Reason: reason}, nil
 	}
 	return nil, nil
 }

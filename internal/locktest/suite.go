@@ -44,6 +44,7 @@ func Run(t *testing.T, k Kind) {
 		{"HalfWritten", testHalfWritten},
 		{"NotALock", testNotALock},
 		{"StrangerDuringHold", testStrangerDuringHold},
+		{"Causes", testCauses},
 		{"Racing", testRacing},
 		{"LostReply", testLostReply},
 		{"RemoteGuard", testRemoteGuard},

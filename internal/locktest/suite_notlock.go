@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
@@ -187,5 +188,57 @@ func testStrangerDuringHold(t *testing.T, k Kind) {
 	// (Windows tells an ownerless directory after the grace period: P10.)
 	if err := e.open().TryLock(); !(runtime.GOOS == "windows" && errors.Is(err, lockcore.ErrLocked)) {
 		wantNotLock(t, "TryLock after", err, e.path)
+	}
+}
+
+// testCauses: a LockedError says why, as a value (dotlock.Cause), for each
+// kind of holder a TryLock can meet.
+func testCauses(t *testing.T, k Kind) {
+	rec := func(t *testing.T) []byte {
+		o, err := stale.Self(9, stale.ModeExclusive, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return o.Marshal()
+	}
+	for _, c := range []struct {
+		name  string
+		want  dotlock.Cause
+		setup func(t *testing.T, e *inproc) Locker
+	}{
+		{"Alive", dotlock.HeldAlive, func(t *testing.T, e *inproc) Locker {
+			e.plant(rec(t)) // names this process, which runs
+			return e.open()
+		}},
+		{"WithinLease", dotlock.HeldWithinLease, func(t *testing.T, e *inproc) Locker {
+			e.plant(rec(t))
+			return e.open(lockcore.WithChecker(ElsewhereChecker(t)))
+		}},
+		{"BeingWritten", dotlock.BeingWritten, func(t *testing.T, e *inproc) Locker {
+			r := rec(t)
+			e.plant(r[:len(r)/2])
+			return e.open()
+		}},
+		{"NewerFormat", dotlock.NewerFormat, func(t *testing.T, e *inproc) Locker {
+			e.plant([]byte("dotlock owner record v9\nuuid: 7c0f5e0e-future\nend\n"))
+			return e.open()
+		}},
+		{"ThisHandle", dotlock.HeldByThisHandle, func(t *testing.T, e *inproc) Locker {
+			l := e.open()
+			if err := l.TryLock(); err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { l.Unlock() })
+			return l
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			e := newInproc(t, k)
+			le := wantLocked(t, c.setup(t, e).TryLock(), e.path)
+			if le.Cause != c.want {
+				t.Errorf("Cause = %v (%q), want %v", le.Cause, le.Reason, c.want)
+			}
+		})
 	}
 }
