@@ -38,26 +38,26 @@ type LockedError struct {
 type Cause int
 
 const (
-	// HeldAlive: the holder runs on this host (its PID, with the recorded
+	// HeldAlive means the holder runs on this host (its PID, with the recorded
 	// start time); it keeps the lock however old its record.
 	HeldAlive Cause = iota + 1
-	// HeldWithinLease: the holder runs on another host (or in another PID
+	// HeldWithinLease means the holder runs on another host (or in another PID
 	// namespace), and its heartbeat has moved within the lease.
 	HeldWithinLease
-	// BeingWritten: the record is empty or partial, and has been for less
+	// BeingWritten means the record is empty or partial, and has been for less
 	// than the grace period (a holder may be writing it).
 	BeingWritten
-	// NewerFormat: the record is of a later format version: never judged.
+	// NewerFormat means the record is of a later format version: never judged.
 	NewerFormat
-	// WaitersQueued: others wait for the lock in its queue (lock
+	// WaitersQueued means others wait for the lock in its queue (lock
 	// directories), and a newcomer does not pass them.
 	WaitersQueued
-	// HeldByThisHandle: this handle holds the lock already.
+	// HeldByThisHandle means this handle holds the lock already.
 	HeldByThisHandle
-	// LastUnreadable: the last hold's record cannot be read yet, so no
+	// LastUnreadable means the last hold's record cannot be read yet, so no
 	// fencing token can be issued (a stale attribute cache, say).
 	LastUnreadable
-	// Contended: others took and released the lock while this call tried.
+	// Contended means others took and released the lock while this call tried.
 	Contended
 )
 
