@@ -103,7 +103,7 @@ func vetRecord(name string, data []byte, owner func() string) ([]byte, error) {
 	if stale.LooksLikeRecord(data) {
 		return data, nil
 	}
-	what := fmt.Sprintf("a file of %d bytes", len(data))
+	what := fmt.Sprintf("a file of %d bytes starting %q", len(data), data[:min(len(data), 16)])
 	if len(data) > stale.MaxRecordSize {
 		what = fmt.Sprintf("a file of more than %d bytes", stale.MaxRecordSize)
 	}
