@@ -65,9 +65,7 @@ func (l *Lock) Lock(ctx context.Context) error {
 	}
 	ws := l.newWaitState()
 	defer ws.stop()
-	if l.rw == nil {
-		l.yield(ctx)
-	}
+	l.kind.yield(ctx)
 	var last string
 	for {
 		woken := l.wake.channel()
@@ -83,29 +81,20 @@ func (l *Lock) Lock(ctx context.Context) error {
 			l.install(h)
 			return nil
 		}
-		if blk != nil && l.rw != nil {
-			// A lock directory: wait in the process's line (line.go),
-			// then in the queue, so that readers and writers take turns
-			// (rw_wait.go). OnWait is told from the line or the queue.
-			h, err := l.waitInLine(ctx, ws, true, blk)
+		if blk != nil {
+			// A lock file announces itself and waits here (W4); a lock
+			// directory waits in line and in the queue (S2).
+			h, retry, err := l.kind.blocked(ctx, ws, blk, &last)
 			if err != nil {
 				<-l.sem
 				return l.ctxOr(ctx, "lock", err)
 			}
-			l.install(h)
-			return nil
-		}
-		if blk != nil {
-			// Announced before the look that OnWait reports: a releaser
-			// that comes back after it lets this waiter in (W4), so the
-			// hold named is the last one ahead of it.
-			ws.announce()
-			if ws.follow(blk) {
-				continue
+			if h != nil {
+				l.install(h)
+				return nil
 			}
-			if s := blk.Error(); s != last && l.cfg.OnWait != nil {
-				last = s
-				l.cfg.OnWait(blk)
+			if retry {
+				continue
 			}
 		}
 		if err := ws.pause(ctx, woken, blk == nil); err != nil {
@@ -119,24 +108,8 @@ func (l *Lock) Lock(ctx context.Context) error {
 // who is in the way, or neither when the next try should follow at once
 // (the path became free, or a stale lock was just removed).
 func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError, error) {
-	if l.rw != nil && l.rw.queued() {
-		// Waiters queue: no barging past them. The queue's own turn-taking
-		// (rw_schedule.go) serves this caller.
-		if _, err := os.Lstat(l.store.Path()); !errors.Is(err, fs.ErrNotExist) {
-			blk, err := l.inspect(ctx, ws) // name who holds it
-			if err == nil && blk == nil {
-				blk = &LockedError{Cause: dotlock.WaitersQueued, Reason: "waiters are queued"}
-			} else if blk != nil {
-				blk.Reason += "; waiters are queued"
-			}
-			return nil, blk, err
-		}
-		l.rw.kick()
-		// A queue left empty (by a crash, or a neighbour's that this user
-		// may not remove) has no one to pass: go on.
-		if l.rw.hasWaiters() {
-			return nil, &LockedError{Cause: dotlock.WaitersQueued, Reason: "waiters are queued"}, nil
-		}
+	if blk, err := l.kind.waitersAhead(ctx, ws); blk != nil || err != nil {
+		return nil, blk, err
 	}
 	// A1: create the entry.
 	e, held, err := l.createExcl(l.store.Create, l.store.Path())
@@ -245,7 +218,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	// by its inode (which cannot be reused while we hold it open), else by
 	// its bytes.
 	if id, ok := entryID(e); ok && l.local {
-		if at, known := idAt(id, recordPath(l.store)); known {
+		if at, known := idAt(id, l.kind.ownerPath()); known {
 			if at {
 				h := l.newHold(owner, e, now)
 				h.id, h.idKnown = id, true

@@ -8,7 +8,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/dotlock/dotlock"
@@ -57,16 +56,7 @@ func (l *Lock) Status() (Status, error) {
 	if _, err := os.Lstat(l.guard.Path()); err == nil {
 		st.Breaking, st.GuardBy = true, ownerDesc(l.guard.Path())
 	}
-	if l.rw != nil {
-		// Never through a symlink, never blocking on a FIFO put there.
-		if names, err := listIn(l.rw.queue); err == nil {
-			for _, n := range names {
-				if f := strings.SplitN(n, ".", 3); len(f) == 3 && (f[1] == "w" || f[1] == "r") {
-					st.Waiting++
-				}
-			}
-		}
-	}
+	st.Waiting = l.kind.waiting()
 	data, err := l.store.Read()
 	if errors.Is(err, fs.ErrNotExist) {
 		return st, nil
@@ -81,7 +71,7 @@ func (l *Lock) Status() (Status, error) {
 		return st, nil
 	}
 	st.Mode = o.Mode
-	if l.rw != nil && o.Mode == stale.ModeShared {
+	if l.kind.group(o) {
 		anchor := o
 		st.Anchor = &anchor
 		readers, err := l.Readers()
@@ -98,15 +88,13 @@ func (l *Lock) Status() (Status, error) {
 }
 
 // recordPath is where the record of a hold with this UUID lives: the
-// lock's record, or a reader's inside a lock directory.
-func (l *Lock) recordPath(uuid string, shared bool) string {
+// lock's record, or a reader's inside a lock directory (errNoShared for a
+// lock file, which has no shared holds).
+func (l *Lock) recordPath(uuid string, shared bool) (string, error) {
 	if shared {
-		return l.rw.readerPath(uuid)
+		return l.kind.readerPath(uuid)
 	}
-	if ds, ok := l.store.(*DirStore); ok {
-		return ds.owner()
-	}
-	return l.store.Path()
+	return l.kind.ownerPath(), nil
 }
 
 // HandOver gives the handle's hold — the exclusive one, or else its newest
@@ -163,8 +151,8 @@ func (l *Lock) HandOver(pid int) (stale.Owner, error) {
 	o.PID, o.StartID, o.Started = pid, p.StartID, p.Started
 	o.Beat, o.BeatTime = h.beat+1, l.cfg.Clock.Now()
 	rec := o.Marshal()
-	path := l.recordPath(h.owner.UUID, h.shared)
-	h.entry.Close() // Windows cannot rename over an open file
+	path, _ := l.recordPath(h.owner.UUID, h.shared) // a shared hold is a lock directory's
+	h.entry.Close()                                 // Windows cannot rename over an open file
 	do := func(time.Time) error {
 		data, err := h.read()
 		if errors.Is(err, fs.ErrNotExist) {
@@ -224,8 +212,9 @@ func (l *Lock) HandOver(pid int) (stale.Owner, error) {
 // released by ReleaseFor, or broken. The record keeps naming the process it
 // was handed to: Adopt changes who heartbeats, not who holds.
 func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
-	if shared && l.rw == nil {
-		return stale.Owner{}, l.pathErr("adopt", errNoShared)
+	path, err := l.recordPath(uuid, shared)
+	if err != nil {
+		return stale.Owner{}, l.pathErr("adopt", err)
 	}
 	if !shared {
 		select {
@@ -234,7 +223,7 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 			return stale.Owner{}, l.pathErr("adopt", &LockedError{Owners: l.heldOwner(), Cause: dotlock.HeldByThisHandle, Reason: "held through this handle"})
 		}
 	}
-	h, err := l.adopt(l.recordPath(uuid, shared), uuid, shared)
+	h, err := l.adopt(path, uuid, shared)
 	if err != nil || h == nil {
 		if !shared {
 			<-l.sem
@@ -260,10 +249,11 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 // touches nothing.
 func (l *Lock) ReleaseFor(o stale.Owner) error {
 	shared := o.Mode == stale.ModeShared
-	if shared && l.rw == nil {
-		return l.pathErr("release", errNoShared)
+	path, err := l.recordPath(o.UUID, shared)
+	if err != nil {
+		return l.pathErr("release", err)
 	}
-	h, err := l.adopt(l.recordPath(o.UUID, shared), o.UUID, shared)
+	h, err := l.adopt(path, o.UUID, shared)
 	if err != nil {
 		return l.pathErr("release", err)
 	}
@@ -274,8 +264,8 @@ func (l *Lock) ReleaseFor(o stale.Owner) error {
 	if err := l.release(h); err != nil {
 		return l.pathErr("release", err)
 	}
-	if !shared && l.rw != nil {
-		l.rw.kick() // hand on to waiters (R3 does not)
+	if !shared {
+		l.kind.handOn() // hand on to waiters (R3 does not)
 	}
 	l.wake.notify()
 	return nil
@@ -323,7 +313,7 @@ func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
 			return res, l.pathErr("break", err)
 		}
 		o, perr := stale.Parse(data)
-		if perr == nil && l.rw != nil && o.Mode == stale.ModeShared {
+		if perr == nil && l.kind.group(o) {
 			return l.breakGroup(ctx, ws, force)
 		}
 		victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace, l.cfg.StaleAfter)
@@ -379,82 +369,4 @@ func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
 		res.Reason = reason
 		return res, nil
 	}
-}
-
-// breakGroup is Break for a lock directory held in shared mode: dead readers
-// are removed (S6: inspectGroup), or with force every reader, and a group
-// left without readers is dissolved and the lock handed on.
-func (l *Lock) breakGroup(ctx context.Context, ws *waitState, force bool) (Broken, error) {
-	var res Broken
-	names, err := l.rw.readerNames()
-	if errors.Is(err, fs.ErrNotExist) {
-		return res, nil
-	}
-	if err != nil {
-		return res, l.pathErr("break", err)
-	}
-	type rec struct {
-		path  string
-		data  []byte
-		owner *stale.Owner
-		why   string
-	}
-	var recs []rec
-	for _, n := range names {
-		p := filepath.Join(l.rw.dir.Path(), n)
-		data, err := readIn(l.rw.dir.Path(), n)
-		if err != nil {
-			continue
-		}
-		r := rec{path: p, data: data}
-		if o, perr := stale.Parse(data); perr == nil {
-			r.owner = &o
-			r.why = l.cfg.Checker.Judge(o).Reason
-		} else {
-			r.why = perr.Error()
-		}
-		recs = append(recs, r)
-	}
-	gone := func(r rec) {
-		if r.owner != nil {
-			res.Owners = append(res.Owners, *r.owner)
-		} else {
-			res.Unreadable = true
-		}
-	}
-	if !force {
-		blk, err := l.rw.inspectGroup(ctx, ws)
-		if err != nil {
-			return res, l.pathErr("break", err)
-		}
-		for _, r := range recs {
-			// A reader's record is named by its UUID: gone means removed.
-			if _, err := os.Lstat(r.path); errors.Is(err, fs.ErrNotExist) {
-				gone(r)
-				res.Reason = r.why
-			}
-		}
-		if blk != nil {
-			return res, l.pathErr("break", blk)
-		}
-		return res, nil
-	}
-	err = l.rw.under(ctx, ws, func() error {
-		for _, r := range recs {
-			ok, err := retireFile(r.path, false, func(m []byte) bool { return bytes.Equal(m, r.data) })
-			if err != nil {
-				return &BreakError{Owner: r.owner, Reason: "forced", Err: unwrapPath(err)}
-			}
-			if ok {
-				gone(r)
-			}
-		}
-		return l.rw.dissolve()
-	})
-	res.Reason = "forced"
-	if err != nil {
-		return res, l.pathErr("break", err)
-	}
-	l.wake.notify()
-	return res, nil
 }

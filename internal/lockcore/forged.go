@@ -78,12 +78,14 @@ func systemTable(ch *stale.Checker) bool {
 // its owner. ok is false if no file holds data now (a heartbeat may have
 // changed it since: then there is no evidence).
 func (l *Lock) recordOwner(o stale.Owner, data []byte) (int, bool) {
-	names := []string{recordPath(l.store)}
-	switch {
-	case o.Mode == stale.ModeBreaker:
+	names := []string{l.kind.ownerPath()}
+	switch o.Mode {
+	case stale.ModeBreaker:
 		names = []string{l.guard.Path()}
-	case o.Mode == stale.ModeShared && l.rw != nil:
-		names = append(names, l.rw.readerPath(o.UUID))
+	case stale.ModeShared:
+		if p, err := l.kind.readerPath(o.UUID); err == nil { // a lock directory's reader
+			names = append(names, p)
+		}
 	}
 	for _, name := range names {
 		uid := -1

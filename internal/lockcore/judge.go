@@ -25,10 +25,8 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 	if err != nil {
 		return nil, err
 	}
-	if l.rw != nil {
-		if o, err := stale.Parse(data); err == nil && o.Mode == stale.ModeShared {
-			return l.rw.inspectGroup(ctx, ws)
-		}
+	if o, err := stale.Parse(data); err == nil && l.kind.group(o) {
+		return l.rw.inspectGroup(ctx, ws)
 	}
 	victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace, l.cfg.StaleAfter)
 	if blk != nil {
@@ -39,8 +37,8 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 	// broken. Looked for only now: an empty directory is mostly one being
 	// made or released, and listing it on every look would, on Windows,
 	// keep its holder from removing it (a sharing violation).
-	if l.rw != nil && len(data) == 0 {
-		if repaired, err := l.rw.repairAnchor(ctx, ws); repaired || err != nil {
+	if len(data) == 0 {
+		if repaired, err := l.kind.repairEmpty(ctx, ws); repaired || err != nil {
 			return nil, err
 		}
 	}
@@ -108,8 +106,8 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 		if ok && l.cfg.OnBreak != nil {
 			l.cfg.OnBreak(victim, reason)
 		}
-		if ok && l.rw != nil {
-			return l.rw.schedule() // hand the freed lock to the queue
+		if ok {
+			return l.kind.freed() // a lock directory hands it to the queue
 		}
 		return nil
 	})

@@ -23,7 +23,8 @@ type Lock struct {
 	sync  bool
 	local bool // a local filesystem: entries are recognised by inode
 	wake  *wakePoint
-	rw    *rwSupport // shared-mode support, for lock directories
+	kind  layout     // lock file or lock directory (layout.go), chosen in New
+	rw    *rwSupport // a lock directory's shared-mode support (set by layoutFor; used only where dirLayout leads)
 
 	sem chan struct{} // held while this handle holds (or is acquiring) the lock
 
@@ -105,9 +106,7 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 		wake:  wakePointFor(abs),
 		sem:   make(chan struct{}, 1),
 	}
-	if ds, ok := l.store.(*DirStore); ok {
-		l.rw = &rwSupport{l: l, dir: ds, queue: abs + ".queue"}
-	}
+	l.kind = layoutFor(l)
 	l.local = localFS(dir)
 	if cfg.Sync != nil {
 		l.sync = *cfg.Sync

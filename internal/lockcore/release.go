@@ -37,7 +37,7 @@ func (l *Lock) release(h *hold) error {
 	// descriptor) still the one at the path?
 	at := false
 	if h.idKnown {
-		at, _ = idAt(h.id, recordPath(l.store))
+		at, _ = idAt(h.id, l.kind.ownerPath())
 	}
 	h.entry.Close() // before moving it: Windows cannot rename an open file
 	select {
@@ -78,8 +78,8 @@ func (r *releaser) try() error {
 		// the holder set), release under the guard.
 		err = l.underGuard(context.Background(), r.ws, r.checkAndRetire)
 	}
-	if err == nil && !h.shared && l.rw != nil {
-		l.rw.kick()
+	if err == nil && !h.shared {
+		l.kind.handOn()
 	}
 	return err
 }

@@ -72,8 +72,8 @@ func (rw *rwSupport) readerNames() ([]string, error) {
 // shared mode, and no writer queued. Otherwise it returns an error matching
 // ErrLocked naming who is in the way.
 func (l *Lock) TryRLock() error {
-	if l.rw == nil {
-		return l.pathErr("rlock", errNoShared)
+	if err := l.kind.sharedOK(); err != nil {
+		return l.pathErr("rlock", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
 	defer cancel()
@@ -96,16 +96,14 @@ func (l *Lock) TryRLock() error {
 	return l.pathErr("rlock", &LockedError{Cause: dotlock.Contended, Reason: "contended"})
 }
 
-var errNoShared = errors.New("shared locks need a lock directory (package lockdir)")
-
 // RLock waits for a shared hold, queueing behind waiting writers, until
 // it holds or ctx is done (then it returns ctx.Err() unchanged).
 func (l *Lock) RLock(ctx context.Context) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if l.rw == nil {
-		return l.pathErr("rlock", errNoShared)
+	if err := l.kind.sharedOK(); err != nil {
+		return l.pathErr("rlock", err)
 	}
 	ws := l.newWaitState()
 	defer ws.stop()
@@ -177,8 +175,8 @@ func (l *Lock) installShared(h *hold) {
 
 // Readers returns the records of the shared holders of a lock directory.
 func (l *Lock) Readers() ([]stale.Owner, error) {
-	if l.rw == nil {
-		return nil, l.pathErr("readers", errNoShared)
+	if err := l.kind.sharedOK(); err != nil {
+		return nil, l.pathErr("readers", err)
 	}
 	names, err := l.rw.readerNames()
 	if errors.Is(err, fs.ErrNotExist) {

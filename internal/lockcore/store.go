@@ -122,14 +122,6 @@ const (
 	goneIDLen = 13
 )
 
-// recordPath is the file holding the store's record.
-func recordPath(s Store) string {
-	if ds, ok := s.(*DirStore); ok {
-		return ds.owner()
-	}
-	return s.Path()
-}
-
 // entryID is the device and inode of entry e, where they can be told.
 func entryID(e Entry) (fileID, bool) {
 	ie, ok := e.(interface{ identity() (fileID, error) })
