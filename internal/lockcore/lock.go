@@ -134,9 +134,6 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 // Path returns the absolute lock path.
 func (l *Lock) Path() string { return l.store.Path() }
 
-// Config returns the handle's settings.
-func (l *Lock) Config() Config { return l.cfg }
-
 func (l *Lock) pathErr(op string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Path == l.store.Path() {
@@ -536,7 +533,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		l.abandon(ctx, ws, nil)
 		return nil, nil, err
 	}
-	owner, err := stale.Self(token, l.cfg.Mode, now)
+	owner, err := stale.Self(token, stale.ModeExclusive, now)
 	if err != nil {
 		e.Close()
 		l.abandon(ctx, ws, nil)
@@ -1204,16 +1201,6 @@ func (l *Lock) Lost() <-chan struct{} {
 		return h.lost
 	}
 	return closedChan
-}
-
-// Held returns the record of the current hold, if any.
-func (l *Lock) Held() (stale.Owner, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.hold == nil {
-		return stale.Owner{}, false
-	}
-	return l.hold.owner, true
 }
 
 // Owner returns the record of whoever holds the path now. With no holder

@@ -35,7 +35,6 @@ type Config struct {
 	Sync       *bool         // fsync records; nil: only on network filesystems
 	Clock      Clock
 	Checker    *stale.Checker
-	Mode       string // stale.ModeExclusive or stale.ModeShared
 
 	// OnWait, if set, is called with who is in the way once a waiter is in
 	// line (announced, or queued) and each time that changes; OnBreak when
@@ -86,9 +85,6 @@ func WithClock(clk Clock) Option { return func(c *Config) { c.Clock = clk } }
 // WithChecker replaces the liveness checker (for tests, or a custom host identity).
 func WithChecker(ch *stale.Checker) Option { return func(c *Config) { c.Checker = ch } }
 
-// WithMode sets the record's mode.
-func WithMode(mode string) Option { return func(c *Config) { c.Mode = mode } }
-
 // WithOnWait sets a callback told who is in the way while waiting.
 func WithOnWait(f func(*LockedError)) Option { return func(c *Config) { c.OnWait = f } }
 
@@ -124,9 +120,6 @@ func (c *Config) fill() error {
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}
-	}
-	if c.Mode == "" {
-		c.Mode = stale.ModeExclusive
 	}
 	if c.Checker == nil {
 		ch, err := stale.NewChecker()
