@@ -761,12 +761,13 @@ func (rw *rwSupport) addReader(token uint64, now time.Time) (*hold, *LockedError
 
 // TryRLock takes a shared hold if it can be had now: P free or held in
 // shared mode, and no writer queued. Otherwise it returns an error matching
-// ErrLocked naming who is in the way.
+// ErrLocked naming who is in the way. It waits for others as TryLock does:
+// at most tryWait (1 s).
 func (l *Lock) TryRLock() error {
 	if l.rw == nil {
 		return l.pathErr("rlock", errNoShared)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	ctx, cancel := tryContext()
 	defer cancel()
 	ws := l.newWaitState()
 	ws.try = true
@@ -774,7 +775,7 @@ func (l *Lock) TryRLock() error {
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
 		if err != nil {
-			return l.pathErr("rlock", err)
+			return l.pathErr("rlock", l.tryErr(ctx, err))
 		}
 		if h != nil {
 			l.installShared(h)
