@@ -37,28 +37,34 @@ func NewRW(path string, opts ...Option) (*RWLock, error) {
 func (rw *RWLock) RLock(ctx context.Context) error { return rw.c.RLock(ctx) }
 
 // TryRLock takes a shared hold if it can be had now, or returns an error
-// matching ErrLocked naming the writer that holds or waits.
+// matching ErrLocked naming the writer that holds or waits. It waits for
+// others at most 1 s, as TryLock does.
 func (rw *RWLock) TryRLock() error { return rw.c.TryRLock() }
 
-// RUnlock releases one shared hold of this handle; ErrNotHeld if none.
+// RUnlock releases the newest shared hold of this handle (the one whose
+// token Token reports); ErrNotHeld if none. It changes the group under the
+// breaker guard, so it may wait for a guard as Unlock does after a lapse.
 func (rw *RWLock) RUnlock() error { return rw.c.RUnlock() }
 
 // Lock waits for the exclusive hold, or until ctx is done.
 func (rw *RWLock) Lock(ctx context.Context) error { return rw.c.Lock(ctx) }
 
 // TryLock takes the exclusive hold if it can be had now, or returns an error
-// matching ErrLocked naming the holders.
+// matching ErrLocked naming the holders. It waits for others at most 1 s,
+// as Lock.TryLock does.
 func (rw *RWLock) TryLock() error { return rw.c.TryLock() }
 
-// Unlock releases the exclusive hold.
+// Unlock releases the exclusive hold; it may take as long as Lock.Unlock.
 func (rw *RWLock) Unlock() error { return rw.c.Unlock() }
 
 // Token returns the fencing token of the exclusive hold, or else of the
-// newest shared hold (0 if nothing is held).
+// newest shared hold still held (0 if nothing is held): after RLock, RLock,
+// RUnlock, the first RLock's, since RUnlock releases the newest.
 func (rw *RWLock) Token() uint64 { return rw.c.Token() }
 
 // Lost returns a channel closed when the exclusive hold (or else the newest
-// shared hold) is found lost; already closed if nothing is held.
+// shared hold still held, as for Token) is found lost; already closed if
+// nothing is held, as Lock.Lost is.
 func (rw *RWLock) Lost() <-chan struct{} { return rw.c.Lost() }
 
 // Owner returns the record at the lock directory now: a writer's, or the

@@ -1064,6 +1064,16 @@ func lostTo(o stale.Owner, perr error) error {
 // Unlock releases the lock. It returns an error matching ErrNotHeld if the
 // handle does not hold it, and one matching ErrLost if the record at the
 // path is no longer this hold's (the lock stays with its new holder).
+//
+// It takes a few filesystem operations. Its worst case: a release that
+// fails with a transient error (EIO from a network filesystem, say) is
+// tried again for up to StaleAfter (at least twice Grace), since a record
+// left behind would name this live process, which no one on this host
+// breaks; and a release made under the breaker guard (after the hold's
+// lease lapsed; always for RUnlock) first waits for a guard held by
+// others, up to the guard's lease (4×StaleAfter) for one left behind by a
+// breaker that died on another host. With the defaults: 30 s, plus 2 min
+// for such a guard.
 func (l *Lock) Unlock() error {
 	l.mu.Lock()
 	h := l.hold
@@ -1182,8 +1192,10 @@ func (l *Lock) current() *hold {
 	return nil
 }
 
-// Token returns the fencing token of the current hold (exclusive, or else
-// the newest shared one), or 0.
+// Token returns the fencing token of the current hold, or 0 if there is
+// none. The current hold is the exclusive one, or else the newest shared
+// hold still held (the one with the greatest token; RUnlock releases it
+// first, so after RLock, RLock, RUnlock it is the first RLock's).
 func (l *Lock) Token() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -1195,8 +1207,14 @@ func (l *Lock) Token() uint64 {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// Lost returns a channel that is closed when the current hold is found
-// lost. When the handle holds nothing, the channel is already closed.
+// Lost returns a channel that is closed when the current hold (as for
+// Token) is found lost, at a heartbeat. When the handle holds nothing —
+// before its first hold, and after its last release — the channel is
+// already closed: with no hold there is nothing to keep, and a worker that
+// checks Lost before it acts on what the lock protects stops, rather than
+// going on unprotected. A hold's channel is closed only if that hold is
+// lost, not by Unlock: a goroutine waiting on it must also stop when its
+// work is done.
 func (l *Lock) Lost() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()

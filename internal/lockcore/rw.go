@@ -847,7 +847,9 @@ func (l *Lock) tryShared(ctx context.Context, ws *waitState) (*hold, *LockedErro
 	return h, blk, err
 }
 
-// RUnlock releases one shared hold of this handle.
+// RUnlock releases one shared hold of this handle: the newest (the one
+// whose token Token reports). It waits as Unlock does (see Unlock), and
+// always makes its change under the breaker guard.
 func (l *Lock) RUnlock() error {
 	l.mu.Lock()
 	n := len(l.readers)
@@ -869,7 +871,7 @@ func (l *Lock) RUnlock() error {
 
 func (l *Lock) installShared(h *hold) {
 	l.mu.Lock()
-	l.readers = append(l.readers, h)
+	l.readers = insertByToken(l.readers, h)
 	l.mu.Unlock()
 	l.startHeartbeat(h)
 }
