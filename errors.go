@@ -59,10 +59,13 @@ const (
 	LastUnreadable
 	// Contended means others took and released the lock while this call tried.
 	Contended
+	// GuardHeld means a break or a handoff was under way (the breaker
+	// guard stayed held) for as long as a TryLock waits.
+	GuardHeld
 )
 
 var causeNames = [...]string{"", "held alive", "held within lease", "being written", "newer format",
-	"waiters queued", "held by this handle", "last record unreadable", "contended"}
+	"waiters queued", "held by this handle", "last record unreadable", "contended", "guard held"}
 
 func (c Cause) String() string {
 	if c > 0 && int(c) < len(causeNames) {

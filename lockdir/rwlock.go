@@ -24,10 +24,13 @@ import (
 func (l *Lock) RLock(ctx context.Context) error { return l.c.RLock(ctx) }
 
 // TryRLock takes a shared hold if it can be had now, or returns an error
-// matching ErrLocked naming the writer that holds or waits.
+// matching ErrLocked naming the writer that holds or waits. It waits for
+// others at most 1 s, as TryLock does.
 func (l *Lock) TryRLock() error { return l.c.TryRLock() }
 
-// RUnlock releases one shared hold of this handle; ErrNotHeld if none.
+// RUnlock releases the newest shared hold of this handle (the one whose
+// token Token reports); ErrNotHeld if none. It changes the group under the
+// breaker guard, so it may wait for a guard as Unlock does after a lapse.
 func (l *Lock) RUnlock() error { return l.c.RUnlock() }
 
 // Readers returns the records of the shared holders now.

@@ -39,7 +39,6 @@ type Config struct {
 	Sync       *bool         // fsync records; nil: only on network filesystems
 	Clock      Clock
 	Checker    *stale.Checker
-	Mode       string // stale.ModeExclusive or stale.ModeShared
 
 	// OnWait, if set, is called with who is in the way (a
 	// *dotlock.LockedError) once a waiter is in line (announced, or
@@ -84,9 +83,6 @@ func (c *Config) Fill() error {
 	}
 	if c.Clock == nil {
 		c.Clock = realClock{}
-	}
-	if c.Mode == "" {
-		c.Mode = stale.ModeExclusive
 	}
 	if c.Checker == nil {
 		ch, err := stale.NewChecker()

@@ -15,9 +15,12 @@ import (
 // TryLock takes the lock if it can be had now: if it is free, or its holder
 // is proven dead. Otherwise it returns an error matching ErrLocked that names
 // the holder. A holder on another host is judged by its lease, which one
-// call cannot watch; Lock can. It waits at most tryCleanup (1 s) for the
-// cleanup of an attempt that failed (ENOSPC, say); that goes on in the
-// background.
+// call cannot watch; Lock can. It waits for others at most tryWait (1 s)
+// in all: for a breaker guard held by someone else (a break or handoff
+// under way, or a guard left behind; then the error matches ErrLocked and
+// names the guard), and for the cleanup of an attempt that failed (ENOSPC,
+// say), which goes on in the background. Its own filesystem operations
+// take what they take.
 func (l *Lock) TryLock() error {
 	select {
 	case l.sem <- struct{}{}:
@@ -25,7 +28,7 @@ func (l *Lock) TryLock() error {
 		return l.pathErr("lock", &LockedError{Owners: l.heldOwner(), Cause: dotlock.HeldByThisHandle, Reason: "held through this handle"})
 	}
 	// The only wait is for a breaker guard, which is held briefly.
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	ctx, cancel := tryContext()
 	defer cancel()
 	ws := l.newWaitState()
 	ws.try = true
@@ -34,7 +37,7 @@ func (l *Lock) TryLock() error {
 		h, blk, err := l.attempt(ctx, ws)
 		if err != nil {
 			<-l.sem
-			return l.pathErr("lock", err)
+			return l.pathErr("lock", l.tryErr(ctx, err))
 		}
 		if h != nil {
 			l.install(h)
@@ -187,7 +190,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		l.abandon(ctx, ws, nil)
 		return nil, nil, err
 	}
-	owner, err := stale.Self(token, l.cfg.Mode, now)
+	owner, err := stale.Self(token, stale.ModeExclusive, now)
 	if err != nil {
 		e.Close()
 		l.abandon(ctx, ws, nil)

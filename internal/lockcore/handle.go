@@ -11,9 +11,6 @@ import (
 // Path returns the absolute lock path.
 func (l *Lock) Path() string { return l.store.Path() }
 
-// Config returns the handle's settings.
-func (l *Lock) Config() Config { return l.cfg }
-
 func (l *Lock) pathErr(op string, err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) && pe.Path == l.store.Path() {
@@ -50,8 +47,10 @@ func (l *Lock) current() *hold {
 	return nil
 }
 
-// Token returns the fencing token of the current hold (exclusive, or else
-// the newest shared one), or 0.
+// Token returns the fencing token of the current hold, or 0 if there is
+// none. The current hold is the exclusive one, or else the newest shared
+// hold still held (the one with the greatest token; RUnlock releases it
+// first, so after RLock, RLock, RUnlock it is the first RLock's).
 func (l *Lock) Token() uint64 {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -63,8 +62,14 @@ func (l *Lock) Token() uint64 {
 
 var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
 
-// Lost returns a channel that is closed when the current hold is found
-// lost. When the handle holds nothing, the channel is already closed.
+// Lost returns a channel that is closed when the current hold (as for
+// Token) is found lost, at a heartbeat. When the handle holds nothing —
+// before its first hold, and after its last release — the channel is
+// already closed: with no hold there is nothing to keep, and a worker that
+// checks Lost before it acts on what the lock protects stops, rather than
+// going on unprotected. A hold's channel is closed only if that hold is
+// lost, not by Unlock: a goroutine waiting on it must also stop when its
+// work is done.
 func (l *Lock) Lost() <-chan struct{} {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -72,16 +77,6 @@ func (l *Lock) Lost() <-chan struct{} {
 		return h.lost
 	}
 	return closedChan
-}
-
-// Held returns the record of the current hold, if any.
-func (l *Lock) Held() (stale.Owner, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.hold == nil {
-		return stale.Owner{}, false
-	}
-	return l.hold.owner, true
 }
 
 // Owner returns the record of whoever holds the path now. With no holder

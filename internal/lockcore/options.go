@@ -57,9 +57,6 @@ func WithClock(clk Clock) Option { return option(func(c *Config) { c.Clock = clk
 // lock --pid, which judges on behalf of another process).
 func WithChecker(ch *stale.Checker) Option { return option(func(c *Config) { c.Checker = ch }) }
 
-// WithMode sets the record's mode.
-func WithMode(mode string) Option { return option(func(c *Config) { c.Mode = mode }) }
-
 // WithCreateHook is for tests: f runs after each successful create; if it
 // returns an error the create is treated as having reported that error,
 // as when a network filesystem loses the reply to a create that succeeded.

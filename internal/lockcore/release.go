@@ -12,6 +12,16 @@ import (
 // Unlock releases the lock. It returns an error matching ErrNotHeld if the
 // handle does not hold it, and one matching ErrLost if the record at the
 // path is no longer this hold's (the lock stays with its new holder).
+//
+// It takes a few filesystem operations. Its worst case: a release that
+// fails with a transient error (EIO from a network filesystem, say) is
+// tried again for up to StaleAfter (at least twice Grace), since a record
+// left behind would name this live process, which no one on this host
+// breaks; and a release made under the breaker guard (after the hold's
+// lease lapsed; always for RUnlock) first waits for a guard held by
+// others, up to the guard's lease (4×StaleAfter) for one left behind by a
+// breaker that died on another host. With the defaults: 30 s, plus 2 min
+// for such a guard.
 func (l *Lock) Unlock() error {
 	l.mu.Lock()
 	h := l.hold

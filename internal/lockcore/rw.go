@@ -75,7 +75,7 @@ func (l *Lock) TryRLock() error {
 	if err := l.kind.sharedOK(); err != nil {
 		return l.pathErr("rlock", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+	ctx, cancel := tryContext() // waits for others as TryLock does
 	defer cancel()
 	ws := l.newWaitState()
 	ws.try = true
@@ -83,7 +83,7 @@ func (l *Lock) TryRLock() error {
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
 		if err != nil {
-			return l.pathErr("rlock", err)
+			return l.pathErr("rlock", l.tryErr(ctx, err))
 		}
 		if h != nil {
 			l.installShared(h)
@@ -146,7 +146,9 @@ func (l *Lock) tryShared(ctx context.Context, ws *waitState) (*hold, *LockedErro
 	return h, blk, err
 }
 
-// RUnlock releases one shared hold of this handle.
+// RUnlock releases one shared hold of this handle: the newest (the one
+// whose token Token reports). It waits as Unlock does (see Unlock), and
+// always makes its change under the breaker guard.
 func (l *Lock) RUnlock() error {
 	l.mu.Lock()
 	n := len(l.readers)
@@ -168,7 +170,7 @@ func (l *Lock) RUnlock() error {
 
 func (l *Lock) installShared(h *hold) {
 	l.mu.Lock()
-	l.readers = append(l.readers, h)
+	l.readers = insertByToken(l.readers, h)
 	l.mu.Unlock()
 	l.startHeartbeat(h)
 }

@@ -64,6 +64,7 @@ func (rw *rwSupport) waiters() ([]waiter, error) {
 	if err != nil {
 		return nil, err
 	}
+	rw.forgetGoneWaiters(names)
 	var ws []waiter
 	for _, n := range names {
 		seq, writer, _, ok := parseQueueName(n)
@@ -145,6 +146,7 @@ func (rw *rwSupport) observeQueue() {
 	if err != nil {
 		return
 	}
+	rw.forgetGoneWaiters(names)
 	for _, n := range names {
 		if _, _, _, ok := parseQueueName(n); !ok {
 			continue

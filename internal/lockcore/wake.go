@@ -1,8 +1,10 @@
 package lockcore
 
 import (
+	"runtime"
 	"sync"
 	"time"
+	"weak"
 )
 
 // wakePoint lets handles in one process wake each other's waiters on
@@ -16,14 +18,64 @@ type wakePoint struct {
 	releasedTk uint64    // the token of that hold
 }
 
-var wakePoints sync.Map // absolute lock path -> *wakePoint
+// wakePoints holds the wake point of each path that a live handle (or a
+// recent release, see recentReleases) uses: every handle on a path in this
+// process shares one while any of them is reachable. An entry is a weak
+// pointer, removed by a cleanup once its wake point is unreachable, so that
+// a process that locks many distinct paths (a job per path) keeps only the
+// entries of the handles it still has.
+var wakePoints = struct {
+	sync.Mutex
+	m map[string]weak.Pointer[wakePoint]
+}{m: map[string]weak.Pointer[wakePoint]{}}
+
+// wakeEntry names a wakePoints entry for its cleanup.
+type wakeEntry struct {
+	path string
+	wp   weak.Pointer[wakePoint]
+}
 
 func wakePointFor(path string) *wakePoint {
-	if w, ok := wakePoints.Load(path); ok {
-		return w.(*wakePoint)
+	wakePoints.Lock()
+	defer wakePoints.Unlock()
+	if w := wakePoints.m[path].Value(); w != nil {
+		return w
 	}
-	w, _ := wakePoints.LoadOrStore(path, &wakePoint{ch: make(chan struct{})})
-	return w.(*wakePoint)
+	w := &wakePoint{ch: make(chan struct{})}
+	wp := weak.Make(w)
+	wakePoints.m[path] = wp
+	runtime.AddCleanup(w, forgetWakePoint, wakeEntry{path, wp})
+	return w
+}
+
+// forgetWakePoint removes e's entry once its wake point is unreachable,
+// unless a new wake point for the path has taken its place.
+func forgetWakePoint(e wakeEntry) {
+	wakePoints.Lock()
+	defer wakePoints.Unlock()
+	if wakePoints.m[e.path] == e.wp {
+		delete(wakePoints.m, e.path)
+	}
+}
+
+// recentReleases keeps the wake points of the last few releases reachable,
+// so that a release is remembered (see releasedWithin) for the handoff
+// window even when its handle is dropped at once: a loop that makes a new
+// handle for each hold still yields to waiters (W4). A fixed number, so
+// that it stays bounded however many paths are released; a path released
+// before the last len(ring) releases was released longer ago than any
+// handoff window, unless the process releases thousands of paths a second.
+var recentReleases struct {
+	sync.Mutex
+	ring [64]*wakePoint
+	next int
+}
+
+func keepRecent(w *wakePoint) {
+	recentReleases.Lock()
+	recentReleases.ring[recentReleases.next] = w
+	recentReleases.next = (recentReleases.next + 1) % len(recentReleases.ring)
+	recentReleases.Unlock()
 }
 
 // channel returns a channel closed at the next notify. Take it before
@@ -47,6 +99,7 @@ func (w *wakePoint) released(now time.Time, tok uint64) {
 	w.mu.Lock()
 	w.releasedAt, w.releasedTk = now, tok
 	w.mu.Unlock()
+	keepRecent(w)
 }
 
 // releasedWithin reports whether this process released the path less
