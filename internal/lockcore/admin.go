@@ -153,45 +153,7 @@ func (l *Lock) HandOver(pid int) (stale.Owner, error) {
 	rec := o.Marshal()
 	path, _ := l.recordPath(h.owner.UUID, h.shared) // a shared hold is a lock directory's
 	h.entry.Close()                                 // Windows cannot rename over an open file
-	do := func(time.Time) error {
-		data, err := h.read()
-		if errors.Is(err, fs.ErrNotExist) {
-			return &LostError{Reason: "the lock was removed"}
-		}
-		if err != nil {
-			return err
-		}
-		if cur, perr := stale.Parse(data); perr != nil || cur.UUID != h.owner.UUID {
-			return lostTo(cur, perr)
-		}
-		tmp := tempName(l.store.Path())
-		if err := writeNew(tmp, rec, l); err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		if path == l.store.Path() {
-			// The lock file itself: a rename replaces whatever stands at
-			// the path, never following a symlink there.
-			if err := os.Rename(tmp, path); err != nil {
-				os.Remove(tmp)
-				return err
-			}
-			return nil
-		}
-		// A record inside P: renamed into the directory at P through a
-		// descriptor of it, never through a symlink put at P since h.read
-		// looked (P10).
-		d, err := openLockDir(filepath.Dir(path))
-		if err == nil {
-			err = d.moveIn(tmp, filepath.Base(path))
-			d.close()
-		}
-		if err != nil {
-			os.Remove(tmp)
-			return err
-		}
-		return nil
-	}
+	do := func(time.Time) error { return l.replaceRecord(h, path, rec) }
 	if err := l.underGuard(context.Background(), l.newWaitState(), do); err != nil {
 		if !errors.Is(err, ErrLost) {
 			// Still ours, named as before: release it rather than leave a
@@ -369,4 +331,46 @@ func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
 		res.Reason = reason
 		return res, nil
 	}
+}
+
+// replaceRecord puts rec in place of h's record at path, if that is still
+// h's (HandOver, under the guard).
+func (l *Lock) replaceRecord(h *hold, path string, rec []byte) error {
+	data, err := h.read()
+	if errors.Is(err, fs.ErrNotExist) {
+		return &LostError{Reason: "the lock was removed"}
+	}
+	if err != nil {
+		return err
+	}
+	if cur, perr := stale.Parse(data); perr != nil || cur.UUID != h.owner.UUID {
+		return lostTo(cur, perr)
+	}
+	tmp := tempName(l.store.Path())
+	if err := writeNew(tmp, rec, l); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	if path == l.store.Path() {
+		// The lock file itself: a rename replaces whatever stands at the
+		// path, never following a symlink there.
+		if err := os.Rename(tmp, path); err != nil {
+			os.Remove(tmp)
+			return err
+		}
+		return nil
+	}
+	// A record inside P: renamed into the directory at P through a
+	// descriptor of it, never through a symlink put at P since h.read
+	// looked (P10).
+	d, err := openLockDir(filepath.Dir(path))
+	if err == nil {
+		err = d.moveIn(tmp, filepath.Base(path))
+		d.close()
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
 }
