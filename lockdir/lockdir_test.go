@@ -31,9 +31,3 @@ func TestTwoHosts(t *testing.T) { locktest.RunTwoHosts(t, kind) }
 
 // BenchmarkLockUnlock: uncontended lock+unlock beside the raw primitives.
 func BenchmarkLockUnlock(b *testing.B) { locktest.Bench(b, kind) }
-
-// coreDir is the engine's handle on the lock directory p: what the dotlock
-// command uses for status, break and hand-over (not lockdir's API).
-func coreDir(p string, opts ...lockcore.Option) (*lockcore.Lock, error) {
-	return lockcore.New(p, func(abs string) lockcore.Store { return lockcore.NewDirStore(abs) }, opts...)
-}

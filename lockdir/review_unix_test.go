@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/internal/testdir"
 )
 
@@ -93,4 +94,10 @@ func TestReviewHandOverSharedStillWorks(t *testing.T) {
 	if _, err := os.Lstat(p); !os.IsNotExist(err) {
 		t.Errorf("after ReleaseFor: %v; want the lock gone", err)
 	}
+}
+
+// coreDir is the engine's handle on the lock directory p: what the dotlock
+// command uses for status, break and hand-over (not lockdir's API).
+func coreDir(p string, opts ...lockcore.Option) (*lockcore.Lock, error) {
+	return lockcore.New(p, func(abs string) lockcore.Store { return lockcore.NewDirStore(abs) }, opts...)
 }

@@ -1,7 +1,8 @@
 package lockdir_test
 
-// Shared/exclusive locks across real processes (helpers in
-// rw_helper_test.go), under -race in CI.
+// Shared/exclusive locks across real processes, under -race in CI. The
+// helpers are locktest's (HelperSpec with Shared for a reader): a reader
+// and a writer differ only in that flag.
 
 import (
 	"bufio"
@@ -25,10 +26,33 @@ import (
 	"github.com/dotlock/dotlock/stale"
 )
 
-// rwEvent is one line of a helper's O_APPEND log: "WHAT KIND PID TOKEN NS".
+// Lock kinds in a loop helper's log (locktest.RoleLoop).
+const (
+	kindReader = "r" // RLock
+	kindWriter = "w" // Lock
+)
+
+// startHelper starts a helper playing s and takes its "ready" line; it
+// returns the helper and its PID.
+func startHelper(t *testing.T, label string, s locktest.HelperSpec) (*locktest.Helper, int) {
+	t.Helper()
+	h := locktest.StartHelperSpec(t, label, kind, s)
+	if pid := h.Ready(t); pid != h.Cmd.Process.Pid {
+		t.Fatalf("helper %s: ready line names PID %d, started PID %d", label, pid, h.Cmd.Process.Pid)
+	}
+	return h, h.Cmd.Process.Pid
+}
+
+// loopSpec is a RoleLoop helper's spec: a reader (shared) or a writer.
+func loopSpec(k string, path, log string, iters int, hold time.Duration) locktest.HelperSpec {
+	return locktest.HelperSpec{Role: locktest.RoleLoop, Path: path, Log: log, Shared: k == kindReader,
+		Iterations: iters, Hold: hold, PollMax: 5 * time.Millisecond}
+}
+
+// rwEvent is one line of a loop helper's O_APPEND log: "WHAT KIND PID TOKEN NS".
 type rwEvent struct {
-	what  string // acquire, begin, end, wait, queued
-	kind  string // kindReader, kindWriter, kindPlain
+	what  string // begin, end, wait, queued
+	kind  string // kindReader, kindWriter
 	pid   int
 	token uint64
 	ns    int64
@@ -38,24 +62,34 @@ func (e rwEvent) String() string {
 	return fmt.Sprintf("%s %s pid %d token %d", e.what, e.kind, e.pid, e.token)
 }
 
-func readEvents(t *testing.T, name string) []rwEvent {
+// readLines returns the lines of a helpers' log.
+func readLines(t *testing.T, name string) []string {
 	t.Helper()
 	f, err := os.Open(name)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	var evs []rwEvent
+	var lines []string
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		var e rwEvent
-		if _, err := fmt.Sscanf(sc.Text(), "%s %s %d %d %d", &e.what, &e.kind, &e.pid, &e.token, &e.ns); err != nil {
-			t.Fatalf("log line %q: %v", sc.Text(), err)
-		}
-		evs = append(evs, e)
+		lines = append(lines, sc.Text())
 	}
 	if err := sc.Err(); err != nil {
 		t.Fatal(err)
+	}
+	return lines
+}
+
+func readEvents(t *testing.T, name string) []rwEvent {
+	t.Helper()
+	var evs []rwEvent
+	for _, l := range readLines(t, name) {
+		var e rwEvent
+		if _, err := fmt.Sscanf(l, "%s %s %d %d %d", &e.what, &e.kind, &e.pid, &e.token, &e.ns); err != nil {
+			t.Fatalf("log line %q: %v", l, err)
+		}
+		evs = append(evs, e)
 	}
 	return evs
 }
@@ -120,16 +154,18 @@ func TestRWReadersOverlap(t *testing.T) {
 	dumpOnFailure(t, path)
 	logName := filepath.Join(dir, "log")
 	const n = 4
-	procs := make([]*rwProc, n)
+	procs := make([]*locktest.Helper, n)
 	pids := map[int]bool{}
 	for i := range procs {
-		procs[i] = startRW(t, fmt.Sprintf("reader%d", i), rwSpec{Role: roleHold, Path: path, Log: logName, Kind: kindReader, PollMax: 10 * time.Millisecond})
-		pids[procs[i].pid] = true
+		var pid int
+		procs[i], pid = startHelper(t, fmt.Sprintf("reader%d", i), locktest.HelperSpec{
+			Role: locktest.RoleHold, Path: path, Log: logName, Shared: true, PollMax: 10 * time.Millisecond})
+		pids[pid] = true
 	}
 	tokens := map[uint64]bool{}
 	var maxToken uint64
 	for _, p := range procs {
-		tok := parseToken(t, p.expect("held")[1])
+		tok := parseToken(t, p.Expect(t, "held")[1])
 		if tokens[tok] {
 			t.Errorf("token %d issued to two readers", tok)
 		}
@@ -137,13 +173,15 @@ func TestRWReadersOverlap(t *testing.T) {
 		maxToken = max(maxToken, tok)
 	}
 	// All n hold now: none has been told to release.
-	evs := readEvents(t, logName)
-	if len(evs) != n {
-		t.Fatalf("log has %d lines, want %d acquisitions: %v", len(evs), n, evs)
+	lines := readLines(t, logName)
+	if len(lines) != n {
+		t.Fatalf("log has %d lines, want %d acquisitions: %q", len(lines), n, lines)
 	}
-	for _, e := range evs {
-		if e.what != "acquire" || !pids[e.pid] || !tokens[e.token] {
-			t.Errorf("unexpected log line %v", e)
+	for _, l := range lines {
+		var tok uint64
+		var pid int
+		if _, err := fmt.Sscanf(l, "acquire %d %d", &tok, &pid); err != nil || !pids[pid] || !tokens[tok] {
+			t.Errorf("unexpected log line %q", l)
 		}
 	}
 
@@ -197,9 +235,9 @@ func TestRWReadersOverlap(t *testing.T) {
 	}
 
 	for _, p := range procs {
-		p.send("release")
-		p.expect("released")
-		p.waitExit()
+		p.CloseStdin() // release
+		p.Expect(t, "released")
+		p.Done(t)
 	}
 	if err := plain.TryLock(); err != nil {
 		t.Fatalf("TryLock after the readers left: %v", err)
@@ -267,8 +305,7 @@ func intervals(t *testing.T, evs []rwEvent) []holdInterval {
 	return out
 }
 
-// TestRWWritersExclude: readers and writers (half Lock, half a
-// plain lockdir.Lock) in several processes take turns; every hold logs
+// TestRWWritersExclude: readers and writers in several processes take turns; every hold logs
 // its begin and end to an O_APPEND log. No writer's hold overlaps any
 // other hold, by log order and by clock; fencing tokens order the holds;
 // readers did overlap.
@@ -287,17 +324,21 @@ func TestRWWritersExclude(t *testing.T) {
 	dumpOnFailure(t, path)
 	logName := filepath.Join(dir, "log")
 	const readerIters, writerIters = 12, 8
-	specs := []rwSpec{
-		{Kind: kindReader, Iterations: readerIters, Hold: 4 * time.Millisecond},
-		{Kind: kindReader, Iterations: readerIters, Hold: 4 * time.Millisecond},
-		{Kind: kindReader, Iterations: readerIters, Hold: 4 * time.Millisecond},
-		{Kind: kindWriter, Iterations: writerIters, Hold: 2 * time.Millisecond},
-		{Kind: kindPlain, Iterations: writerIters, Hold: 2 * time.Millisecond},
+	specs := []locktest.HelperSpec{
+		loopSpec(kindReader, path, logName, readerIters, 4*time.Millisecond),
+		loopSpec(kindReader, path, logName, readerIters, 4*time.Millisecond),
+		loopSpec(kindReader, path, logName, readerIters, 4*time.Millisecond),
+		loopSpec(kindWriter, path, logName, writerIters, 2*time.Millisecond),
+		loopSpec(kindWriter, path, logName, writerIters, 2*time.Millisecond),
 	}
-	var procs []*rwProc
+	var procs []*locktest.Helper
 	for i, s := range specs {
-		s.Role, s.Path, s.Log, s.PollMax = roleLoop, path, logName, 5*time.Millisecond
-		procs = append(procs, startRW(t, fmt.Sprintf("%s%d", s.Kind, i), s))
+		label := fmt.Sprintf("writer%d", i)
+		if s.Shared {
+			label = fmt.Sprintf("reader%d", i)
+		}
+		h, _ := startHelper(t, label, s)
+		procs = append(procs, h)
 	}
 	readers, writers := procs[:3], procs[3:]
 	// Sharing, for certain: this process holds the lock shared, its hold
@@ -309,7 +350,7 @@ func TestRWWritersExclude(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), rwTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), locktest.HelperTimeout)
 	defer cancel()
 	if err := mine.RLock(ctx); err != nil {
 		t.Fatal(err)
@@ -320,31 +361,31 @@ func TestRWWritersExclude(t *testing.T) {
 	}
 	defer logf.Close()
 	logMine := func(what string) {
-		if err := appendLine(logf, fmt.Sprintf("%s %s %d %d %d\n", what, kindReader, os.Getpid(), mine.Token(), time.Now().UnixNano())); err != nil {
+		if err := locktest.AppendLine(logf, fmt.Sprintf("%s %s %d %d %d", what, kindReader, os.Getpid(), mine.Token(), time.Now().UnixNano())); err != nil {
 			t.Fatal(err)
 		}
 	}
 	logMine("begin")
 	for _, p := range readers {
-		p.send("go")
+		p.Send(t, "start")
 	}
-	readers[0].expect("running") // its first hold has begun, inside ours
+	readers[0].Expect(t, "looping") // its first hold has begun, inside ours
 	logMine("end")
 	if err := mine.RUnlock(); err != nil {
 		t.Fatal(err)
 	}
 	for _, p := range writers {
-		p.send("go")
+		p.Send(t, "start")
 	}
 	for i, p := range procs {
 		if i != 0 {
-			p.expect("running")
+			p.Expect(t, "looping")
 		}
-		if got, want := p.expect("done")[1], strconv.Itoa(specs[i].Iterations); got != want {
-			t.Errorf("helper %s did %s iterations, want %s", p.label, got, want)
+		if got, want := p.Expect(t, "done")[1], strconv.Itoa(specs[i].Iterations); got != want {
+			t.Errorf("helper %s did %s iterations, want %s", p.Label, got, want)
 		}
-		p.closeStdin()
-		p.waitExit()
+		p.CloseStdin()
+		p.Done(t)
 	}
 
 	evs := readEvents(t, logName)
@@ -447,34 +488,31 @@ func TestRWWriterNotStarved(t *testing.T) {
 	dumpOnFailure(t, path)
 	logName := filepath.Join(dir, "log")
 	const readers, rounds = 3, 4
-	var rprocs []*rwProc
+	var rprocs []*locktest.Helper
 	for i := range readers {
-		rprocs = append(rprocs, startRW(t, fmt.Sprintf("reader%d", i), rwSpec{
-			Role: roleLoop, Path: path, Log: logName, Kind: kindReader,
-			Hold: 15 * time.Millisecond, PollMax: 5 * time.Millisecond,
-		}))
+		h, _ := startHelper(t, fmt.Sprintf("reader%d", i), loopSpec(kindReader, path, logName, 0, 15*time.Millisecond))
+		rprocs = append(rprocs, h)
 	}
-	w := startRW(t, "writer", rwSpec{
-		Role: roleLoop, Path: path, Log: logName, Kind: kindWriter, Iterations: rounds,
-		Hold: 2 * time.Millisecond, PollMax: 5 * time.Millisecond, WatchQueue: true, WaitReaders: true,
-	})
+	ws := loopSpec(kindWriter, path, logName, rounds, 2*time.Millisecond)
+	ws.WatchQueue, ws.WaitReaders = true, true
+	w, _ := startHelper(t, "writer", ws)
 	for _, p := range rprocs {
-		p.send("go")
+		p.Send(t, "start")
 	}
 	for _, p := range rprocs {
-		p.expect("running")
+		p.Expect(t, "looping")
 	}
 	start := time.Now()
-	w.send("go")
-	w.expect("running")
-	w.expect("done")
+	w.Send(t, "start")
+	w.Expect(t, "looping")
+	w.Expect(t, "done")
 	t.Logf("writer did %d rounds against the reader stream in %v", rounds, time.Since(start))
-	w.closeStdin()
-	w.waitExit()
+	w.CloseStdin()
+	w.Done(t)
 	for _, p := range rprocs {
-		p.closeStdin()
-		p.expect("done")
-		p.waitExit()
+		p.CloseStdin()
+		p.Expect(t, "done")
+		p.Done(t)
 	}
 
 	evs := readEvents(t, logName)
@@ -490,8 +528,8 @@ func TestRWWriterNotStarved(t *testing.T) {
 	}
 }
 
-// TestRWReaderNotStarved is the converse: a stream of writers (one
-// a reader's handle, one plain Lock) and a reader that waits. A writer that releases
+// TestRWReaderNotStarved is the converse: a stream of writers (two
+// processes) and a reader that waits. A writer that releases
 // hands the lock to the queued readers (phases alternate), so after the
 // reader is queued at most the holder then and writers that barged past a
 // queue they had not yet seen (at most one per writer process) go first.
@@ -501,32 +539,29 @@ func TestRWReaderNotStarved(t *testing.T) {
 	dumpOnFailure(t, path)
 	logName := filepath.Join(dir, "log")
 	const rounds = 4
-	var wprocs []*rwProc
-	for i, k := range []string{kindWriter, kindPlain} {
-		wprocs = append(wprocs, startRW(t, fmt.Sprintf("writer%d", i), rwSpec{
-			Role: roleLoop, Path: path, Log: logName, Kind: k,
-			Hold: 10 * time.Millisecond, PollMax: 5 * time.Millisecond,
-		}))
+	var wprocs []*locktest.Helper
+	for i := range 2 {
+		h, _ := startHelper(t, fmt.Sprintf("writer%d", i), loopSpec(kindWriter, path, logName, 0, 10*time.Millisecond))
+		wprocs = append(wprocs, h)
 	}
-	r := startRW(t, "reader", rwSpec{
-		Role: roleLoop, Path: path, Log: logName, Kind: kindReader, Iterations: rounds,
-		Hold: 2 * time.Millisecond, PollMax: 5 * time.Millisecond, WatchQueue: true,
-	})
+	rs := loopSpec(kindReader, path, logName, rounds, 2*time.Millisecond)
+	rs.WatchQueue = true
+	r, _ := startHelper(t, "reader", rs)
 	for _, p := range wprocs {
-		p.send("go")
+		p.Send(t, "start")
 	}
 	for _, p := range wprocs {
-		p.expect("running")
+		p.Expect(t, "looping")
 	}
-	r.send("go")
-	r.expect("running")
-	r.expect("done")
-	r.closeStdin()
-	r.waitExit()
+	r.Send(t, "start")
+	r.Expect(t, "looping")
+	r.Expect(t, "done")
+	r.CloseStdin()
+	r.Done(t)
 	for _, p := range wprocs {
-		p.closeStdin()
-		p.expect("done")
-		p.waitExit()
+		p.CloseStdin()
+		p.Expect(t, "done")
+		p.Done(t)
 	}
 
 	evs := readEvents(t, logName)
@@ -549,17 +584,17 @@ func TestRWKilledReaderReclaimed(t *testing.T) {
 	dir := testdir.New(t)
 	path := filepath.Join(dir, "x.lock")
 	dumpOnFailure(t, path)
-	r := startRW(t, "reader", rwSpec{Role: roleHold, Path: path, Kind: kindReader})
-	rtok := parseToken(t, r.expect("held")[1])
+	r, rpid := startHelper(t, "reader", locktest.HelperSpec{Role: locktest.RoleHold, Path: path, Shared: true})
+	rtok := parseToken(t, r.Expect(t, "held")[1])
 
 	w, err := lockdir.New(path, dotlock.WithStaleAfter(time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got := lockedPIDs(t, w.TryLock(), path); !slices.Equal(got, []int{r.pid}) {
-		t.Fatalf("TryLock while the reader lives names %v, want [%d]", got, r.pid)
+	if got := lockedPIDs(t, w.TryLock(), path); !slices.Equal(got, []int{rpid}) {
+		t.Fatalf("TryLock while the reader lives names %v, want [%d]", got, rpid)
 	}
-	r.kill()
+	r.Kill(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	start := time.Now()
@@ -581,52 +616,48 @@ func TestRWKilledReaderReclaimed(t *testing.T) {
 // TestRWKilledWriterReclaimed: a reader waiting for a writer gets the lock
 // once the writer is SIGKILLed, through the PID check alone.
 func TestRWKilledWriterReclaimed(t *testing.T) {
-	for _, k := range []string{kindWriter, kindPlain} {
-		t.Run(k, func(t *testing.T) {
-			dir := testdir.New(t)
-			path := filepath.Join(dir, "x.lock")
-			dumpOnFailure(t, path)
-			wp := startRW(t, "writer", rwSpec{Role: roleHold, Path: path, Kind: k})
-			wtok := parseToken(t, wp.expect("held")[1])
+	dir := testdir.New(t)
+	path := filepath.Join(dir, "x.lock")
+	dumpOnFailure(t, path)
+	wp, wpid := startHelper(t, "writer", locktest.HelperSpec{Role: locktest.RoleHold, Path: path})
+	wtok := parseToken(t, wp.Expect(t, "held")[1])
 
-			waiting := make(chan *dotlock.LockedError, 1)
-			r, err := lockdir.New(path, dotlock.WithStaleAfter(time.Hour), dotlock.WithOnWait(func(e *dotlock.LockedError) {
-				select {
-				case waiting <- e:
-				default:
-				}
-			}))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := lockedPIDs(t, r.TryRLock(), path); !slices.Equal(got, []int{wp.pid}) {
-				t.Fatalf("TryRLock while the writer lives names %v, want [%d]", got, wp.pid)
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			done := make(chan error, 1)
-			go func() { done <- r.RLock(ctx) }()
-			select {
-			case e := <-waiting:
-				if len(e.Owners) != 1 || e.Owners[0].PID != wp.pid {
-					t.Errorf("waiting reader told of %v, want the writer %d", e, wp.pid)
-				}
-			case err := <-done:
-				t.Fatalf("RLock returned %v while the writer holds", err)
-			}
-			wp.kill()
-			start := time.Now()
-			if err := <-done; err != nil {
-				t.Fatalf("RLock after the writer was killed: %v", err)
-			}
-			t.Logf("reader took the lock %v after the writer was killed", time.Since(start))
-			if got := r.Token(); got <= wtok {
-				t.Errorf("reader token %d, want above the killed writer's %d", got, wtok)
-			}
-			if err := r.RUnlock(); err != nil {
-				t.Fatal(err)
-			}
-		})
+	waiting := make(chan *dotlock.LockedError, 1)
+	r, err := lockdir.New(path, dotlock.WithStaleAfter(time.Hour), dotlock.WithOnWait(func(e *dotlock.LockedError) {
+		select {
+		case waiting <- e:
+		default:
+		}
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := lockedPIDs(t, r.TryRLock(), path); !slices.Equal(got, []int{wpid}) {
+		t.Fatalf("TryRLock while the writer lives names %v, want [%d]", got, wpid)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- r.RLock(ctx) }()
+	select {
+	case e := <-waiting:
+		if len(e.Owners) != 1 || e.Owners[0].PID != wpid {
+			t.Errorf("waiting reader told of %v, want the writer %d", e, wpid)
+		}
+	case err := <-done:
+		t.Fatalf("RLock returned %v while the writer holds", err)
+	}
+	wp.Kill(t)
+	start := time.Now()
+	if err := <-done; err != nil {
+		t.Fatalf("RLock after the writer was killed: %v", err)
+	}
+	t.Logf("reader took the lock %v after the writer was killed", time.Since(start))
+	if got := r.Token(); got <= wtok {
+		t.Errorf("reader token %d, want above the killed writer's %d", got, wtok)
+	}
+	if err := r.RUnlock(); err != nil {
+		t.Fatal(err)
 	}
 }
 
@@ -635,19 +666,21 @@ func TestRWKilledWriterReclaimed(t *testing.T) {
 // writer waits and its TryLock names the reader; the reader's RUnlock
 // succeeds once it runs again.
 func TestRWLiveReaderNeverRemoved(t *testing.T) {
-	if !rwCanStop {
+	if !locktest.CanStop {
 		t.Skip("SIGSTOP is not available on this system: a reader cannot be stopped")
 	}
 	dir := testdir.New(t)
 	path := filepath.Join(dir, "x.lock")
 	dumpOnFailure(t, path)
-	r := startRW(t, "reader", rwSpec{Role: roleHold, Path: path, Kind: kindReader, StaleAfter: 200 * time.Millisecond})
-	rtok := parseToken(t, r.expect("held")[1])
-	r.stop()
+	r, rpid := startHelper(t, "reader", locktest.HelperSpec{Role: locktest.RoleHold, Path: path, Shared: true, StaleAfter: 200 * time.Millisecond})
+	rtok := parseToken(t, r.Expect(t, "held")[1])
+	if err := r.Stop(); err != nil {
+		t.Fatal(err)
+	}
 	stopped := true
 	defer func() {
 		if stopped {
-			r.cont()
+			r.Cont()
 		}
 	}()
 
@@ -664,22 +697,24 @@ func TestRWLiveReaderNeverRemoved(t *testing.T) {
 	if d := time.Since(start); d < 1500*time.Millisecond {
 		t.Fatalf("Lock gave up after %v, before its deadline", d)
 	}
-	if got := lockedPIDs(t, w.TryLock(), path); !slices.Equal(got, []int{r.pid}) {
-		t.Errorf("TryLock names %v, want the stopped reader [%d]", got, r.pid)
+	if got := lockedPIDs(t, w.TryLock(), path); !slices.Equal(got, []int{rpid}) {
+		t.Errorf("TryLock names %v, want the stopped reader [%d]", got, rpid)
 	}
 	rs, err := w.Readers()
-	if err != nil || len(rs) != 1 || rs[0].PID != r.pid || rs[0].Token != rtok {
+	if err != nil || len(rs) != 1 || rs[0].PID != rpid || rs[0].Token != rtok {
 		t.Errorf("Readers() = %v, %v; want the stopped reader's record", rs, err)
 	}
 	if _, err := os.Lstat(path + ".queue"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("the writer that gave up left its queue behind (%v)", err)
 	}
 
-	r.cont()
+	if err := r.Cont(); err != nil {
+		t.Fatal(err)
+	}
 	stopped = false
-	r.send("release")
-	r.expect("released")
-	r.waitExit()
+	r.CloseStdin() // release
+	r.Expect(t, "released")
+	r.Done(t)
 	if err := w.TryLock(); err != nil {
 		t.Fatalf("TryLock after the reader left: %v", err)
 	}
@@ -706,13 +741,15 @@ func TestRWFileConsistency(t *testing.T) {
 	dir := testdir.New(t)
 	data := filepath.Join(dir, "data.json")
 	dumpOnFailure(t, lockdir.LockPath(data))
-	if err := os.WriteFile(data, dataContent(0), 0o644); err != nil {
+	if err := os.WriteFile(data, locktest.DataContent(0), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	const procs, iters = 4, 16 // each: 4 Transform, 4 in place, 8 reads
-	var ps []*rwProc
+	var ps []*locktest.Helper
 	for i := range procs {
-		ps = append(ps, startRW(t, fmt.Sprintf("file%d", i), rwSpec{Role: roleFile, Data: data, Iterations: iters, PollMax: 5 * time.Millisecond}))
+		h, _ := startHelper(t, fmt.Sprintf("file%d", i), locktest.HelperSpec{
+			Role: locktest.RoleFile, Data: data, Iterations: iters, PollMax: 5 * time.Millisecond})
+		ps = append(ps, h)
 	}
 	// The test reads too, locked (must always be whole) and unlocked (for
 	// the record: shows the writers do expose torn states).
@@ -732,7 +769,7 @@ func TestRWFileConsistency(t *testing.T) {
 			}
 			b, err := lockdir.ReadFile(ctx, data, dotlock.WithPoll(time.Millisecond, 5*time.Millisecond))
 			if err == nil {
-				_, err = parseData(b)
+				_, err = locktest.ParseData(b)
 			}
 			if err != nil {
 				readErr = err
@@ -741,22 +778,22 @@ func TestRWFileConsistency(t *testing.T) {
 			lockedReads++
 			if b, err := os.ReadFile(data); err == nil {
 				unlockedReads++
-				if _, err := parseData(b); err != nil {
+				if _, err := locktest.ParseData(b); err != nil {
 					torn++
 				}
 			}
 		}
 	}()
 	for _, p := range ps {
-		p.send("go")
+		p.Send(t, "start")
 	}
 	for _, p := range ps {
-		f := p.expect("done")
-		if f[1] != strconv.Itoa(iters/2) || f[2] != strconv.Itoa(iters/2) {
-			t.Errorf("helper %s: %v", p.label, f)
+		f := p.Expect(t, "done")
+		if len(f) != 3 || f[1] != strconv.Itoa(iters/2) || f[2] != strconv.Itoa(iters/2) {
+			t.Errorf("helper %s: %v", p.Label, f)
 		}
-		p.closeStdin()
-		p.waitExit()
+		p.CloseStdin()
+		p.Done(t)
 	}
 	close(stop)
 	wg.Wait()
@@ -768,7 +805,7 @@ func TestRWFileConsistency(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := parseData(b)
+	n, err := locktest.ParseData(b)
 	if err != nil {
 		t.Fatal(err)
 	}

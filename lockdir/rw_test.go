@@ -106,242 +106,306 @@ func recv(t *testing.T, c <-chan error, what string) error {
 	}
 }
 
-func TestRWInProcess(t *testing.T) {
-	pid := os.Getpid()
-	ctx := context.Background()
+// rwStep is one step of a TestRWInProcess case: an operation on the
+// handle named h (opened on the lock path at its first use), or a check.
+type rwStep struct {
+	h  string
+	op string // one of the cases of (*rwRun).do
+	// want is the error the operation must return (nil: success); a
+	// context error must be the context's own.
+	want error
+	// locked: the operation fails with ErrLocked naming exactly these
+	// handles (by their hold's token; a handle that holds nothing, a
+	// waiter, by a record of this process that is no hold's).
+	locked []string
+	fresh  bool          // the token it takes is new: not 0, not one seen before
+	newer  []string      // the token it takes is above these handles' last tokens
+	n      int           // readers: how many reader records
+	after  time.Duration // rlock, lock: with a deadline this far off, which it must not beat
+	cancel bool          // rlock, lock: with a context already cancelled
+}
 
-	t.Run("SharedThenExclusive", func(t *testing.T) {
-		path := filepath.Join(testdir.New(t), "x.lock")
-		h1, h2 := mustRW(t, path), mustRW(t, path)
-		if err := h1.RLock(ctx); err != nil {
-			t.Fatal(err)
-		}
-		if err := h2.RLock(ctx); err != nil {
-			t.Fatalf("second reader: %v", err)
-		}
-		t1, t2 := h1.Token(), h2.Token()
-		if t1 == 0 || t2 == 0 || t1 == t2 {
-			t.Errorf("reader tokens %d and %d, want two distinct tokens", t1, t2)
-		}
-		if isClosed(h1.Lost()) || isClosed(h2.Lost()) {
-			t.Error("Lost() closed while held")
-		}
-		if rs, err := h1.Readers(); err != nil || len(rs) != 2 {
-			t.Errorf("Readers() = %v, %v; want 2", rs, err)
-		}
-		plain, err := lockdir.New(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if o := lockedBy(t, plain.TryLock(), path); len(o) != 2 || o[0].PID != pid || o[1].PID != pid {
-			t.Errorf("plain TryLock names %v, want both readers", o)
-		}
-		if err := h1.RUnlock(); err != nil {
-			t.Fatal(err)
-		}
-		if !isClosed(h1.Lost()) {
-			t.Error("Lost() of a handle holding nothing is not closed")
-		}
-		if o := lockedBy(t, plain.TryLock(), path); len(o) != 1 || o[0].Token != t2 {
-			t.Errorf("plain TryLock names %v, want the remaining reader (token %d)", o, t2)
-		}
-		if err := h2.RUnlock(); err != nil {
-			t.Fatal(err)
-		}
-		if err := plain.TryLock(); err != nil {
-			t.Fatalf("plain TryLock after both readers left: %v", err)
-		}
-		if tok := plain.Token(); tok <= max(t1, t2) {
-			t.Errorf("writer token %d, want above the readers' %d and %d", tok, t1, t2)
-		}
-		// A plain writer excludes readers and writers.
-		if o := lockedBy(t, h1.TryRLock(), path); len(o) != 1 || o[0].Token != plain.Token() {
-			t.Errorf("TryRLock names %v, want the plain writer", o)
-		}
-		if o := lockedBy(t, h1.TryLock(), path); len(o) != 1 || o[0].Token != plain.Token() {
-			t.Errorf("shared.TryLock names %v, want the plain writer", o)
-		}
-		if err := plain.Unlock(); err != nil {
-			t.Fatal(err)
-		}
-		for _, leftover := range []string{path, path + ".queue", path + ".break"} {
-			if _, err := os.Lstat(leftover); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("%s left behind (%v)", leftover, err)
-			}
-		}
-	})
-
-	t.Run("OneHandleManyHolds", func(t *testing.T) {
-		path := filepath.Join(testdir.New(t), "x.lock")
-		h := mustRW(t, path)
-		if err := h.RUnlock(); !errors.Is(err, dotlock.ErrNotHeld) {
-			t.Errorf("RUnlock holding nothing = %v, want ErrNotHeld", err)
-		}
-		for range 3 {
-			if err := h.RLock(ctx); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if rs, err := h.Readers(); err != nil || len(rs) != 3 {
-			t.Errorf("Readers() = %v, %v; want 3 holds", rs, err)
-		}
-		for range 3 {
-			if err := h.RUnlock(); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if err := h.RUnlock(); !errors.Is(err, dotlock.ErrNotHeld) {
-			t.Errorf("fourth RUnlock = %v, want ErrNotHeld", err)
-		}
-		if err := h.Unlock(); !errors.Is(err, dotlock.ErrNotHeld) {
-			t.Errorf("Unlock after shared holds only = %v, want ErrNotHeld", err)
-		}
-		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
-			t.Errorf("lock directory left behind (%v)", err)
-		}
-	})
-
-	t.Run("CancelWaitingRLock", func(t *testing.T) {
-		path := filepath.Join(testdir.New(t), "x.lock")
-		w, err := lockdir.New(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.Lock(ctx); err != nil {
-			t.Fatal(err)
-		}
-		wtok := w.Token()
-		r := mustRW(t, path)
-
-		cctx, cancel := context.WithCancel(ctx)
-		cancel()
-		if err := r.RLock(cctx); err != context.Canceled {
-			t.Errorf("RLock with a cancelled context = %v, want context.Canceled", err)
-		}
-		start := time.Now() // before the deadline is set, which counts from then
-		tctx, tcancel := context.WithTimeout(ctx, 200*time.Millisecond)
-		defer tcancel()
-		if err := r.RLock(tctx); err != tctx.Err() || err != context.DeadlineExceeded {
-			t.Errorf("RLock past its deadline = %v, want ctx.Err() = %v", err, tctx.Err())
-		}
-		if d := time.Since(start); d < 200*time.Millisecond {
-			t.Errorf("RLock gave up after %v, before its deadline", d)
-		}
-		if q := queueLeft(path); len(q) > 0 {
-			t.Errorf("queue left behind after a timed-out RLock: %v", q)
-		}
-		cctx, cancel = context.WithCancel(ctx)
-		done := make(chan error, 1)
-		go func() { done <- r.RLock(cctx) }()
-		waitQueueEntry(t, path, ".r.")
-		cancel()
-		if err := recv(t, done, "cancelled RLock"); err != cctx.Err() || err != context.Canceled {
-			t.Errorf("cancelled RLock = %v, want ctx.Err() = %v", err, cctx.Err())
-		}
-		if q := queueLeft(path); len(q) > 0 {
-			t.Errorf("queue left behind after a cancelled RLock: %v", q)
-		}
+// rwInProcess are the cases of TestRWInProcess: shared/exclusive locks
+// between handles in one process.
+var rwInProcess = []struct {
+	name  string
+	steps []rwStep
+}{
+	{"SharedThenExclusive", []rwStep{
+		{h: "h1", op: "rlock", fresh: true},
+		{h: "h2", op: "rlock", fresh: true}, // a second reader
+		{h: "h1", op: "notlost"}, {h: "h2", op: "notlost"},
+		{h: "h1", op: "readers", n: 2},
+		{h: "plain", op: "trylock", locked: []string{"h1", "h2"}},
+		{h: "h1", op: "runlock"},
+		{h: "h1", op: "lost"}, // a handle holding nothing
+		{h: "plain", op: "trylock", locked: []string{"h2"}},
+		{h: "h2", op: "runlock"},
+		{h: "plain", op: "trylock", newer: []string{"h1", "h2"}},
+		// A writer excludes readers and writers.
+		{h: "h1", op: "tryrlock", locked: []string{"plain"}},
+		{h: "h1", op: "trylock", locked: []string{"plain"}},
+		{h: "plain", op: "unlock"},
+		{op: "gone"},
+	}},
+	{"OneHandleManyHolds", []rwStep{
+		{h: "h", op: "runlock", want: dotlock.ErrNotHeld},
+		{h: "h", op: "rlock"}, {h: "h", op: "rlock"}, {h: "h", op: "rlock"},
+		{h: "h", op: "readers", n: 3},
+		{h: "h", op: "runlock"}, {h: "h", op: "runlock"}, {h: "h", op: "runlock"},
+		{h: "h", op: "runlock", want: dotlock.ErrNotHeld},
+		{h: "h", op: "unlock", want: dotlock.ErrNotHeld}, // after shared holds only
+		{op: "gone"},
+	}},
+	{"CancelWaitingRLock", []rwStep{
+		{h: "w", op: "lock"},
+		{h: "r", op: "rlock", cancel: true, want: context.Canceled},
+		{h: "r", op: "rlock", after: 200 * time.Millisecond, want: context.DeadlineExceeded},
+		{op: "queue empty"},
+		{h: "r", op: "go rlock"}, {h: "r", op: "queued"}, {h: "r", op: "cancel"},
+		{h: "r", op: "done", want: context.Canceled},
+		{op: "queue empty"},
 		// The writer's lock is intact.
-		if o, err := w.Owner(); err != nil || o.Token != wtok || o.Mode != stale.ModeExclusive {
-			t.Errorf("Owner() = %v, %v; want the writer's record (token %d)", o, err, wtok)
-		}
-		if isClosed(w.Lost()) {
-			t.Error("writer's Lost() closed")
-		}
-		if o := lockedBy(t, mustRW(t, path).TryRLock(), path); len(o) != 1 || o[0].Token != wtok {
-			t.Errorf("TryRLock names %v, want the writer", o)
-		}
-		if err := r.RUnlock(); !errors.Is(err, dotlock.ErrNotHeld) {
-			t.Errorf("RUnlock after cancelled RLocks = %v, want ErrNotHeld", err)
-		}
-		if err := w.Unlock(); err != nil {
-			t.Fatalf("writer's Unlock: %v", err)
-		}
-	})
-
-	t.Run("WaitingWriterGoesFirst", func(t *testing.T) {
-		path := filepath.Join(testdir.New(t), "x.lock")
-		r1, r2, w := mustRW(t, path), mustRW(t, path), mustRW(t, path)
-		if err := r1.RLock(ctx); err != nil {
-			t.Fatal(err)
-		}
-		r1tok := r1.Token()
-		wdone := make(chan error, 1)
-		go func() { wdone <- w.Lock(ctx) }()
-		waitQueueEntry(t, path, ".w.")
+		{h: "w", op: "owner"}, {h: "w", op: "notlost"},
+		{h: "r2", op: "tryrlock", locked: []string{"w"}},
+		{h: "r", op: "runlock", want: dotlock.ErrNotHeld},
+		{h: "w", op: "unlock"},
+	}},
+	{"WaitingWriterGoesFirst", []rwStep{
+		{h: "r1", op: "rlock"},
+		{h: "w", op: "go lock"}, {h: "w", op: "queued"},
 		// A new reader may not join past the waiting writer; it is told why.
-		if o := lockedBy(t, r2.TryRLock(), path); len(o) != 1 || o[0].PID != pid {
-			t.Errorf("TryRLock while a writer waits names %v, want the waiting writer", o)
-		}
-		rdone := make(chan error, 1)
-		go func() { rdone <- r2.RLock(ctx) }()
-		waitQueueEntry(t, path, ".r.")
-		if err := r1.RUnlock(); err != nil {
-			t.Fatal(err)
-		}
-		if err := recv(t, wdone, "waiting writer"); err != nil {
-			t.Fatalf("waiting writer: %v", err)
-		}
-		wtok := w.Token()
-		if wtok <= r1tok {
-			t.Errorf("writer token %d, want above the reader's %d", wtok, r1tok)
-		}
+		{h: "r2", op: "tryrlock", locked: []string{"w"}},
+		{h: "r2", op: "go rlock"}, {h: "r2", op: "queued"},
+		{h: "r1", op: "runlock"},
+		{h: "w", op: "done", newer: []string{"r1"}},
+		{h: "r2", op: "pending"}, // queued behind the writer, which holds
+		{h: "w", op: "readers", n: 0},
+		{h: "w", op: "unlock"},
+		{h: "r2", op: "done", newer: []string{"w"}},
+		{h: "r2", op: "runlock"},
+		{op: "queue empty"},
+	}},
+	{"CancelWaitingWriter", []rwStep{
+		{h: "r1", op: "rlock"},
+		{h: "w", op: "go lock"}, {h: "w", op: "queued"}, {h: "w", op: "cancel"},
+		{h: "w", op: "done", want: context.Canceled},
+		{op: "queue empty"},
+		// No writer waits any more: readers join again.
+		{h: "r2", op: "tryrlock"}, {h: "r2", op: "runlock"},
+		{h: "r1", op: "runlock"},
+		{h: "w", op: "trylock"}, {h: "w", op: "unlock"},
+	}},
+}
+
+func TestRWInProcess(t *testing.T) {
+	for _, c := range rwInProcess {
+		t.Run(c.name, func(t *testing.T) {
+			r := &rwRun{t: t, path: filepath.Join(testdir.New(t), "x.lock"), handles: map[string]*lockdir.Lock{},
+				tok: map[string]uint64{}, holds: map[string]int{}, bg: map[string]*rwBackground{}}
+			for i, s := range c.steps {
+				r.step = fmt.Sprintf("step %d (%s %s)", i, s.h, s.op)
+				r.do(s)
+			}
+		})
+	}
+}
+
+// rwRun runs the steps of one TestRWInProcess case.
+type rwRun struct {
+	t       *testing.T
+	path    string
+	step    string // the step being done, for messages
+	handles map[string]*lockdir.Lock
+	tok     map[string]uint64 // each handle's last token
+	holds   map[string]int    // holds of each handle
+	bg      map[string]*rwBackground
+}
+
+// rwBackground is an RLock or Lock running on its own goroutine.
+type rwBackground struct {
+	op     string
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func (r *rwRun) handle(name string) *lockdir.Lock {
+	if r.handles[name] == nil {
+		r.handles[name] = mustRW(r.t, r.path)
+	}
+	return r.handles[name]
+}
+
+func (r *rwRun) do(s rwStep) {
+	t := r.t
+	t.Helper()
+	l := r.handle(s.h)
+	switch s.op {
+	case "rlock", "lock", "tryrlock", "trylock", "runlock", "unlock", "go rlock", "go lock", "done", "cancel":
+		r.acquireRelease(s, l)
+	case "pending":
 		select {
-		case err := <-rdone:
-			t.Fatalf("reader queued behind the writer got %v while the writer holds", err)
+		case err := <-r.bg[s.h].done:
+			t.Fatalf("%s: the %s returned %v while it should wait", r.step, r.bg[s.h].op, err)
 		default:
 		}
-		if rs, err := w.Readers(); err != nil || len(rs) != 0 {
-			t.Errorf("Readers() while the writer holds = %v, %v", rs, err)
+	case "queued":
+		mark := ".w."
+		if r.bg[s.h].op == "rlock" {
+			mark = ".r."
 		}
-		if err := w.Unlock(); err != nil {
-			t.Fatal(err)
+		waitQueueEntry(t, r.path, mark)
+	case "readers":
+		if rs, err := l.Readers(); err != nil || len(rs) != s.n {
+			t.Errorf("%s: Readers() = %v, %v; want %d", r.step, rs, err, s.n)
 		}
-		if err := recv(t, rdone, "queued reader"); err != nil {
-			t.Fatalf("queued reader: %v", err)
+	case "lost", "notlost":
+		if isClosed(l.Lost()) != (s.op == "lost") {
+			t.Errorf("%s: Lost() closed is %v, want %v", r.step, isClosed(l.Lost()), s.op == "lost")
 		}
-		if tok := r2.Token(); tok <= wtok {
-			t.Errorf("reader token %d, want above the writer's %d", tok, wtok)
+	case "owner": // the record at the path is h's exclusive one
+		if o, err := l.Owner(); err != nil || o.Token != r.tok[s.h] || o.Mode != stale.ModeExclusive {
+			t.Errorf("%s: Owner() = %v, %v; want %s's record (token %d)", r.step, o, err, s.h, r.tok[s.h])
 		}
-		if err := r2.RUnlock(); err != nil {
-			t.Fatal(err)
+	case "queue empty":
+		if q := queueLeft(r.path); len(q) > 0 {
+			t.Errorf("%s: queue left behind: %v", r.step, q)
 		}
-		if q := queueLeft(path); len(q) > 0 {
-			t.Errorf("queue left behind: %v", q)
+	case "gone":
+		for _, leftover := range []string{r.path, r.path + ".queue", r.path + ".break"} {
+			if _, err := os.Lstat(leftover); !errors.Is(err, fs.ErrNotExist) {
+				t.Errorf("%s: %s left behind (%v)", r.step, leftover, err)
+			}
 		}
-	})
+	default:
+		t.Fatalf("%s: no such operation", r.step)
+	}
+}
 
-	t.Run("CancelWaitingWriter", func(t *testing.T) {
-		path := filepath.Join(testdir.New(t), "x.lock")
-		r1, r2, w := mustRW(t, path), mustRW(t, path), mustRW(t, path)
-		if err := r1.RLock(ctx); err != nil {
-			t.Fatal(err)
-		}
-		wctx, cancel := context.WithCancel(ctx)
-		wdone := make(chan error, 1)
-		go func() { wdone <- w.Lock(wctx) }()
-		waitQueueEntry(t, path, ".w.")
+// acquireRelease does a step that takes, waits for or gives up a hold,
+// and checks its result.
+func (r *rwRun) acquireRelease(s rwStep, l *lockdir.Lock) {
+	t := r.t
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	if s.cancel {
 		cancel()
-		if err := recv(t, wdone, "cancelled Lock"); err != context.Canceled {
-			t.Errorf("cancelled Lock = %v, want context.Canceled", err)
+	}
+	if s.after > 0 {
+		ctx, cancel = context.WithTimeout(context.Background(), s.after)
+		defer cancel()
+	}
+	start := time.Now() // before the deadline is set, which counts from then
+	var err error
+	switch s.op {
+	case "rlock":
+		err = l.RLock(ctx)
+	case "lock":
+		err = l.Lock(ctx)
+	case "tryrlock":
+		err = l.TryRLock()
+	case "trylock":
+		err = l.TryLock()
+	case "runlock":
+		err = l.RUnlock()
+	case "unlock":
+		err = l.Unlock()
+	case "go rlock", "go lock":
+		b := &rwBackground{op: strings.TrimPrefix(s.op, "go "), done: make(chan error, 1)}
+		b.ctx, b.cancel = context.WithCancel(context.Background())
+		t.Cleanup(b.cancel)
+		go func() {
+			if b.op == "rlock" {
+				b.done <- l.RLock(b.ctx)
+			} else {
+				b.done <- l.Lock(b.ctx)
+			}
+		}()
+		r.bg[s.h] = b
+		return
+	case "cancel":
+		r.bg[s.h].cancel()
+		return
+	case "done":
+		ctx = r.bg[s.h].ctx
+		err = recv(t, r.bg[s.h].done, r.step)
+	}
+	if s.after > 0 && time.Since(start) < s.after {
+		t.Errorf("%s: gave up after %v, before its deadline", r.step, time.Since(start))
+	}
+	r.result(s, l, ctx, err)
+}
+
+// result checks the error of an operation and keeps the handle's token.
+func (r *rwRun) result(s rwStep, l *lockdir.Lock, ctx context.Context, err error) {
+	t := r.t
+	t.Helper()
+	switch {
+	case s.locked != nil:
+		r.wantLocked(s, err)
+		return
+	case s.want == nil && err != nil:
+		t.Fatalf("%s: %v", r.step, err)
+	case s.want != nil && !errors.Is(err, s.want):
+		t.Fatalf("%s = %v, want %v", r.step, err, s.want)
+	case (s.want == context.Canceled || s.want == context.DeadlineExceeded) && err != ctx.Err():
+		t.Errorf("%s = %v, want the context's own error %v", r.step, err, ctx.Err())
+	case err != nil:
+		return
+	}
+	if strings.HasSuffix(s.op, "unlock") {
+		r.holds[s.h]--
+		return
+	}
+	tok := l.Token()
+	if s.fresh {
+		if tok == 0 {
+			t.Errorf("%s: token 0", r.step)
 		}
-		if q := queueLeft(path); len(q) > 0 {
-			t.Errorf("queue left behind after a cancelled Lock: %v", q)
+		for h, old := range r.tok {
+			if tok == old {
+				t.Errorf("%s: token %d, want a new one (%s had it)", r.step, tok, h)
+			}
 		}
-		// No writer waits any more: readers join again.
-		if err := r2.TryRLock(); err != nil {
-			t.Errorf("TryRLock after the writer gave up: %v", err)
-		} else if err := r2.RUnlock(); err != nil {
-			t.Error(err)
+	}
+	for _, h := range s.newer {
+		if tok <= r.tok[h] {
+			t.Errorf("%s: token %d, want above %s's %d", r.step, tok, h, r.tok[h])
 		}
-		if err := r1.RUnlock(); err != nil {
-			t.Fatalf("reader's RUnlock: %v", err)
+	}
+	r.tok[s.h] = tok
+	r.holds[s.h]++
+}
+
+// wantLocked checks that err is ErrLocked naming the holds of the
+// handles s.locked.
+func (r *rwRun) wantLocked(s rwStep, err error) {
+	t := r.t
+	t.Helper()
+	o := lockedBy(t, err, r.path)
+	if len(o) != len(s.locked) {
+		t.Errorf("%s: names %v, want %d holders (%v)", r.step, o, len(s.locked), s.locked)
+		return
+	}
+	held := func(tok uint64) bool {
+		for x, n := range r.holds {
+			if n > 0 && r.tok[x] == tok {
+				return true
+			}
 		}
-		if err := w.TryLock(); err != nil {
-			t.Fatal(err)
+		return false
+	}
+	for _, h := range s.locked {
+		// A handle that holds nothing is a waiter: named by a record of
+		// this process that is no hold's.
+		if !slices.ContainsFunc(o, func(o stale.Owner) bool {
+			return o.PID == os.Getpid() && (r.holds[h] > 0 && o.Token == r.tok[h] || r.holds[h] == 0 && !held(o.Token))
+		}) {
+			t.Errorf("%s: names %v, want %s (token %d) among them", r.step, o, h, r.tok[h])
 		}
-		w.Unlock()
-	})
+	}
 }
 
 // TestRWQueuedReaderAdmittedWhenWriterGivesUp: a reader that queued behind

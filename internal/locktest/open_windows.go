@@ -4,6 +4,8 @@ import (
 	"io/fs"
 	"os"
 	"syscall"
+
+	"golang.org/x/sys/windows"
 )
 
 // openWriteShared opens name for writing as dotlock does for its own record:
@@ -20,4 +22,19 @@ func openWriteShared(name string) (*os.File, error) {
 		return nil, &fs.PathError{Op: "open", Path: name, Err: err}
 	}
 	return os.NewFile(uintptr(h), name), nil
+}
+
+// AppendLine appends line and a newline to f, opened with O_APPEND.
+// Helpers log at once, and Wine's appends from several processes can
+// overwrite each other (it seeks to the end, then writes), so each append
+// holds the file's kernel lock.
+func AppendLine(f *os.File, line string) error {
+	h := windows.Handle(f.Fd())
+	ol := new(windows.Overlapped)
+	if err := windows.LockFileEx(h, windows.LOCKFILE_EXCLUSIVE_LOCK, 0, 1, 0, ol); err != nil {
+		return err
+	}
+	defer windows.UnlockFileEx(h, 0, 1, 0, ol)
+	_, err := f.WriteString(line + "\n")
+	return err
 }

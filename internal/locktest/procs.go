@@ -48,11 +48,13 @@ const (
 	// "PID TOKEN VALUE" to Log with O_APPEND, Unlock. Then prints
 	// "done COUNT" and exits.
 	RoleCounter = "counter"
-	// RoleHold takes the lock with Lock, prints "held TOKEN UUID", and
-	// holds it until stdin is closed; then unlocks and prints "released"
-	// (or "unlock-error MESSAGE") and exits. It prints "lost" if the hold
-	// is found lost meanwhile. With Log set it appends "acquire TOKEN PID"
-	// after acquiring and "release TOKEN PID" before unlocking.
+	// RoleHold takes the lock with Lock (with Shared, RLock), prints
+	// "held TOKEN UUID" (of its own record: for a shared hold, its reader
+	// record), and holds it until stdin is closed; then unlocks and prints
+	// "released" (or "unlock-error MESSAGE") and exits. It prints "lost"
+	// if the hold is found lost meanwhile. With Log set it appends
+	// "acquire TOKEN PID" after acquiring and "release TOKEN PID" before
+	// unlocking.
 	RoleHold = "hold"
 	// RoleContend is RoleHold that first waits for a "start" line, and
 	// prints "won TOKEN UUID" instead of "held ...". If the Lock times out
@@ -67,11 +69,20 @@ const (
 type HelperSpec struct {
 	Role string // one of the Role constants
 	Path string // lock path
-	Log  string // O_APPEND event log (counter: required; hold, contend: optional)
+	Log  string // O_APPEND event log (counter, chaos: required; hold, contend, loop: optional)
+
+	// Shared makes the hold, contend and loop roles take the lock shared
+	// (RLock/RUnlock); they need the lockdir Kind then.
+	Shared bool
 
 	Counter    string // counter file (counter)
-	Iterations int    // lock/unlock cycles per goroutine (counter; default 100)
+	Iterations int    // lock/unlock cycles per goroutine (counter: default 100; loop, file: 0 is until stdin closes)
 	Goroutines int    // goroutines, each with its own handle (counter; default 1)
+
+	Hold        time.Duration // loop: how long each hold lasts (the work done holding)
+	WatchQueue  bool          // loop: log when it waits, and when its queue record appears
+	WaitReaders bool          // loop: begin each round only while readers hold (lockdir)
+	Data        string        // file: the data file (DataContent format)
 
 	StaleAfter time.Duration // WithStaleAfter, if not 0
 	PollMax    time.Duration // WithPoll(PollMin or 1ms, PollMax), if not 0
@@ -150,6 +161,17 @@ func procHelperMain(k Kind, role string) int {
 		return 2
 	}
 	return procRunRole(k, s)
+}
+
+// CanStop says whether helpers can be stopped (Stop) and continued (Cont)
+// on this system.
+const CanStop = procCanStop
+
+// Ready takes the helper's "ready PID STARTID" line and returns the PID.
+func (h *Helper) Ready(t testing.TB) int {
+	t.Helper()
+	pid, _ := procReady(t, h)
+	return pid
 }
 
 // RunProcesses runs the cross-process suite (real helper processes, real

@@ -5,12 +5,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/dotlock/dotlock/internal/lockcore"
+	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -46,8 +48,9 @@ const (
 
 // procMoreRoles are the roles procRunRole finds outside its own switch.
 var procMoreRoles = map[string]procRoleFunc{
-	RoleWatch: procWatch,
-	RoleChaos: procChaos,
+	RoleWatch:   procWatch,
+	RoleChaos:   procChaos,
+	RoleChaosRW: procChaos,
 }
 
 func procOneLine(s string) string { return strings.ReplaceAll(s, "\n", " | ") }
@@ -60,7 +63,7 @@ func procWatch(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockco
 	opts = append(opts, lockcore.WithOnWait(func(e *lockcore.LockedError) {
 		o.printf("waiting %s", procOneLine(e.Error()))
 	}))
-	l, err := k.New(s.Path, opts...)
+	l, err := procOpen(k, s, opts)
 	if err != nil {
 		return fail("New: %v", err)
 	}
@@ -75,9 +78,10 @@ func procWatch(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockco
 // procChaosCounterWidth is the width of the counter file's number.
 const procChaosCounterWidth = 20
 
+// procChaos plays RoleChaos and, on a lockdir.Lock, RoleChaosRW.
 func procChaos(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.Option, fail func(string, ...any) int) int {
 	if s.Counter == "" || s.Log == "" {
-		return fail("chaos role needs Counter and Log")
+		return fail("%s role needs Counter and Log", s.Role)
 	}
 	self, err := stale.Self(0, stale.ModeExclusive, time.Now())
 	if err != nil {
@@ -94,7 +98,15 @@ func procChaos(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockco
 		procAppendLine(s.Log, fmt.Sprintf("break %d %s %d %s %d %d %s",
 			vtok, vhost, vpid, host, pid, time.Now().UnixNano(), procOneLine(reason)))
 	}))
-	l, err := k.New(s.Path, opts...)
+	mixed := s.Role == RoleChaosRW
+	var l Locker
+	var rw *lockdir.Lock
+	if mixed {
+		rw, err = procNewRW(k, s.Path, opts)
+		l = rw
+	} else {
+		l, err = k.New(s.Path, opts...)
+	}
 	if err != nil {
 		return fail("New: %v", err)
 	}
@@ -108,27 +120,40 @@ func procChaos(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockco
 		procWaitEOF(in)
 		cancel()
 	}()
+	rng := rand.New(rand.NewPCG(uint64(pid), uint64(time.Now().UnixNano())))
 	tmp := fmt.Sprintf("%s.tmp.%s.%d", s.Counter, host, pid)
 	n := 0
 	for ctx.Err() == nil {
+		shared := mixed && rng.IntN(2) == 0
 		lctx, lcancel := context.WithTimeout(ctx, s.timeout())
-		err := l.Lock(lctx)
+		if shared {
+			err = rw.RLock(lctx)
+		} else {
+			err = l.Lock(lctx)
+		}
 		lcancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				break // told to stop while waiting
 			}
-			return fail("Lock: %v", err)
+			return fail("Lock (shared=%v): %v", shared, err)
 		}
 		t0 := time.Now().UnixNano()
 		tok := l.Token()
-		err = procChaosHold(l, s, tmp, tok, host, pid, t0)
-		if uerr := l.Unlock(); err == nil && uerr != nil {
+		var uerr error
+		if shared {
+			err = procChaosReadHold(l, s, tok, host, pid, t0, rng)
+			uerr = rw.RUnlock()
+		} else {
+			err = procChaosHold(l, s, tmp, tok, host, pid, t0)
+			uerr = l.Unlock()
+		}
+		if err == nil && uerr != nil {
 			procAppendLine(s.Log, fmt.Sprintf("error %d %s %d unlock: %s", tok, host, pid, procOneLine(uerr.Error())))
 			err = fmt.Errorf("unlock: %w", uerr)
 		}
 		if err != nil {
-			return fail("hold with token %d: %v", tok, err)
+			return fail("hold with token %d (shared=%v): %v", tok, shared, err)
 		}
 		n++
 	}
@@ -136,19 +161,38 @@ func procChaos(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockco
 	return 0
 }
 
-// procChaosHold is the work done while holding: read the counter, log
+// procChaosReadCounter reads the chaos counter (0 if there is none yet).
+func procChaosReadCounter(name string) (uint64, error) {
+	data, err := os.ReadFile(name)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
+	if err != nil || len(data) != procChaosCounterWidth+1 {
+		return 0, fmt.Errorf("counter file holds %q: torn or foreign write", data)
+	}
+	return v, nil
+}
+
+// procChaosLost logs and reports a hold found lost.
+func procChaosLost(l Locker, s HelperSpec, tok uint64, host string, pid int) error {
+	select {
+	case <-l.Lost():
+		procAppendLine(s.Log, fmt.Sprintf("lost %d %s %d %d", tok, host, pid, time.Now().UnixNano()))
+		return errors.New("hold found lost")
+	default:
+		return nil
+	}
+}
+
+// procChaosHold is an exclusive hold's work: read the counter, log
 // "begin", write the counter plus one, log "end".
 func procChaosHold(l Locker, s HelperSpec, tmp string, tok uint64, host string, pid int, t0 int64) error {
-	v := uint64(0)
-	data, err := os.ReadFile(s.Counter)
-	switch {
-	case err == nil:
-		v, err = strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-		if err != nil || len(data) != procChaosCounterWidth+1 {
-			return fmt.Errorf("counter file holds %q: torn or foreign write", data)
-		}
-	case errors.Is(err, fs.ErrNotExist):
-	default:
+	v, err := procChaosReadCounter(s.Counter)
+	if err != nil {
 		return err
 	}
 	if err := procAppendLine(s.Log, fmt.Sprintf("begin %d %s %d %d %d", tok, host, pid, t0, v)); err != nil {
@@ -160,12 +204,33 @@ func procChaosHold(l Locker, s HelperSpec, tmp string, tok uint64, host string, 
 	if err := os.Rename(tmp, s.Counter); err != nil {
 		return err
 	}
-	select {
-	case <-l.Lost():
-		procAppendLine(s.Log, fmt.Sprintf("lost %d %s %d %d", tok, host, pid, time.Now().UnixNano()))
-		return errors.New("hold found lost")
-	default:
+	if err := procChaosLost(l, s, tok, host, pid); err != nil {
+		return err
 	}
 	t1 := time.Now().UnixNano()
 	return procAppendLine(s.Log, fmt.Sprintf("end %d %s %d %d %d %d", tok, host, pid, t0, t1, v+1))
+}
+
+// procChaosReadHold is a shared hold's work: read the counter, log
+// "begin ... shared", read it again a moment later, log "end ... shared".
+func procChaosReadHold(l Locker, s HelperSpec, tok uint64, host string, pid int, t0 int64, rng *rand.Rand) error {
+	v, err := procChaosReadCounter(s.Counter)
+	if err != nil {
+		return err
+	}
+	if err := procAppendLine(s.Log, fmt.Sprintf("begin %d %s %d %d %d shared", tok, host, pid, t0, v)); err != nil {
+		return err
+	}
+	// The work of a reader: it lasts a little, so that readers overlap
+	// (not a synchronisation: nothing waits for anything here).
+	time.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
+	v2, err := procChaosReadCounter(s.Counter)
+	if err != nil {
+		return err
+	}
+	if err := procChaosLost(l, s, tok, host, pid); err != nil {
+		return err
+	}
+	t1 := time.Now().UnixNano()
+	return procAppendLine(s.Log, fmt.Sprintf("end %d %s %d %d %d %d shared", tok, host, pid, t0, t1, v2))
 }

@@ -98,12 +98,18 @@ func procWaitEOF(in <-chan string) {
 	}
 }
 
+// procOpenLog opens the O_APPEND event log name.
+func procOpenLog(name string) (*os.File, error) {
+	return os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+}
+
+// procAppendLine appends line to the event log name (AppendLine).
 func procAppendLine(name, line string) error {
-	f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := procOpenLog(name)
 	if err != nil {
 		return err
 	}
-	_, err = f.WriteString(line + "\n")
+	err = AppendLine(f, line)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -134,7 +140,7 @@ func procRunRole(k Kind, s HelperSpec) int {
 		procWaitEOF(in)
 		return 0
 	case RoleHold, RoleContend:
-		l, err := k.New(s.Path, opts...)
+		l, err := procOpen(k, s, opts)
 		if err != nil {
 			return fail("New: %v", err)
 		}
@@ -192,9 +198,9 @@ func procRunRole(k Kind, s HelperSpec) int {
 type procRoleFunc func(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.Option, fail func(string, ...any) int) int
 
 // procHold takes l, reports it, holds it until stdin closes, and releases it.
-func procHold(l Locker, s HelperSpec, o *procOut, in <-chan string, fail func(string, ...any) int) int {
+func procHold(l *procLocker, s HelperSpec, o *procOut, in <-chan string, fail func(string, ...any) int) int {
 	ctx, cancel := context.WithTimeout(context.Background(), s.timeout())
-	err := l.Lock(ctx)
+	err := l.lock(ctx)
 	cancel()
 	if errors.Is(err, context.DeadlineExceeded) {
 		o.printf("timeout")
@@ -203,11 +209,11 @@ func procHold(l Locker, s HelperSpec, o *procOut, in <-chan string, fail func(st
 	if err != nil {
 		return fail("Lock: %v", err)
 	}
-	own, err := l.Owner()
-	if err != nil {
-		return fail("Owner after Lock: %v", err)
-	}
 	tok := l.Token()
+	own, err := l.own()
+	if err != nil {
+		return fail("our record after Lock: %v", err)
+	}
 	if own.Token != tok || own.PID != os.Getpid() {
 		return fail("record at the path after Lock is %v, want ours (pid %d, token %d)", own, os.Getpid(), tok)
 	}
@@ -236,7 +242,7 @@ func procHold(l Locker, s HelperSpec, o *procOut, in <-chan string, fail func(st
 			return fail("log: %v", err)
 		}
 	}
-	err = l.Unlock()
+	err = l.unlock()
 	close(released)
 	if err != nil {
 		o.printf("unlock-error %s", strings.ReplaceAll(err.Error(), "\n", " | "))

@@ -290,6 +290,24 @@ func (h *Helper) WaitOK(t testing.TB) {
 	}
 }
 
+// Done waits for the helper to exit and close its stdout, and fails the
+// test unless it exited successfully and printed nothing that was not
+// taken (Next, Expect).
+func (h *Helper) Done(t testing.TB) {
+	t.Helper()
+	WaitUntil(t, HelperTimeout, fmt.Sprintf("helper %s to exit", h.Label), func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		return h.eof && h.Exited()
+	}, h)
+	if err := h.Wait(t); err != nil {
+		t.Fatalf("helper %s: %v\n%s", h.Label, err, h.describe())
+	}
+	if p := h.Pending(); len(p) > 0 {
+		t.Fatalf("helper %s: unexpected lines %q before its exit\n%s", h.Label, p, h.describe())
+	}
+}
+
 // Kill kills the helper with SIGKILL (TerminateProcess on Windows) and
 // waits until it is gone and reaped.
 func (h *Helper) Kill(t testing.TB) {

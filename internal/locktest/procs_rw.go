@@ -1,11 +1,14 @@
 package locktest
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
-	"math/rand/v2"
+	"io"
 	"os"
 	"strconv"
 	"strings"
@@ -42,11 +45,18 @@ const (
 	// (V2 must equal V: no writer ran meanwhile). Dead readers are removed
 	// without OnBreak, so a shared hold ended by a kill has no break line.
 	RoleChaosRW = "chaos-rw"
+	// RoleFile waits for "start", then does Iterations operations on the
+	// data file Data (in the DataContent format), in turn: Transform
+	// (counter +1), OpenWrite in place (+1: truncate, then many small
+	// writes, so that a torn file is there to be seen if exclusion fails),
+	// OpenRead (check it is whole), ReadFile (check). It prints
+	// "done INCREMENTS READS".
+	RoleFile = "file"
 )
 
 func init() {
 	procMoreRoles[RoleRW] = procRW
-	procMoreRoles[RoleChaosRW] = procChaosRW
+	procMoreRoles[RoleFile] = procFile
 }
 
 func procNewRW(k Kind, path string, opts []lockcore.Option) (*lockdir.Lock, error) {
@@ -136,117 +146,195 @@ func procRW(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.
 	return 0
 }
 
-func procChaosRW(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.Option, fail func(string, ...any) int) int {
-	if s.Counter == "" || s.Log == "" {
-		return fail("chaos-rw role needs Counter and Log")
+// procLocker is a helper's handle on its lock: exclusive, or with
+// HelperSpec.Shared a lockdir.Lock held shared.
+type procLocker struct {
+	Locker
+	rw *lockdir.Lock // shared holds only
+}
+
+// procOpen opens the handle s asks for.
+func procOpen(k Kind, s HelperSpec, opts []lockcore.Option) (*procLocker, error) {
+	if !s.Shared {
+		l, err := k.New(s.Path, opts...)
+		return &procLocker{Locker: l}, err
 	}
-	self, err := stale.Self(0, stale.ModeExclusive, time.Now())
+	rw, err := procNewRW(k, s.Path, opts)
+	return &procLocker{Locker: rw, rw: rw}, err
+}
+
+func (l *procLocker) lock(ctx context.Context) error {
+	if l.rw != nil {
+		return l.rw.RLock(ctx)
+	}
+	return l.Lock(ctx)
+}
+
+func (l *procLocker) unlock() error {
+	if l.rw != nil {
+		return l.rw.RUnlock()
+	}
+	return l.Unlock()
+}
+
+// own returns the record of the hold just taken: the record at the lock
+// path, or for a shared hold the reader record with its token.
+func (l *procLocker) own() (stale.Owner, error) {
+	if l.rw == nil {
+		return l.Owner()
+	}
+	rs, err := l.rw.Readers()
 	if err != nil {
-		return fail("stale.Self: %v", err)
+		return stale.Owner{}, err
 	}
-	host, pid := self.Host, os.Getpid()
-	opts = append(opts, lockcore.WithOnBreak(func(v *stale.Owner, reason string) {
-		vtok, vhost, vpid := uint64(0), "-", 0
-		if v != nil {
-			vtok, vhost, vpid = v.Token, v.Host, v.PID
+	for _, r := range rs {
+		if r.Token == l.Token() {
+			return r, nil
 		}
-		procAppendLine(s.Log, fmt.Sprintf("break %d %s %d %s %d %d %s",
-			vtok, vhost, vpid, host, pid, time.Now().UnixNano(), procOneLine(reason)))
-	}))
-	l, err := procNewRW(k, s.Path, opts)
-	if err != nil {
-		return fail("New: %v", err)
 	}
-	o.printf("ready %d %s", pid, self.StartID)
+	return stale.Owner{}, fmt.Errorf("no reader record with token %d among %v", l.Token(), rs)
+}
+
+// DataContent is the content of RoleFile's data file for counter n: a
+// JSON header with the counter and a payload derived from it, and a
+// checksum line over everything before.
+//
+//	{"counter": N, "payload": "N,N,N,...,"}
+//	sha256 HEX
+func DataContent(n int) []byte {
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "{\"counter\": %d, \"payload\": \"%s\"}\n", n, strings.Repeat(strconv.Itoa(n)+",", 16000))
+	sum := sha256.Sum256(b.Bytes())
+	fmt.Fprintf(&b, "sha256 %s\n", hex.EncodeToString(sum[:]))
+	return b.Bytes()
+}
+
+// ParseData checks a data file (DataContent) and returns its counter.
+func ParseData(data []byte) (int, error) {
+	body, sumLine, ok := bytes.Cut(data, []byte("}\n"))
+	if !ok {
+		return 0, fmt.Errorf("torn data file (%d bytes): no end of header", len(data))
+	}
+	body = append(body, "}\n"...)
+	sum := sha256.Sum256(body)
+	want := "sha256 " + hex.EncodeToString(sum[:]) + "\n"
+	if string(sumLine) != want {
+		return 0, fmt.Errorf("torn data file (%d bytes): checksum line %.80q, want %q", len(data), sumLine, want)
+	}
+	var v struct {
+		Counter int    `json:"counter"`
+		Payload string `json:"payload"`
+	}
+	if err := json.Unmarshal(body, &v); err != nil {
+		return 0, fmt.Errorf("data file: %v", err)
+	}
+	if !bytes.Equal(data, DataContent(v.Counter)) {
+		return 0, fmt.Errorf("data file for counter %d is not the one written for it", v.Counter)
+	}
+	return v.Counter, nil
+}
+
+func procFile(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.Option, fail func(string, ...any) int) int {
+	if k.Name != "lockdir" {
+		return fail("the file role needs the lockdir kind, not %q", k.Name)
+	}
+	o.printf("ready %d -", os.Getpid())
 	if !procWaitStart(in) {
 		return 0
 	}
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), s.timeout())
 	defer cancel()
-	go func() {
-		procWaitEOF(in)
-		cancel()
-	}()
-	rng := rand.New(rand.NewPCG(uint64(pid), uint64(time.Now().UnixNano())))
-	tmp := fmt.Sprintf("%s.tmp.%s.%d", s.Counter, host, pid)
-	n := 0
-	for ctx.Err() == nil {
-		shared := rng.IntN(2) == 0
-		lctx, lcancel := context.WithTimeout(ctx, s.timeout())
-		if shared {
-			err = l.RLock(lctx)
+	incs, reads := 0, 0
+	for i := range s.Iterations {
+		var err error
+		if i%4 < 2 {
+			err = procFileIncrement(ctx, s.Data, i%4 == 0, opts)
+			incs++
 		} else {
-			err = l.Lock(lctx)
-		}
-		lcancel()
-		if err != nil {
-			if ctx.Err() != nil {
-				break
-			}
-			return fail("Lock (shared=%v): %v", shared, err)
-		}
-		t0 := time.Now().UnixNano()
-		tok := l.Token()
-		var uerr error
-		if shared {
-			err = procChaosReadHold(l, s, tok, host, pid, t0, rng)
-			uerr = l.RUnlock()
-		} else {
-			err = procChaosHold(l, s, tmp, tok, host, pid, t0)
-			uerr = l.Unlock()
-		}
-		if err == nil && uerr != nil {
-			procAppendLine(s.Log, fmt.Sprintf("error %d %s %d unlock: %s", tok, host, pid, procOneLine(uerr.Error())))
-			err = fmt.Errorf("unlock: %w", uerr)
+			err = procFileRead(ctx, s.Data, i%4 == 2, opts)
+			reads++
 		}
 		if err != nil {
-			return fail("hold with token %d (shared=%v): %v", tok, shared, err)
+			return fail("%v", err)
 		}
-		n++
 	}
-	o.printf("done %d", n)
+	o.printf("done %d %d", incs, reads)
 	return 0
 }
 
-// procChaosReadCounter reads the chaos counter (0 if there is none yet).
-func procChaosReadCounter(name string) (uint64, error) {
-	data, err := os.ReadFile(name)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return 0, nil
-	case err != nil:
-		return 0, err
+// procFileIncrement adds one to the data file's counter: replacing the
+// file whole (Transform), or in place (OpenWrite: read, truncate, write
+// back in many small writes).
+func procFileIncrement(ctx context.Context, name string, whole bool, opts []lockcore.Option) error {
+	if whole {
+		err := lockdir.Transform(ctx, name, 0o644, func(old []byte) ([]byte, error) {
+			n, err := ParseData(old)
+			if err != nil {
+				return nil, err
+			}
+			return DataContent(n + 1), nil
+		}, opts...)
+		if err != nil {
+			return fmt.Errorf("transform: %w", err)
+		}
+		return nil
 	}
-	v, err := strconv.ParseUint(strings.TrimSpace(string(data)), 10, 64)
-	if err != nil || len(data) != procChaosCounterWidth+1 {
-		return 0, fmt.Errorf("counter file holds %q: torn or foreign write", data)
+	f, err := lockdir.OpenWrite(ctx, name, os.O_RDWR, 0o644, opts...)
+	if err != nil {
+		return fmt.Errorf("open write: %w", err)
 	}
-	return v, nil
+	err = func() error {
+		old, err := io.ReadAll(f)
+		if err != nil {
+			return err
+		}
+		n, err := ParseData(old)
+		if err != nil {
+			return fmt.Errorf("in OpenWrite: %w", err)
+		}
+		if err := f.Truncate(0); err != nil {
+			return err
+		}
+		next := DataContent(n + 1)
+		for off := 0; off < len(next); off += 128 {
+			if _, err := f.WriteAt(next[off:min(off+128, len(next))], int64(off)); err != nil {
+				return err
+			}
+		}
+		return nil
+	}()
+	if cerr := f.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("close write: %w", cerr)
+	}
+	return err
 }
 
-// procChaosReadHold is a shared hold's work: read the counter, log
-// "begin ... shared", read it again a moment later, log "end ... shared".
-func procChaosReadHold(l *lockdir.Lock, s HelperSpec, tok uint64, host string, pid int, t0 int64, rng *rand.Rand) error {
-	v, err := procChaosReadCounter(s.Counter)
+// procFileRead reads the data file (OpenRead, or ReadFile) and checks it
+// is whole.
+func procFileRead(ctx context.Context, name string, open bool, opts []lockcore.Option) error {
+	if !open {
+		data, err := lockdir.ReadFile(ctx, name, opts...)
+		if err != nil {
+			return fmt.Errorf("read file: %w", err)
+		}
+		if _, err := ParseData(data); err != nil {
+			return fmt.Errorf("ReadFile saw: %w", err)
+		}
+		return nil
+	}
+	f, err := lockdir.OpenRead(ctx, name, opts...)
+	if err != nil {
+		return fmt.Errorf("open read: %w", err)
+	}
+	data, err := io.ReadAll(f)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return err
 	}
-	if err := procAppendLine(s.Log, fmt.Sprintf("begin %d %s %d %d %d shared", tok, host, pid, t0, v)); err != nil {
-		return err
+	if _, err := ParseData(data); err != nil {
+		return fmt.Errorf("OpenRead saw: %w", err)
 	}
-	// The work of a reader: it lasts a little, so that readers overlap
-	// (not a synchronisation: nothing waits for anything here).
-	time.Sleep(time.Duration(rng.IntN(4000)) * time.Microsecond)
-	v2, err := procChaosReadCounter(s.Counter)
-	if err != nil {
-		return err
-	}
-	select {
-	case <-l.Lost():
-		procAppendLine(s.Log, fmt.Sprintf("lost %d %s %d %d", tok, host, pid, time.Now().UnixNano()))
-		return errors.New("shared hold found lost")
-	default:
-	}
-	t1 := time.Now().UnixNano()
-	return procAppendLine(s.Log, fmt.Sprintf("end %d %s %d %d %d %d shared", tok, host, pid, t0, t1, v2))
+	return nil
 }

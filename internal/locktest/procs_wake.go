@@ -2,57 +2,184 @@ package locktest
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/dotlock/dotlock/internal/lockcore"
+	"github.com/dotlock/dotlock/lockdir"
 )
 
 // Wake-ups: a waiter must not sleep through a release, nor through its
 // holder's death. These tests give the waiter a poll interval of an hour,
 // so that only a wake-up can let it in before the test's deadline.
 
-// RoleLoop waits for "start", then locks and unlocks in a tight loop until
-// stdin closes; then prints "done COUNT" and exits.
+// RoleLoop waits for "start", then loops Iterations times (0: until stdin
+// closes): it takes the lock (with Shared, shared), holds it for Hold and
+// releases it. It prints "looping" after its first hold and "done COUNT"
+// at the end. With Log set, each hold appends "begin KIND PID TOKEN NS"
+// once taken and "end KIND PID TOKEN NS" before it is released (KIND "r"
+// for shared, "w" for exclusive; NS UnixNano). With WatchQueue it also
+// appends "wait KIND PID 0 NS" when its lock reports that it waits
+// (WithOnWait) and "queued KIND PID 0 NS" when it sees a waiter of its own
+// kind in the queue directory (the test makes it the only one), once per
+// round. With WaitReaders (lockdir) each round begins only once readers
+// hold.
 const RoleLoop = "loop"
 
 func init() { procMoreRoles[RoleLoop] = procLoop }
 
+// procLoopLog is RoleLoop's event log (a no-op without HelperSpec.Log).
+type procLoopLog struct {
+	f    *os.File
+	kind string
+}
+
+func (g procLoopLog) event(what string, token uint64) error {
+	if g.f == nil {
+		return nil
+	}
+	return AppendLine(g.f, fmt.Sprintf("%s %s %d %d %d", what, g.kind, os.Getpid(), token, time.Now().UnixNano()))
+}
+
 func procLoop(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.Option, fail func(string, ...any) int) int {
-	l, err := k.New(s.Path, opts...)
+	g := procLoopLog{kind: "w"}
+	if s.Shared {
+		g.kind = "r"
+	}
+	if s.Log != "" {
+		f, err := procOpenLog(s.Log)
+		if err != nil {
+			return fail("log: %v", err)
+		}
+		defer f.Close()
+		g.f = f
+	}
+	var waited atomic.Bool
+	if s.WatchQueue {
+		opts = append(opts, lockcore.WithOnWait(func(*lockcore.LockedError) {
+			if waited.CompareAndSwap(false, true) {
+				g.event("wait", 0)
+			}
+		}))
+	}
+	l, err := procOpen(k, s, opts)
 	if err != nil {
 		return fail("New: %v", err)
+	}
+	var watch *lockdir.Lock // for Readers()
+	if s.WaitReaders {
+		if watch, err = procNewRW(k, s.Path, nil); err != nil {
+			return fail("New: %v", err)
+		}
 	}
 	o.printf("ready %d -", os.Getpid())
 	if !procWaitStart(in) {
 		return 0
 	}
 	n := 0
-	for {
-		select {
-		case _, ok := <-in:
-			if !ok {
-				o.printf("done %d", n)
-				return 0
+	for s.Iterations == 0 || n < s.Iterations {
+		if s.Iterations == 0 {
+			select {
+			case _, ok := <-in:
+				if !ok {
+					o.printf("done %d", n)
+					return 0
+				}
+			default:
 			}
-		default:
+		}
+		if watch != nil {
+			if err := procAwaitReaders(watch); err != nil {
+				return fail("%v", err)
+			}
+		}
+		waited.Store(false)
+		var stopWatch, watchDone chan struct{}
+		if s.WatchQueue {
+			stopWatch, watchDone = make(chan struct{}), make(chan struct{})
+			go procWatchQueue(s, g, stopWatch, watchDone)
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), s.timeout())
-		err := l.Lock(ctx)
+		err := l.lock(ctx)
 		cancel()
+		if stopWatch != nil {
+			close(stopWatch)
+			<-watchDone // its "queued" line, if any, precedes "begin"
+		}
 		if err != nil {
-			return fail("Lock: %v", err)
+			return fail("iteration %d: Lock: %v", n, err)
 		}
-		if err := l.Unlock(); err != nil {
-			return fail("Unlock: %v", err)
+		if err := g.event("begin", l.Token()); err != nil {
+			return fail("log: %v", err)
 		}
-		if n++; n == 1 {
+		if n == 0 {
 			o.printf("looping")
 		}
+		if s.Hold > 0 {
+			time.Sleep(s.Hold) // the work done while holding, not synchronisation
+		}
+		if err := g.event("end", l.Token()); err != nil {
+			return fail("log: %v", err)
+		}
+		if err := l.unlock(); err != nil {
+			return fail("iteration %d: Unlock: %v", n, err)
+		}
+		n++
+	}
+	o.printf("done %d", n)
+	return 0
+}
+
+// procAwaitReaders waits until readers hold the lock, so that a round
+// begun then must wait: it polls the real state, with a deadline.
+func procAwaitReaders(watch *lockdir.Lock) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		rs, err := watch.Readers()
+		if err != nil {
+			return err
+		}
+		if len(rs) > 0 {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return errors.New("no reader held within 30s")
+		}
+		time.Sleep(200 * time.Microsecond)
+	}
+}
+
+// procWatchQueue logs "queued" once a waiter of the loop's kind appears in
+// the queue directory.
+func procWatchQueue(s HelperSpec, g procLoopLog, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	mark := "." + g.kind + "."
+	q := s.Path + ".queue"
+	for {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if f, err := os.Open(q); err == nil {
+			names, _ := f.Readdirnames(-1)
+			f.Close()
+			for _, n := range names {
+				if strings.Contains(n, mark) {
+					g.event("queued", 0)
+					return
+				}
+			}
+		}
+		time.Sleep(100 * time.Microsecond) // polling a real event
 	}
 }
 
