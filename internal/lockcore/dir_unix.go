@@ -32,8 +32,7 @@ func openLockDir(path string) (*lockDir, error) {
 			continue
 		case unix.ELOOP, unix.ENOTDIR:
 			if st, lerr := os.Lstat(path); lerr == nil && !st.IsDir() {
-				return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRecord{
-					"is " + describe(st.Mode()) + ", not a lock directory" + ownedBy(st.Sys())}}
+				return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRecord{Msg: "is " + describe(st.Mode()) + ", not a lock directory" + ownedBy(st.Sys())}}
 			}
 		}
 		return nil, &fs.PathError{Op: "open", Path: path, Err: err}

@@ -24,7 +24,7 @@ func openLockDir(path string) (*lockDir, error) {
 		return nil, err
 	}
 	if !st.IsDir() || st.Mode()&(fs.ModeSymlink|fs.ModeIrregular) != 0 {
-		return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRecord{"is " + describe(st.Mode()) + ", not a lock directory"}}
+		return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRecord{Msg: "is " + describe(st.Mode()) + ", not a lock directory"}}
 	}
 	return &lockDir{path: path}, nil
 }

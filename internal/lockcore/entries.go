@@ -91,7 +91,7 @@ func notLockDir(path string, foreign []string) error {
 	if len(foreign) > len(shown) {
 		more = fmt.Sprintf(" and %d more", len(foreign)-len(shown))
 	}
-	return &fs.PathError{Op: "lock", Path: path, Err: ErrNotRecord{fmt.Sprintf(
+	return &fs.PathError{Op: "lock", Path: path, Err: ErrNotRecord{Msg: fmt.Sprintf(
 		"is a directory holding entries dotlock did not make (%s%s): not a lock directory; dotlock leaves it alone: use another lock path",
 		strings.Join(quoted, ", "), more)}}
 }

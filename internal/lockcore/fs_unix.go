@@ -26,7 +26,7 @@ func refuseSymlink(string) error { return nil }
 func noFollowError(name string, err error) error {
 	if errors.Is(err, syscall.ELOOP) {
 		if st, lerr := os.Lstat(name); lerr == nil && st.Mode()&fs.ModeSymlink != 0 {
-			return &fs.PathError{Op: "open", Path: name, Err: ErrNotRecord{"is a symlink; dotlock never follows one at a lock path"}}
+			return &fs.PathError{Op: "open", Path: name, Err: ErrNotRecord{Msg: "is a symlink; dotlock never follows one at a lock path"}}
 		}
 	}
 	return err

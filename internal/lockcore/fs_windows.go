@@ -23,7 +23,7 @@ func refuseSymlink(name string) error {
 		return err
 	}
 	if st.Mode()&fs.ModeSymlink != 0 || st.Mode()&fs.ModeIrregular != 0 {
-		return &fs.PathError{Op: "open", Path: name, Err: ErrNotRecord{"is a symlink or reparse point; dotlock never follows one at a lock path"}}
+		return &fs.PathError{Op: "open", Path: name, Err: ErrNotRecord{Msg: "is a symlink or reparse point; dotlock never follows one at a lock path"}}
 	}
 	return nil
 }

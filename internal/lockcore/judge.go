@@ -23,7 +23,7 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 		return nil, nil
 	}
 	if err != nil {
-		return nil, err
+		return l.notRecordYet(ws, err)
 	}
 	if o, err := stale.Parse(data); err == nil && l.kind.group(o) {
 		return l.rw.inspectGroup(ctx, ws)
@@ -121,4 +121,21 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 	// No guard for us (no permission to create it, say): say whose lock
 	// could not be broken, and why it had to be.
 	return &BreakError{Owner: victim, Reason: reason, Err: err}
+}
+
+// notRecordYet decides about content that is no record's (P10). On a local
+// filesystem a read is exact: not a lock, at once. On a network one, a
+// client's cache can briefly show what no holder wrote (sshfs with its
+// caches once read 512 bytes of something else where a record was being
+// replaced): the same content must stand for the grace period before it
+// is called not a lock. It is never removed either way.
+func (l *Lock) notRecordYet(ws *waitState, err error) (*LockedError, error) {
+	var nr ErrNotRecord
+	if l.local || !errors.As(err, &nr) || nr.Content == nil {
+		return nil, err
+	}
+	if ws.holder.See(string(nr.Content), l.cfg.Clock.Now()) < l.cfg.Grace {
+		return &LockedError{Cause: dotlock.BeingWritten, Reason: "content no record has, for now: " + nr.Msg}, nil
+	}
+	return nil, err
 }

@@ -77,7 +77,7 @@ func readRecordFile(name string) ([]byte, error) {
 		return nil, err
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{"not a lock record: " + describe(st.Mode())}}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.Mode())}}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, stale.MaxRecordSize+1))
 	if err != nil {
@@ -89,7 +89,10 @@ func readRecordFile(name string) ([]byte, error) {
 // ErrNotRecord says that something other than a record file stands where a
 // record should be: a symlink (never followed), a FIFO, a directory, a file
 // whose content no dotlock wrote. It matches ErrNotLock.
-type ErrNotRecord struct{ Msg string }
+type ErrNotRecord struct {
+	Msg     string
+	Content []byte // what was read, for a regular file whose content is no record's
+}
 
 func (e ErrNotRecord) Error() string { return e.Msg }
 
@@ -107,9 +110,9 @@ func vetRecord(name string, data []byte, owner func() string) ([]byte, error) {
 	if len(data) > stale.MaxRecordSize {
 		what = fmt.Sprintf("a file of more than %d bytes", stale.MaxRecordSize)
 	}
-	return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{fmt.Sprintf(
+	return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: fmt.Sprintf(
 		"not a dotlock record (%s%s); dotlock leaves it alone: have it removed (by its owner, or root), or use another lock path",
-		what, owner())}}
+		what, owner()), Content: data}}
 }
 
 // tempName is a unique sibling of path, for records on their way out.

@@ -134,7 +134,7 @@ func readRecordFD(fd int, name string, trustSize bool, owner *int) ([]byte, erro
 		*owner = int(st.Uid)
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{"not a lock record: " + describe(unixMode(uint32(st.Mode))) + ownedBy(&st)}}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(unixMode(uint32(st.Mode))) + ownedBy(&st)}}
 	}
 	// Room for one byte more than a record may have, so that an oversized
 	// file is seen as such; and stop early when fstat's size is reached.
