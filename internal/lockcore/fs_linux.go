@@ -67,3 +67,8 @@ func directFlag(dir string) int {
 // localFS reports whether dir is on a local filesystem, where an inode's
 // identity at a path can be trusted (no attribute cache stands between).
 func localFS(dir string) bool { return directFlag(dir) == 0 }
+
+// knownNetworkFS reports whether dir is known to be on a network
+// filesystem, whose client's caches may show for a moment what no one
+// wrote (see notRecordYet).
+func knownNetworkFS(dir string) bool { return !localFS(dir) }

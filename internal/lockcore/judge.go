@@ -131,7 +131,7 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 // is called not a lock. It is never removed either way.
 func (l *Lock) notRecordYet(ws *waitState, err error) (*LockedError, error) {
 	var nr ErrNotRecord
-	if l.local || !errors.As(err, &nr) || nr.Content == nil {
+	if l.exact || !errors.As(err, &nr) || nr.Content == nil {
 		return nil, err
 	}
 	if ws.holder.See(string(nr.Content), l.cfg.Clock.Now()) < l.cfg.Grace {

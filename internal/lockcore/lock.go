@@ -22,6 +22,7 @@ type Lock struct {
 	cfg   Config
 	sync  bool
 	local bool // a local filesystem: entries are recognised by inode
+	exact bool // reads show what is on disk: no network client's cache between
 	wake  *wakePoint
 	kind  layout     // lock file or lock directory (layout.go), chosen in New
 	rw    *rwSupport // a lock directory's shared-mode support (set by layoutFor; used only where dirLayout leads)
@@ -108,6 +109,7 @@ func New(path string, newStore func(abs string) Store, opts ...Option) (*Lock, e
 	}
 	l.kind = layoutFor(l)
 	l.local = localFS(dir)
+	l.exact = !knownNetworkFS(dir)
 	if cfg.Sync != nil {
 		l.sync = *cfg.Sync
 	} else {

@@ -26,7 +26,7 @@ func TestNotRecordOnNetworkWaitsOutGrace(t *testing.T) {
 			t.Fatal(err)
 		}
 		l := newFileLock(t, path, WithGrace(grace))
-		l.local = local
+		l.exact = local
 		err := l.TryLock()
 		switch {
 		case local && !errors.Is(err, ErrNotLock):

@@ -175,7 +175,7 @@ func readLast(path string) ([]byte, error) {
 func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 	recs, err := readSlots(s.Path())
 	var nr ErrNotRecord
-	if errors.As(err, &nr) && nr.Content != nil && !l.local &&
+	if errors.As(err, &nr) && nr.Content != nil && !l.exact &&
 		ob.See(string(nr.Content), l.cfg.Clock.Now()) < l.cfg.Grace {
 		// A network client's cache may show such bytes for a moment
 		// (see notRecordYet): not a lock only once they stand.
