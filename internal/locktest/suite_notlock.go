@@ -23,13 +23,7 @@ import (
 // user's directory aside and removed it recursively.)
 func testNotALock(t *testing.T, k Kind) {
 	const grace = 50 * time.Millisecond
-	rec := func(t *testing.T) []byte {
-		o, err := stale.Self(9, stale.ModeExclusive, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o.Marshal()
-	}
+	rec := selfRecord
 	dead := func(t *testing.T) []byte {
 		o, err := stale.Self(9, stale.ModeExclusive, time.Now())
 		if err != nil {
@@ -194,13 +188,7 @@ func testStrangerDuringHold(t *testing.T, k Kind) {
 // testCauses: a LockedError says why, as a value (dotlock.Cause), for each
 // kind of holder a TryLock can meet.
 func testCauses(t *testing.T, k Kind) {
-	rec := func(t *testing.T) []byte {
-		o, err := stale.Self(9, stale.ModeExclusive, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o.Marshal()
-	}
+	rec := selfRecord
 	for _, c := range []struct {
 		name  string
 		want  dotlock.Cause
@@ -241,4 +229,13 @@ func testCauses(t *testing.T, k Kind) {
 			}
 		})
 	}
+}
+
+// selfRecord is a record of this process's, token 9: a live holder's.
+func selfRecord(t *testing.T) []byte {
+	o, err := stale.Self(9, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return o.Marshal()
 }

@@ -311,13 +311,7 @@ func testLeaseLoss(t *testing.T, k Kind) {
 // file — is not a lock at all: testNotALock.)
 func testHalfWritten(t *testing.T, k Kind) {
 	const grace = 200 * time.Millisecond
-	valid := func(t *testing.T) []byte {
-		o, err := stale.Self(9, stale.ModeExclusive, time.Now())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return o.Marshal()
-	}
+	valid := selfRecord
 	for _, c := range []struct {
 		name   string
 		record func(*testing.T) []byte
