@@ -261,12 +261,21 @@ func (l *Lock) abandon(ctx context.Context, ws *waitState, rec []byte) {
 	ctx, cancel := ws.cleanupCtx(ctx)
 	defer cancel()
 	gws := l.newWaitState()
-	l.cleanup(ctx, func(bg context.Context) error {
-		return l.underGuard(bg, gws, func(time.Time) error {
-			ok, err := l.store.Retire(false, func(moved []byte) bool {
-				return len(moved) == 0 || mine(moved, rec, uuid)
-			})
-			return doneUnlessLeft(ok, err)
+	retire := func(time.Time) error {
+		ok, err := l.store.Retire(false, func(moved []byte) bool {
+			return len(moved) == 0 || mine(moved, rec, uuid)
 		})
+		return doneUnlessLeft(ok, err)
+	}
+	l.cleanup(ctx, func(bg context.Context) error {
+		err := l.underGuard(bg, gws, retire)
+		if errors.Is(err, ErrNotLock) {
+			// The guard's path holds what dotlock did not make (P10): no
+			// one can take the guard, so no one can pass A5 and verify an
+			// entry at the path; ours goes without it, rather than stay
+			// naming this live process.
+			return retire(time.Time{})
+		}
+		return err
 	})
 }

@@ -144,41 +144,29 @@ func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
 // lock): what moves is taken from this directory, not from one a symlink
 // put at its path points to.
 func (d *lockDir) moveOut(name, dst string) error {
-	for {
-		err := unix.Renameat(d.fd, name, unix.AT_FDCWD, dst)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return &os.LinkError{Op: "rename", Old: d.join(name), New: dst, Err: err}
-		}
-		return nil
-	}
+	return renameat(d.fd, name, unix.AT_FDCWD, dst, d.join(name), dst)
 }
 
 // rename renames from to to, both inside the directory.
 func (d *lockDir) rename(from, to string) error {
-	for {
-		err := unix.Renameat(d.fd, from, d.fd, to)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return &os.LinkError{Op: "rename", Old: d.join(from), New: d.join(to), Err: err}
-		}
-		return nil
-	}
+	return renameat(d.fd, from, d.fd, to, d.join(from), d.join(to))
 }
 
 // moveIn renames the path src to name inside the directory.
 func (d *lockDir) moveIn(src, name string) error {
+	return renameat(unix.AT_FDCWD, src, d.fd, name, src, d.join(name))
+}
+
+// renameat is renameat(2), tried again on EINTR; oldPath and newPath name
+// the two for errors.
+func renameat(olddir int, old string, newdir int, new, oldPath, newPath string) error {
 	for {
-		err := unix.Renameat(unix.AT_FDCWD, src, d.fd, name)
+		err := unix.Renameat(olddir, old, newdir, new)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return &os.LinkError{Op: "rename", Old: src, New: d.join(name), Err: err}
+			return &os.LinkError{Op: "rename", Old: oldPath, New: newPath, Err: err}
 		}
 		return nil
 	}

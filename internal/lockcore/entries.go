@@ -109,12 +109,8 @@ func notOurs(err error) error {
 // (a lock directory, or the queue), never through a symlink at dir.
 func readIn(dir, name string) ([]byte, error) {
 	b, err := readInDir(dir, name)
-	if errors.Is(err, errNoDescriptors) {
-		// Out of descriptors: a release must still work, and this way
-		// needs one less. By name, after checking dir is no symlink.
-		if st, lerr := os.Lstat(dir); lerr == nil && st.IsDir() {
-			return readRecord(dir + string(os.PathSeparator) + name)
-		}
+	if byNameInstead(err, dir) {
+		return readRecord(dir + string(os.PathSeparator) + name)
 	}
 	return b, err
 }
@@ -142,4 +138,16 @@ func listIn(dir string) ([]string, error) {
 func emptyFile(name string) bool {
 	st, err := os.Lstat(name)
 	return err == nil && st.Mode().IsRegular() && st.Size() == 0
+}
+
+// byNameInstead reports whether opening the protocol's directory dir
+// failed for want of descriptors, and dir is a directory (no symlink): then
+// what was to be done through its descriptor is done by name, which needs
+// one descriptor less — a release must still work out of descriptors.
+func byNameInstead(err error, dir string) bool {
+	if !errors.Is(err, errNoDescriptors) {
+		return false
+	}
+	st, lerr := os.Lstat(dir)
+	return lerr == nil && st.IsDir()
 }

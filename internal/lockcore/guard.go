@@ -122,6 +122,9 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 		return true, nil
 	}
 	if err != nil {
+		if _, wait := l.notRecordYet(&ws.guardObs, err); wait {
+			return false, nil // held, as far as we know yet
+		}
 		return false, err
 	}
 	ob, done := guardObservation(ws, l.guard.Path())

@@ -23,7 +23,10 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 		return nil, nil
 	}
 	if err != nil {
-		return l.notRecordYet(ws, err)
+		if msg, wait := l.notRecordYet(&ws.holder, err); wait {
+			return &LockedError{Cause: dotlock.BeingWritten, Reason: "content no record has, for now: " + msg}, nil
+		}
+		return nil, err
 	}
 	if o, err := stale.Parse(data); err == nil && l.kind.group(o) {
 		return l.rw.inspectGroup(ctx, ws)
@@ -123,19 +126,18 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 	return &BreakError{Owner: victim, Reason: reason, Err: err}
 }
 
-// notRecordYet decides about content that is no record's (P10). On a local
-// filesystem a read is exact: not a lock, at once. On a network one, a
-// client's cache can briefly show what no holder wrote (sshfs with its
-// caches once read 512 bytes of something else where a record was being
-// replaced): the same content must stand for the grace period before it
-// is called not a lock. It is never removed either way.
-func (l *Lock) notRecordYet(ws *waitState, err error) (*LockedError, error) {
+// notRecordYet reports whether err, a read that found content no record
+// has (P10), is to be waited on rather than reported: on a network
+// filesystem a client's cache can briefly show what no holder wrote
+// (sshfs with its caches once read 512 bytes of something else where a
+// record was being replaced), so the same content must stand for the
+// grace period (ob, by our clock) before it is called not a lock. On a
+// local filesystem a read is exact: not a lock, at once. Either way it is
+// never removed. Used for the lock entry, the guard and the last record.
+func (l *Lock) notRecordYet(ob *stale.Observation, err error) (string, bool) {
 	var nr ErrNotRecord
 	if l.exact || !errors.As(err, &nr) || nr.Content == nil {
-		return nil, err
+		return "", false
 	}
-	if ws.holder.See(string(nr.Content), l.cfg.Clock.Now()) < l.cfg.Grace {
-		return &LockedError{Cause: dotlock.BeingWritten, Reason: "content no record has, for now: " + nr.Msg}, nil
-	}
-	return nil, err
+	return nr.Msg, ob.See(string(nr.Content), l.cfg.Clock.Now()) < l.cfg.Grace
 }

@@ -174,12 +174,8 @@ func readLast(path string) ([]byte, error) {
 // symlink, a FIFO, a user's file) is an error matching ErrNotLock (P10).
 func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 	recs, err := readSlots(s.Path())
-	var nr ErrNotRecord
-	if errors.As(err, &nr) && nr.Content != nil && !l.exact &&
-		ob.See(string(nr.Content), l.cfg.Clock.Now()) < l.cfg.Grace {
-		// A network client's cache may show such bytes for a moment
-		// (see notRecordYet): not a lock only once they stand.
-		return 0, fmt.Errorf("last record unreadable for now (%s)", nr.Msg)
+	if msg, wait := l.notRecordYet(ob, err); wait {
+		return 0, fmt.Errorf("last record unreadable for now (%s)", msg)
 	}
 	if errors.Is(err, ErrNotLock) {
 		return 0, err

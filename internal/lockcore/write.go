@@ -61,13 +61,8 @@ func retireFile(p string, keep bool, check func([]byte) bool) (bool, error) {
 		return NewFileStore(p).Retire(keep, check)
 	}
 	d, err := openLockDir(filepath.Dir(p))
-	if errors.Is(err, errNoDescriptors) {
-		// Out of descriptors: a release must still work, and this way
-		// needs one less. By name, after checking the directory is no
-		// symlink (as readIn does).
-		if st, lerr := os.Lstat(filepath.Dir(p)); lerr == nil && st.IsDir() {
-			return NewFileStore(p).Retire(keep, check)
-		}
+	if byNameInstead(err, filepath.Dir(p)) {
+		return NewFileStore(p).Retire(keep, check)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
