@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"io/fs"
 	"os"
 	"runtime"
 	"strings"
@@ -466,12 +465,16 @@ func testRemoteGuard(t *testing.T, k Kind) {
 	if l.Token() != dead.Token+1 {
 		t.Errorf("token %d after the dead holder's %d", l.Token(), dead.Token)
 	}
-	if _, err := os.Lstat(e.path + ".break"); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("guard still there after the takeover: %v", err)
+	// A guard may stand now, but not the remote breaker's: our own
+	// heartbeat takes the guard for a beat that came late (H3), as it
+	// does under load.
+	if got, err := os.ReadFile(e.path + ".break"); err == nil && bytes.Equal(got, guard.Marshal()) {
+		t.Errorf("the remote breaker's guard still there after the takeover")
 	}
 	if err := l.Unlock(); err != nil {
 		t.Fatal(err)
 	}
+	wantOnly(t, e.dir, "x.lock.last")
 }
 
 // guardThief is a clock that plays a second breaker. The first time it is
