@@ -1,9 +1,9 @@
-// Package dotlock holds what both lock packages share: the errors they
-// return, the options they take, and the Locker interface they satisfy.
-// The locks themselves are in package lockfile (a lock file created with
-// O_CREATE|O_EXCL) and package lockdir (a lock directory created with
-// mkdir, with shared holds besides); package stale reads owner records and
-// judges whether their holders live.
+// Package dotlock holds the lock handles and what both lock packages
+// share: the errors they return and the options they take. Package
+// lockfile makes a Mutex on a lock file (created with O_CREATE|O_EXCL);
+// package lockdir makes an RWMutex on a lock directory (created with
+// mkdir), which can also be held shared. Package stale reads owner records
+// and judges whether their holders live.
 //
 //	l, err := lockfile.New("/shared/jobs/x.lock", dotlock.WithStaleAfter(time.Minute))
 //	...

@@ -67,6 +67,7 @@ const (
 var causeNames = [...]string{"", "held alive", "held within lease", "being written", "newer format",
 	"waiters queued", "held by this handle", "last record unreadable", "contended", "guard held"}
 
+// String names the cause in a few words, as the CLI prints it.
 func (c Cause) String() string {
 	if c > 0 && int(c) < len(causeNames) {
 		return causeNames[c]
@@ -74,6 +75,7 @@ func (c Cause) String() string {
 	return "Cause(" + strconv.Itoa(int(c)) + ")"
 }
 
+// Error says who holds the lock, and why the caller may not take it.
 func (e *LockedError) Error() string {
 	var b strings.Builder
 	b.WriteString("locked")
@@ -100,6 +102,7 @@ type LostError struct {
 	Reason string
 }
 
+// Error says why the hold was lost.
 func (e *LostError) Error() string { return "lock lost: " + e.Reason }
 
 // Is makes errors.Is(err, ErrLost) true.
@@ -114,6 +117,7 @@ type BreakError struct {
 	Err    error
 }
 
+// Error names the stale holder and why the break failed.
 func (e *BreakError) Error() string {
 	who := "an unreadable record"
 	if e.Owner != nil {
@@ -122,6 +126,7 @@ func (e *BreakError) Error() string {
 	return fmt.Sprintf("stale lock of %s (%s) cannot be removed: %v", who, e.Reason, e.Err)
 }
 
+// Unwrap returns the filesystem error that stopped the break.
 func (e *BreakError) Unwrap() error { return e.Err }
 
 // ForeignError says that a file dotlock must move or remove belongs to
@@ -135,10 +140,12 @@ type ForeignError struct {
 	Err  error
 }
 
+// Error names the file and its owner, and whom to ask.
 func (e *ForeignError) Error() string {
 	return fmt.Sprintf("%v: %s belongs to %s; only that user or root may remove it (ask them to)", e.Err, e.Name, userName(e.UID, e.User))
 }
 
+// Unwrap returns the filesystem error (EPERM, EACCES).
 func (e *ForeignError) Unwrap() error { return e.Err }
 
 // userName is "user NAME (uid N)", or "uid N" when the name is unknown:

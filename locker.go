@@ -2,7 +2,7 @@ package dotlock
 
 import "context"
 
-// Locker is what both lock kinds offer: *lockfile.Lock and *lockdir.Lock.
+// Locker is what both lock kinds offer: *dotlock.Mutex and *dotlock.RWMutex.
 type Locker interface {
 	// TryLock takes the lock if it can be had now, else returns an error
 	// matching ErrLocked.
@@ -17,3 +17,8 @@ type Locker interface {
 	// Lost is closed when the current hold is found lost.
 	Lost() <-chan struct{}
 }
+
+var (
+	_ Locker = (*Mutex)(nil)
+	_ Locker = (*RWMutex)(nil)
+)

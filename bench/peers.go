@@ -103,7 +103,7 @@ var Peers = map[string]Peer{
 			return ctxLocker{l.Lock, l.Unlock}, nil
 		}},
 	"dotlock-rw-shared": {Name: "dotlock-rw-shared",
-		About: "dotlock lockdir.NewRW: RLock/RUnlock (a group of one reader)",
+		About: "dotlock lockdir.New: RLock/RUnlock (a shared group of one reader)",
 		New: func(p string, s Settings) (Locker, error) {
 			l, err := lockdir.New(p, dotlockOpts(s)...)
 			if err != nil {
@@ -112,7 +112,7 @@ var Peers = map[string]Peer{
 			return ctxLocker{l.RLock, l.RUnlock}, nil
 		}},
 	"dotlock-rw-exclusive": {Name: "dotlock-rw-exclusive",
-		About: "dotlock lockdir.NewRW: Lock/Unlock",
+		About: "dotlock lockdir.New: Lock/Unlock after shared holds were used on the path",
 		New: func(p string, s Settings) (Locker, error) {
 			l, err := lockdir.New(p, dotlockOpts(s)...)
 			if err != nil {

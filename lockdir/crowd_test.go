@@ -29,11 +29,11 @@ import (
 // writers, and its line of readers, have one waiter in it at a time).
 func crowd(t testing.TB, ctx context.Context, path string, n int, hold time.Duration, reader func(int) bool) int {
 	t.Helper()
-	return crowdOf(t, ctx, path, n, hold, reader, func() (*lockdir.Lock, error) { return lockdir.New(path) })
+	return crowdOf(t, ctx, path, n, hold, reader, func() (*dotlock.RWMutex, error) { return lockdir.New(path) })
 }
 
 // crowdOf is crowd with the handles from handle.
-func crowdOf(t testing.TB, ctx context.Context, path string, n int, hold time.Duration, reader func(int) bool, handle func() (*lockdir.Lock, error)) int {
+func crowdOf(t testing.TB, ctx context.Context, path string, n int, hold time.Duration, reader func(int) bool, handle func() (*dotlock.RWMutex, error)) int {
 	t.Helper()
 	var writers, readers, served atomic.Int64
 	var overlap atomic.Value
@@ -165,7 +165,7 @@ func TestCrowdOneHandle(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	start := time.Now()
-	got := crowdOf(t, ctx, path, n, 0, func(int) bool { return false }, func() (*lockdir.Lock, error) { return l, nil })
+	got := crowdOf(t, ctx, path, n, 0, func(int) bool { return false }, func() (*dotlock.RWMutex, error) { return l, nil })
 	t.Logf("%d writers on one handle: %d served in %v", n, got, time.Since(start).Round(time.Millisecond))
 	if got != n {
 		t.Errorf("%d of %d waiters served within 60s", got, n)
@@ -235,9 +235,9 @@ func TestLineReadersGoInTogether(t *testing.T) {
 		t.Fatal(err)
 	}
 	const n = 5
-	done := make(chan *lockdir.Lock, n+1)
+	done := make(chan *dotlock.RWMutex, n+1)
 	errs := make(chan error, n+1)
-	rlock := func(r *lockdir.Lock) {
+	rlock := func(r *dotlock.RWMutex) {
 		if err := r.RLock(ctx); err != nil {
 			errs <- err
 			return
@@ -287,7 +287,7 @@ func TestLinePhasesAlternate(t *testing.T) {
 	var mu sync.Mutex
 	var order []string
 	var wg sync.WaitGroup
-	take := func(name string, l *lockdir.Lock, shared bool) {
+	take := func(name string, l *dotlock.RWMutex, shared bool) {
 		defer wg.Done()
 		var err error
 		if shared {

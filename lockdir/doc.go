@@ -13,6 +13,10 @@
 //	if err := l.Lock(ctx); err != nil { ... }
 //	defer l.Unlock()
 //
+// New returns a *dotlock.RWMutex: a dotlock.Mutex that can also be held
+// shared. The handle types, the errors and the options are package
+// dotlock's, shared with package lockfile.
+//
 // A dead holder's lock is reclaimed, a live one's never; a holder on
 // another host is judged by its lease (WithStaleAfter), and learns through
 // Lost and ErrLost when it loses the lock. Beside the directory live
@@ -32,8 +36,8 @@
 // or a FIFO there or beside it, is reported at once with an error matching
 // ErrNotLock, and nothing is ever removed recursively.
 //
-// Shared locks: the same handle can also be held shared (RLock),
-// with fair turns between readers and writers; OpenRead, OpenWrite,
+// Shared locks: the same handle can also be held shared (RLock), with
+// fair turns between readers and writers (see dotlock.RWMutex); OpenRead, OpenWrite,
 // ReadFile, WriteFile and Transform guard a data file with it.
 //
 // Caveats. A holder on another host loses the lock if it stops heartbeating

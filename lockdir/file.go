@@ -15,17 +15,22 @@ import (
 
 // File is an open file guarded by the lock directory at its name + ".lock":
 // held shared while opened by OpenRead, exclusive while opened by
-// OpenWrite. Close closes the file and then releases the lock.
+// OpenWrite. It has the methods of *os.File (Read, Write, Stat, ...);
+// Close closes the file and then releases the lock.
 //
 // This answers "open a file for reading only if nobody is writing it, and
 // for writing only if nobody reads or writes it" — across processes, across
 // hosts sharing the filesystem, and between handles in one process — and a
 // crashed program does not keep the file locked.
 type File struct {
-	*os.File
-	lock   *Lock
+	osFile
+	lock   *dotlock.RWMutex
 	shared bool
 }
+
+// osFile embeds the *os.File, for its methods, without exporting it:
+// closing it directly would keep the lock.
+type osFile struct{ *os.File }
 
 // LockPath returns the lock directory that guards the file name.
 func LockPath(name string) string { return name + ".lock" }
@@ -60,24 +65,24 @@ func open(ctx context.Context, name string, shared bool, openFile func() (*os.Fi
 	}
 	f, err := openFile()
 	if err != nil {
-		l.unlock(shared)
+		unlock(l, shared)
 		return nil, err
 	}
-	return &File{File: f, lock: l, shared: shared}, nil
+	return &File{osFile: osFile{f}, lock: l, shared: shared}, nil
 }
 
-func (rw *Lock) unlock(shared bool) error {
+func unlock(l *dotlock.RWMutex, shared bool) error {
 	if shared {
-		return rw.RUnlock()
+		return l.RUnlock()
 	}
-	return rw.Unlock()
+	return l.Unlock()
 }
 
 // Close closes the file and releases its lock. It returns the first error;
 // an error matching ErrLost means the lock was lost while the file was open.
 func (f *File) Close() error {
-	err := f.File.Close()
-	if uerr := f.lock.unlock(f.shared); err == nil {
+	err := f.osFile.Close()
+	if uerr := unlock(f.lock, f.shared); err == nil {
 		err = uerr
 	}
 	return err

@@ -76,7 +76,7 @@ func queueLeft(path string) []string {
 	return names
 }
 
-func mustRW(t testing.TB, path string, opts ...dotlock.Option) *lockdir.Lock {
+func mustRW(t testing.TB, path string, opts ...dotlock.Option) *dotlock.RWMutex {
 	t.Helper()
 	l, err := lockdir.New(path, opts...)
 	if err != nil {
@@ -201,7 +201,7 @@ var rwInProcess = []struct {
 func TestRWInProcess(t *testing.T) {
 	for _, c := range rwInProcess {
 		t.Run(c.name, func(t *testing.T) {
-			r := &rwRun{t: t, path: filepath.Join(testdir.New(t), "x.lock"), handles: map[string]*lockdir.Lock{},
+			r := &rwRun{t: t, path: filepath.Join(testdir.New(t), "x.lock"), handles: map[string]*dotlock.RWMutex{},
 				tok: map[string]uint64{}, holds: map[string]int{}, bg: map[string]*rwBackground{}}
 			for i, s := range c.steps {
 				r.step = fmt.Sprintf("step %d (%s %s)", i, s.h, s.op)
@@ -216,7 +216,7 @@ type rwRun struct {
 	t       *testing.T
 	path    string
 	step    string // the step being done, for messages
-	handles map[string]*lockdir.Lock
+	handles map[string]*dotlock.RWMutex
 	tok     map[string]uint64 // each handle's last token
 	holds   map[string]int    // holds of each handle
 	bg      map[string]*rwBackground
@@ -230,7 +230,7 @@ type rwBackground struct {
 	done   chan error
 }
 
-func (r *rwRun) handle(name string) *lockdir.Lock {
+func (r *rwRun) handle(name string) *dotlock.RWMutex {
 	if r.handles[name] == nil {
 		r.handles[name] = mustRW(r.t, r.path)
 	}
@@ -285,7 +285,7 @@ func (r *rwRun) do(s rwStep) {
 
 // acquireRelease does a step that takes, waits for or gives up a hold,
 // and checks its result.
-func (r *rwRun) acquireRelease(s rwStep, l *lockdir.Lock) {
+func (r *rwRun) acquireRelease(s rwStep, l *dotlock.RWMutex) {
 	t := r.t
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
@@ -339,7 +339,7 @@ func (r *rwRun) acquireRelease(s rwStep, l *lockdir.Lock) {
 }
 
 // result checks the error of an operation and keeps the handle's token.
-func (r *rwRun) result(s rwStep, l *lockdir.Lock, ctx context.Context, err error) {
+func (r *rwRun) result(s rwStep, l *dotlock.RWMutex, ctx context.Context, err error) {
 	t := r.t
 	t.Helper()
 	switch {

@@ -14,6 +14,10 @@
 //	defer l.Unlock()
 //	write(data, l.Token()) // storage rejects tokens older than the newest it saw
 //
+// New returns a *dotlock.Mutex: the handle types, the errors and the
+// options are package dotlock's, shared with package lockdir. This package
+// makes the handle and says what it puts on disk.
+//
 // Beside the lock file live "x.lock.last" (the record of the last hold,
 // which carries the fencing-token sequence), briefly "x.lock.break" (the
 // guard taken while removing a dead holder's lock) and, once there were

@@ -44,6 +44,7 @@ const (
 	Remote
 )
 
+// String is "alive", "dead" or "remote".
 func (v Verdict) String() string {
 	switch v {
 	case Alive:

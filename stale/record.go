@@ -56,6 +56,7 @@ type RecordError struct {
 	Size   int // bytes seen (MaxRecordSize+1 when too large)
 }
 
+// Error says what is wrong with the record.
 func (e *RecordError) Error() string {
 	return "owner record: " + e.Reason
 }

@@ -4,21 +4,17 @@
 package locktest
 
 import (
-	"context"
 	"os"
 	"path/filepath"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
 
-// Locker is the API both lock packages offer.
+// Locker is the API both lock packages offer (dotlock.Mutex's).
 type Locker interface {
-	TryLock() error
-	Lock(ctx context.Context) error
-	Unlock() error
-	Token() uint64
-	Lost() <-chan struct{}
+	dotlock.Locker
 	Owner() (stale.Owner, error)
 	Path() string
 }

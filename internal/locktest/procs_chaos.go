@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
-	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -78,7 +78,7 @@ func procWatch(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockco
 // procChaosCounterWidth is the width of the counter file's number.
 const procChaosCounterWidth = 20
 
-// procChaos plays RoleChaos and, on a lockdir.Lock, RoleChaosRW.
+// procChaos plays RoleChaos and, on a dotlock.RWMutex, RoleChaosRW.
 func procChaos(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.Option, fail func(string, ...any) int) int {
 	if s.Counter == "" || s.Log == "" {
 		return fail("%s role needs Counter and Log", s.Role)
@@ -100,7 +100,7 @@ func procChaos(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockco
 	}))
 	mixed := s.Role == RoleChaosRW
 	var l Locker
-	var rw *lockdir.Lock
+	var rw *dotlock.RWMutex
 	if mixed {
 		rw, err = procNewRW(k, s.Path, opts)
 		l = rw

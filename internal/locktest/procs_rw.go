@@ -14,12 +14,13 @@ import (
 	"strings"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/stale"
 )
 
-// Helper roles for shared/exclusive locks (lockdir.Lock). They work only
+// Helper roles for shared/exclusive locks (dotlock.RWMutex). They work only
 // under the lockdir Kind: they take the lock through lockdir.New.
 const (
 	// RoleRW holds a lockdir.New handle on Path and obeys commands, one
@@ -59,7 +60,7 @@ func init() {
 	procMoreRoles[RoleFile] = procFile
 }
 
-func procNewRW(k Kind, path string, opts []lockcore.Option) (*lockdir.Lock, error) {
+func procNewRW(k Kind, path string, opts []lockcore.Option) (*dotlock.RWMutex, error) {
 	if k.Name != "lockdir" {
 		return nil, fmt.Errorf("shared/exclusive roles need the lockdir kind, not %q", k.Name)
 	}
@@ -147,10 +148,10 @@ func procRW(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcore.
 }
 
 // procLocker is a helper's handle on its lock: exclusive, or with
-// HelperSpec.Shared a lockdir.Lock held shared.
+// HelperSpec.Shared a dotlock.RWMutex held shared.
 type procLocker struct {
 	Locker
-	rw *lockdir.Lock // shared holds only
+	rw *dotlock.RWMutex // shared holds only
 }
 
 // procOpen opens the handle s asks for.

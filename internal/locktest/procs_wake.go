@@ -13,8 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
-	"github.com/dotlock/dotlock/lockdir"
 )
 
 // Wake-ups: a waiter must not sleep through a release, nor through its
@@ -74,7 +74,7 @@ func procLoop(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcor
 	if err != nil {
 		return fail("New: %v", err)
 	}
-	var watch *lockdir.Lock // for Readers()
+	var watch *dotlock.RWMutex // for Readers()
 	if s.WaitReaders {
 		if watch, err = procNewRW(k, s.Path, nil); err != nil {
 			return fail("New: %v", err)
@@ -140,7 +140,7 @@ func procLoop(k Kind, s HelperSpec, o *procOut, in <-chan string, opts []lockcor
 
 // procAwaitReaders waits until readers hold the lock, so that a round
 // begun then must wait: it polls the real state, with a deadline.
-func procAwaitReaders(watch *lockdir.Lock) error {
+func procAwaitReaders(watch *dotlock.RWMutex) error {
 	deadline := time.Now().Add(30 * time.Second)
 	for {
 		rs, err := watch.Readers()

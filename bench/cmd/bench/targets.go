@@ -35,13 +35,6 @@ const (
 	infoMark = "ℹ️"
 )
 
-func mark(ok bool) string {
-	if ok {
-		return okMark
-	}
-	return missMark
-}
-
 // evaluate checks each target on each filesystem.
 func evaluate(res *Results) []Target {
 	var ts []Target

@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,7 +26,7 @@ import (
 // and the time Unlock was called (CLOCK_MONOTONIC).
 func worker(args []string) error {
 	if len(args) < 3 {
-		return fmt.Errorf("usage: bench worker MODE SPEC LOCK ...")
+		return errors.New("usage: bench worker MODE SPEC LOCK [ARGS]")
 	}
 	mode, spec, lock := args[0], args[1], args[2]
 	peer, s, err := bench.ParseSpec(spec)
