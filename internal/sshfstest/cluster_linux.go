@@ -1,12 +1,10 @@
 package sshfstest
 
 import (
-	"bufio"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,72 +24,6 @@ const (
 	exitTimeout       = 10 * time.Second
 	graceTimeout      = 5 * time.Second // for processes expected to exit by themselves
 )
-
-// daemon is a background process owned by a Cluster (sshd, sshfs, host B's
-// namespace init). It runs in its own process group, which is killed as a
-// whole, and receives SIGKILL if the test process dies first.
-type daemon struct {
-	name string
-	cmd  *exec.Cmd
-	log  string // file receiving its stdout and stderr
-	done chan struct{}
-	err  error // valid after done is closed
-}
-
-func (d *daemon) exited() bool {
-	select {
-	case <-d.done:
-		return true
-	default:
-		return false
-	}
-}
-
-// waitExit waits up to timeout for the daemon to exit by itself.
-func (d *daemon) waitExit(timeout time.Duration) bool {
-	select {
-	case <-d.done:
-		return true
-	case <-time.After(timeout):
-		return false
-	}
-}
-
-// kill sends SIGKILL to the daemon's process group and waits for the daemon
-// to exit. It reports an error if it does not exit in time.
-func (d *daemon) kill() error {
-	if !d.exited() {
-		_ = syscall.Kill(-d.cmd.Process.Pid, syscall.SIGKILL)
-	}
-	if !d.waitExit(exitTimeout) {
-		return fmt.Errorf("%s (pid %d) did not exit within %v after SIGKILL", d.name, d.cmd.Process.Pid, exitTimeout)
-	}
-	return nil
-}
-
-// logTail returns the last part of the daemon's output.
-func (d *daemon) logTail() string {
-	b, err := os.ReadFile(d.log)
-	if err != nil {
-		return fmt.Sprintf("(no log: %v)", err)
-	}
-	const max = 8 << 10
-	if len(b) > max {
-		b = append([]byte("..."), b[len(b)-max:]...)
-	}
-	s := strings.TrimSpace(string(b))
-	if s == "" {
-		return "(empty)"
-	}
-	return s
-}
-
-func (d *daemon) status() string {
-	if d.exited() {
-		return fmt.Sprintf("exited: %v", d.err)
-	}
-	return "running"
-}
 
 // clusterState is the Linux-only part of a Cluster.
 type clusterState struct {
@@ -275,93 +207,6 @@ func (c *Cluster) spawn(st *clusterState, name, path string, args ...string) *da
 	return d
 }
 
-// startSSHD starts sshd on a free port of 127.0.0.1 and waits until it
-// accepts connections. A port grabbed by someone else between choosing and
-// binding it makes sshd exit; then another port is tried.
-func (c *Cluster) startSSHD(st *clusterState, sshd, hostKey, authKeys string) {
-	c.t.Helper()
-	var lastErr error
-	for attempt := 0; attempt < 5; attempt++ {
-		port, err := freePort()
-		if err != nil {
-			c.t.Fatalf("sshfstest: choosing a port: %v", err)
-		}
-		conf := filepath.Join(c.dir, "sshd_config")
-		cfg := strings.Join([]string{
-			"ListenAddress 127.0.0.1",
-			"Port " + strconv.Itoa(port),
-			"HostKey " + hostKey,
-			"AuthorizedKeysFile " + authKeys,
-			"PidFile " + filepath.Join(c.dir, "sshd.pid"),
-			"PubkeyAuthentication yes",
-			"PasswordAuthentication no",
-			"KbdInteractiveAuthentication no",
-			"UsePAM no",
-			"StrictModes no",
-			"PermitRootLogin yes",
-			"UseDNS no",
-			"PrintMotd no",
-			"X11Forwarding no",
-			"AllowTcpForwarding no",
-			"MaxStartups 100",
-			"Subsystem sftp internal-sftp",
-			"",
-		}, "\n")
-		if err := os.WriteFile(conf, []byte(cfg), 0o600); err != nil {
-			c.t.Fatalf("sshfstest: %v", err)
-		}
-		d := c.spawn(st, fmt.Sprintf("sshd-%d", attempt), sshd, "-D", "-e", "-f", conf)
-		err = waitListening(d, port)
-		if err == nil {
-			st.sshd = d
-			c.port = port
-			return
-		}
-		lastErr = fmt.Errorf("%v\nsshd log:\n%s", err, d.logTail())
-		if !d.exited() {
-			break // running but not listening: retrying will not help
-		}
-	}
-	c.t.Fatalf("sshfstest: sshd did not start: %v", lastErr)
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
-// waitListening polls until something accepts TCP connections on
-// 127.0.0.1:port, or d exits, or the deadline passes.
-func waitListening(d *daemon, port int) error {
-	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	deadline := time.Now().Add(sshdReadyTimeout)
-	delay := time.Millisecond
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			if d.exited() { // someone else owns the port
-				return fmt.Errorf("sshd %s", d.status())
-			}
-			return nil
-		}
-		if d.exited() {
-			return fmt.Errorf("sshd %s", d.status())
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listening on %s after %v: %v", addr, sshdReadyTimeout, err)
-		}
-		time.Sleep(delay)
-		if delay < 20*time.Millisecond {
-			delay *= 2
-		}
-	}
-}
-
 // waitMounted polls /proc/self/mountinfo until an sshfs mount appears at
 // dir, failing the test if d exits or the deadline passes.
 func (c *Cluster) waitMounted(d *daemon, dir string) {
@@ -389,74 +234,6 @@ func (c *Cluster) waitMounted(d *daemon, dir string) {
 			delay *= 2
 		}
 	}
-}
-
-func (c *Cluster) sshdLog() string {
-	st := c.state
-	if st == nil || st.sshd == nil {
-		return "(none)"
-	}
-	return st.sshd.logTail()
-}
-
-// mountPoints returns the mount points and file system types of the test
-// process's mount namespace, innermost last.
-func mountPoints() ([][2]string, error) {
-	f, err := os.Open("/proc/self/mountinfo")
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	var mps [][2]string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		// id parent major:minor root mountpoint options... - fstype source superopts
-		line := sc.Text()
-		fields := strings.Fields(line)
-		sep := strings.Index(line, " - ")
-		if len(fields) < 5 || sep < 0 {
-			continue
-		}
-		rest := strings.Fields(line[sep+3:])
-		if len(rest) == 0 {
-			continue
-		}
-		mps = append(mps, [2]string{unescapeMountinfo(fields[4]), rest[0]})
-	}
-	return mps, sc.Err()
-}
-
-// unescapeMountinfo decodes the octal escapes (\040 etc.) of mountinfo.
-func unescapeMountinfo(s string) string {
-	if !strings.Contains(s, `\`) {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if s[i] == '\\' && i+3 < len(s) {
-			if n, err := strconv.ParseUint(s[i+1:i+4], 8, 8); err == nil {
-				b.WriteByte(byte(n))
-				i += 3
-				continue
-			}
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isFuseMount(dir string) (bool, error) {
-	mps, err := mountPoints()
-	if err != nil {
-		return false, err
-	}
-	for _, mp := range mps {
-		if mp[0] == dir && strings.HasPrefix(mp[1], "fuse") {
-			return true, nil
-		}
-	}
-	return false, nil
 }
 
 // startHostB creates host B's namespaces: a process running as PID 1 of a
