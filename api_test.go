@@ -95,3 +95,31 @@ func exportedRecv(fl *ast.FieldList) bool {
 	id, ok := typ.(*ast.Ident)
 	return ok && id.IsExported()
 }
+
+// The library reads on a screen: no function over 80 lines, no engine file
+// over 450 (the engine is split by phase: internal/lockcore/doc.go).
+func TestLibrarySizes(t *testing.T) {
+	for _, dir := range []string{".", "lockfile", "lockdir", "stale", "internal/lockcore", "internal/config", "internal/handle"} {
+		names, _ := filepath.Glob(filepath.Join(dir, "*.go"))
+		for _, name := range names {
+			if strings.HasSuffix(name, "_test.go") {
+				continue
+			}
+			fset := token.NewFileSet()
+			f, err := parser.ParseFile(fset, name, nil, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if n := fset.File(f.Pos()).LineCount(); dir == "internal/lockcore" && n > 450 {
+				t.Errorf("%s: %d lines, over 450", name, n)
+			}
+			for _, d := range f.Decls {
+				if fd, ok := d.(*ast.FuncDecl); ok {
+					if n := fset.Position(fd.End()).Line - fset.Position(fd.Pos()).Line + 1; n > 80 {
+						t.Errorf("%s: %s is %d lines, over 80", name, fd.Name.Name, n)
+					}
+				}
+			}
+		}
+	}
+}
