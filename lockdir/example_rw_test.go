@@ -2,65 +2,13 @@ package lockdir_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log"
 	"os"
 	"path/filepath"
 
-	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockdir"
 )
-
-// Readers hold a lock directory together; a writer waits until they leave.
-func ExampleLock_RLock() {
-	dir, err := os.MkdirTemp("", "dotlock-example")
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	path := filepath.Join(dir, "catalog.lock")
-	ctx := context.Background()
-
-	r1, err := lockdir.New(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	r2, err := lockdir.New(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	if err := r1.RLock(ctx); err != nil {
-		log.Fatal(err)
-	}
-	if err := r2.RLock(ctx); err != nil {
-		log.Fatal(err)
-	}
-	readers, err := r1.Readers()
-	if err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("readers holding:", len(readers))
-
-	w, err := lockdir.New(path)
-	if err != nil {
-		log.Fatal(err)
-	}
-	err = w.TryLock()
-	fmt.Println("writer refused:", errors.Is(err, dotlock.ErrLocked))
-
-	r1.RUnlock()
-	r2.RUnlock()
-	if err := w.Lock(ctx); err != nil {
-		log.Fatal(err)
-	}
-	fmt.Println("writer's token is above the readers':", w.Token() > r1.Token())
-	w.Unlock()
-	// Output:
-	// readers holding: 2
-	// writer refused: true
-	// writer's token is above the readers': true
-}
 
 // WriteFile replaces a file whole under the exclusive lock; OpenRead reads
 // it under a shared lock, so it never sees a write half done.
