@@ -12,7 +12,8 @@
 //		errors.As(err, &le) // le.Owners: who holds it
 //	}
 //
-// Every error a lock returns for a path is an *fs.PathError naming it;
-// match the sentinels with errors.Is and the detail types with errors.As.
+// Every error a lock returns for a path is an *fs.PathError naming it
+// (but for ctx.Err(), which Lock and RLock return unchanged); match the
+// sentinels with errors.Is and the detail types with errors.As.
 // docs/PROTOCOL.md states the guarantees and their limits.
 package dotlock

@@ -16,9 +16,10 @@ var (
 	ErrLocked = errors.New("locked")
 	// ErrNotHeld: Unlock on a handle that holds nothing.
 	ErrNotHeld = errors.New("lock not held")
-	// ErrLost: the hold was lost — its lease lapsed and another holder
-	// took the lock — and the lock was left to the new holder. The error
-	// wraps a *LostError saying how.
+	// ErrLost: the hold's record at the lock path was replaced or
+	// removed — by a holder that took over after the lease lapsed, by a
+	// break, or by a person — and whatever stands there now was left
+	// alone. The error wraps a *LostError saying how.
 	ErrLost = errors.New("lock lost")
 	// ErrNotLock: something dotlock did not make stands at the lock path,
 	// or one of its side paths: a user's file or directory, a symlink, a

@@ -34,19 +34,22 @@ func WithStaleAfter(d time.Duration) Option {
 }
 
 // WithHeartbeat sets how often a holder rewrites its heartbeat (default:
-// a quarter of the lease).
+// a quarter of the lease). Keep it well under half the lease: a holder
+// whose heartbeat stays still for the lease loses its lock to other hosts.
 func WithHeartbeat(d time.Duration) Option {
 	return option(func(c *config.Config) { c.Heartbeat = d })
 }
 
 // WithGrace sets how long an empty or partial record is taken to be in the
-// middle of being written before it counts as abandoned (default 5 s).
+// middle of being written before it counts as abandoned (default 5 s, or
+// the lease if that is shorter).
 func WithGrace(d time.Duration) Option {
 	return option(func(c *config.Config) { c.Grace = d })
 }
 
 // WithPoll sets the shortest and longest wait between tries while blocked
-// (default 1 ms and 50 ms): waiters back off, with jitter, from lo to hi.
+// (default 1 ms, and 50 ms or a tenth of the lease if that is shorter, but
+// not under lo): waiters back off, with jitter, from lo to hi.
 func WithPoll(lo, hi time.Duration) Option {
 	return option(func(c *config.Config) { c.PollMin, c.PollMax = lo, hi })
 }

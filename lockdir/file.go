@@ -15,7 +15,8 @@ import (
 
 // File is an open file guarded by the lock directory at its name + ".lock":
 // held shared while opened by OpenRead, exclusive while opened by
-// OpenWrite. It has the methods of *os.File (Read, Write, Stat, ...);
+// OpenWrite. It has the methods of *os.File (Read, Write, Seek, Stat,
+// Name, Sync, ...);
 // Close closes the file and then releases the lock.
 //
 // This answers "open a file for reading only if nobody is writing it, and
@@ -121,7 +122,10 @@ func WriteFile(ctx context.Context, name string, data []byte, perm fs.FileMode, 
 // Transform reads name (empty if it does not exist), calls fn with its
 // content and replaces the file with fn's result, all under the exclusive
 // lock — a read-modify-write that no other reader or writer interleaves
-// with. If fn fails, the file is left as it was.
+// with, as long as the hold lasts: if it is found lost before the rename
+// (its lease lapsed), the file is left as it was and the error matches
+// ErrLost. If fn fails, the file is left as it was. perm is set on the new
+// file as given (the umask does not apply), replacing the old file's mode.
 func Transform(ctx context.Context, name string, perm fs.FileMode, fn func([]byte) ([]byte, error), opts ...dotlock.Option) error {
 	l, err := New(LockPath(name), opts...)
 	if err != nil {
@@ -130,14 +134,14 @@ func Transform(ctx context.Context, name string, perm fs.FileMode, fn func([]byt
 	if err := l.Lock(ctx); err != nil {
 		return err
 	}
-	err = replace(name, perm, fn)
+	err = replace(name, perm, l.Lost(), fn)
 	if uerr := l.Unlock(); err == nil {
 		err = uerr
 	}
 	return err
 }
 
-func replace(name string, perm fs.FileMode, fn func([]byte) ([]byte, error)) error {
+func replace(name string, perm fs.FileMode, lost <-chan struct{}, fn func([]byte) ([]byte, error)) error {
 	old, err := os.ReadFile(name)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
@@ -165,6 +169,12 @@ func replace(name string, perm fs.FileMode, fn func([]byte) ([]byte, error)) err
 	}
 	if err := tmp.Close(); err != nil {
 		return err
+	}
+	select {
+	case <-lost:
+		// Unlock reports the loss (ErrLost), with how it happened.
+		return nil
+	default:
 	}
 	return lockcore.ReplaceFile(tmp.Name(), name)
 }

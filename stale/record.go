@@ -151,8 +151,11 @@ func (o Owner) heartbeatLine() []byte {
 // LooksLikeRecord reports whether data may be an owner record, whole or
 // on its way to being one: empty (created, not yet written), a prefix of a
 // record's first line, or text that starts with that line, within
-// MaxRecordSize; or only NUL bytes (see below). Anything else was not written by dotlock: a lock never
-// removes it (a user's file at a lock path is not a stale lock).
+// MaxRecordSize; or only NUL bytes (a record whose size a network
+// filesystem's client knows but whose data it has not got: sshfs with its
+// caches, NFS after a host crash). Anything else was not written by
+// dotlock: a lock never removes it (a user's file at a lock path is not a
+// stale lock).
 func LooksLikeRecord(data []byte) bool {
 	if len(data) > MaxRecordSize {
 		return false

@@ -30,15 +30,15 @@ func (l *Lock) startHeartbeat(h *hold) {
 			return
 		}
 		err := l.beat(h)
-		if l.cfg.AfterBeat != nil {
-			l.cfg.AfterBeat(err)
-		}
 		if err != nil {
 			h.lostErr = err
 			close(h.lost)
-			return
+		} else {
+			h.timer.Reset(l.cfg.Heartbeat)
 		}
-		h.timer.Reset(l.cfg.Heartbeat)
+		if l.cfg.AfterBeat != nil {
+			l.cfg.AfterBeat(err) // after the loss is published
+		}
 	})
 }
 

@@ -63,3 +63,7 @@ func WithChecker(ch *stale.Checker) Option { return option(func(c *Config) { c.C
 func WithCreateHook(f func() error) Option {
 	return option(func(c *Config) { c.AfterCreate = f })
 }
+
+// WithAfterBeat (tests) has f told each heartbeat's result: nil, or the
+// error (ErrLost) that ends the hold.
+func WithAfterBeat(f func(error)) Option { return option(func(c *Config) { c.AfterBeat = f }) }
