@@ -35,7 +35,7 @@ func openLockDir(path string) (*lockDir, error) {
 				return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRecord{Msg: "is " + describe(st.Mode()) + ", not a lock directory" + ownedBy(st.Sys())}}
 			}
 		}
-		return nil, &fs.PathError{Op: "open", Path: path, Err: err}
+		return nil, goneErr(&fs.PathError{Op: "open", Path: path, Err: err})
 	}
 }
 
@@ -62,7 +62,8 @@ func (d *lockDir) names() ([]string, error) {
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: err}
+			// A directory being removed: SMB answers ENOENT, NFS ESTALE.
+			return nil, goneErr(&fs.PathError{Op: "readdir", Path: d.path, Err: err})
 		}
 		if n <= 0 {
 			return names, nil
@@ -88,7 +89,7 @@ func (d *lockDir) readOwner(name string, owner *int) ([]byte, error) {
 			direct = 0 // no direct I/O here
 			continue
 		case err != nil:
-			return nil, noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err})
+			return nil, goneErr(noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err}))
 		}
 		defer unix.Close(fd)
 		return readRecordFD(fd, d.join(name), direct == 0, owner)

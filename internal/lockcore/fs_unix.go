@@ -74,3 +74,26 @@ const errNoDescriptors = syscall.EMFILE
 // keepQueueOpen: a waiter heartbeats its queue record through the
 // descriptor that created it (see beatQueued).
 const keepQueueOpen = true
+
+// goneErr is err, but for ESTALE — NFS's answer for a file that another
+// client removed while this one had it open or cached — which becomes an
+// error matching fs.ErrNotExist: for whoever looks at the lock path, the
+// file is gone, and what stands there now (if anything) is for the next
+// look. (A holder's own record gone is a lost hold: H1.)
+func goneErr(err error) error {
+	if !errors.Is(err, syscall.ESTALE) {
+		return err
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return &fs.PathError{Op: pe.Op, Path: pe.Path, Err: staleHandle{}}
+	}
+	return staleHandle{}
+}
+
+// staleHandle is ESTALE, as a file that is gone.
+type staleHandle struct{}
+
+func (staleHandle) Error() string        { return "stale file handle: removed by another client" }
+func (staleHandle) Is(target error) bool { return target == fs.ErrNotExist }
+func (staleHandle) Unwrap() error        { return syscall.ESTALE }

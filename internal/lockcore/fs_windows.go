@@ -181,3 +181,6 @@ const errNoDescriptors = syscall.Errno(4) // ERROR_TOO_MANY_OPEN_FILES
 
 // keepQueueOpen: not on Windows (see beatQueued).
 const keepQueueOpen = false
+
+// goneErr is err: Windows has no ESTALE (see fs_unix.go).
+func goneErr(err error) error { return err }

@@ -61,6 +61,9 @@ func (rw *rwSupport) waiters() ([]waiter, error) {
 	}
 	defer d.close()
 	names, err := d.names()
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil // removed while we listed it: no one waits
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -194,10 +197,7 @@ func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, Entry, error) 
 	if len(ws) > 0 {
 		seq = ws[len(ws)-1].seq + 1
 	}
-	if err := os.Mkdir(rw.queue, fs.FileMode(rw.l.cfg.Perm)|0o111); err != nil && !errors.Is(err, fs.ErrExist) {
-		return "", nil, err
-	}
-	d, err := openLockDir(rw.queue)
+	d, err := rw.makeQueue()
 	if err != nil {
 		return "", nil, err
 	}
@@ -212,6 +212,21 @@ func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, Entry, error) 
 		return name, nil, err
 	}
 	return name, e, nil
+}
+
+// makeQueue makes the queue directory if it is missing and opens it. A
+// waiter that leaves removes it once empty, outside the guard: if it goes
+// between the mkdir and the open, it is made again.
+func (rw *rwSupport) makeQueue() (*lockDir, error) {
+	for try := 0; ; try++ {
+		if err := os.Mkdir(rw.queue, fs.FileMode(rw.l.cfg.Perm)|0o111); err != nil && !errors.Is(err, fs.ErrExist) {
+			return nil, err
+		}
+		d, err := openLockDir(rw.queue)
+		if !errors.Is(err, fs.ErrNotExist) || try == 4 {
+			return d, err
+		}
+	}
 }
 
 // removeQueued removes the caller's queue record name, leaving the queue

@@ -69,19 +69,19 @@ func readRecordFile(name string) ([]byte, error) {
 		f, err = openFile(name, flags, 0) // no direct I/O here
 	}
 	if err != nil {
-		return nil, noFollowError(name, err)
+		return nil, goneErr(noFollowError(name, err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, err
+		return nil, goneErr(err)
 	}
 	if !st.Mode().IsRegular() {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.Mode())}}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, stale.MaxRecordSize+1))
 	if err != nil {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+		return nil, goneErr(err) // an *fs.PathError naming the file
 	}
 	return vetRecord(name, b, func() string { return ownedBy(st.Sys()) })
 }

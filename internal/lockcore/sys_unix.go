@@ -114,7 +114,7 @@ func readRecordLocalOwner(name string, owner *int) ([]byte, error) {
 		}
 	}
 	if err != nil {
-		return nil, noFollowError(name, &fs.PathError{Op: "open", Path: name, Err: err})
+		return nil, goneErr(noFollowError(name, &fs.PathError{Op: "open", Path: name, Err: err}))
 	}
 	defer unix.Close(fd)
 	return readRecordFD(fd, name, true, owner)
@@ -128,7 +128,7 @@ func readRecordLocalOwner(name string, owner *int) ([]byte, error) {
 func readRecordFD(fd int, name string, trustSize bool, owner *int) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
-		return nil, &fs.PathError{Op: "stat", Path: name, Err: err}
+		return nil, goneErr(&fs.PathError{Op: "stat", Path: name, Err: err})
 	}
 	if owner != nil {
 		*owner = int(st.Uid)
@@ -150,7 +150,7 @@ func readRecordFD(fd int, name string, trustSize bool, owner *int) ([]byte, erro
 			continue
 		}
 		if err != nil {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: err}
+			return nil, goneErr(&fs.PathError{Op: "read", Path: name, Err: err})
 		}
 		if m == 0 {
 			break
