@@ -18,7 +18,7 @@ func TestWindowsRunAndRelease(t *testing.T) {
 	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.lock")
 	dotlock(t, dir, lock, "cmd", "/c", "exit 3").want(t, 3, "command exiting 3")
-	dotlock(t, dir, "status", lock).want(t, 1, "status after the run")
+	dotlock(t, dir, "--status", lock).want(t, 1, "status after the run")
 	dotlock(t, dir, "-n", lock, "cmd", "/c", "exit 0").want(t, 0, "-n on a free lock")
 }
 
@@ -30,12 +30,12 @@ func TestWindowsExclusion(t *testing.T) {
 	a := startDotlock(t, dir, lock, "cmd", "/c", holdCmd)
 	a.out.wait(t, "A", "in")
 	dotlock(t, dir, "-n", lock, "cmd", "/c", "exit 0").want(t, 1, "-n while A holds")
-	dotlock(t, dir, "status", lock).want(t, 0, "status while A holds")
+	dotlock(t, dir, "--status", lock).want(t, 0, "status while A holds")
 	a.closeStdin()
 	if code := a.finish(); code != 0 {
 		t.Fatalf("A: exit %d: %s", code, a.err.text())
 	}
-	dotlock(t, dir, "status", lock).want(t, 1, "status after A")
+	dotlock(t, dir, "--status", lock).want(t, 1, "status after A")
 }
 
 // A dotlock killed with TerminateProcess leaves its lock with a dead
@@ -52,5 +52,5 @@ func TestWindowsKilledHolder(t *testing.T) {
 	a.wait()
 	t.Cleanup(a.closeStdin) // ends the orphaned command
 	dotlock(t, dir, "-n", lock, "cmd", "/c", "exit 0").want(t, 0, "-n over a killed holder's lock")
-	dotlock(t, dir, "status", lock).want(t, 1, "status after")
+	dotlock(t, dir, "--status", lock).want(t, 1, "status after")
 }

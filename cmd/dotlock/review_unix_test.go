@@ -29,8 +29,8 @@ func TestReviewCheckPathBigFileNotReadWhole(t *testing.T) {
 	f.Close()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if _, err := checkPath(p, formatDir); err == nil {
-		t.Fatal("checkPath accepted a data file as a lock directory")
+	if tg, err := checkPath(p, formatDir); err != nil || tg.object != p {
+		t.Fatalf("checkPath of a data file: %+v, %v; want its companion lock", tg, err)
 	}
 	runtime.ReadMemStats(&after)
 	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {

@@ -94,7 +94,7 @@ func TestUsersTakeTurnsSticky(t *testing.T) {
 			if k.flag == "--file" {
 				file = append(file, "--file")
 			}
-			st := runAs(t, alice, 0o022, append(append([]string{"status"}, file...), lock)...)
+			st := runAs(t, alice, 0o022, append(append([]string{"--status"}, file...), lock)...)
 			if want := "last token " + strconv.FormatUint(last, 10); !strings.Contains(st.out, want) {
 				t.Errorf("status: %q, want %q", st.out, want)
 			}
@@ -233,7 +233,7 @@ func TestUsersPlantedGuard(t *testing.T) {
 						t.Errorf("message %q does not mention %q", r.errOut, want)
 					}
 				}
-				file := []string{"status"}
+				file := []string{"--status"}
 				if k.flag == "--file" {
 					file = append(file, "--file")
 				}
@@ -331,7 +331,7 @@ func TestUsersLockPidForeign(t *testing.T) {
 	for _, k := range usersKinds[:2] {
 		t.Run(k.name, func(t *testing.T) {
 			lock := filepath.Join(testusers.Dir(t, 0o1777, ""), "x.lock")
-			r := runAs(t, bob, 0o022, "lock", k.flag, "--pid", "1", lock)
+			r := runAs(t, bob, 0o022, "--lock", k.flag, "--pid", "1", lock)
 			t.Logf("bob: exit %d: %s", r.code, r.errOut)
 			if r.code != exitNoPerm || !strings.Contains(r.errOut, "pid 1") {
 				t.Errorf("lock --pid 1 as bob: exit %d, want %d naming pid 1", r.code, exitNoPerm)
@@ -340,7 +340,7 @@ func TestUsersLockPidForeign(t *testing.T) {
 				t.Errorf("lock --pid 1 left %s", lock)
 			}
 			// His own process (the shell that runs dotlock): allowed.
-			if r := runProgAs(t, bob, 0o022, "/bin/sh", "-c", `"$0" lock `+k.flag+` --pid $$ "$1" && "$0" unlock --pid $$ "$1"`, dotlockBin, lock); r.code != 0 {
+			if r := runProgAs(t, bob, 0o022, "/bin/sh", "-c", `"$0" --lock `+k.flag+` --pid $$ "$1" && "$0" -u --pid $$ "$1"`, dotlockBin, lock); r.code != 0 {
 				t.Errorf("lock --pid $$ as bob: exit %d: %s", r.code, r.errOut)
 			}
 		})
