@@ -10,6 +10,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/dotlock/dotlock/internal/lockcore"
@@ -111,16 +112,39 @@ func unclearUnlessOld(st fs.FileInfo) kind {
 }
 
 // resolve finds the lock for the lock path abs (absolute, checked): the
-// path itself if it is free or a lock of the format, else the companion
-// of the file or directory there. An empty one is watched until it says
+// path itself if it is a dotlock lock of the format (made by the library,
+// or an older dotlock), else the companion of the file or directory there,
+// which is created, as flock does, if the path is free. A path named
+// *.dotlock is a lock path itself. An empty one is watched until it says
 // which (for the grace period at most: then it is the user's), unless
 // inspect, which takes it for the lock it most likely is.
 func resolve(abs, format string, inspect bool) (target, error) {
+	if strings.HasSuffix(abs, companionSuffix) {
+		// A lock by its name: a companion named directly (the lock a Go
+		// program shares with this command's users of P is P.dotlock).
+		if st, err := os.Lstat(abs); err == nil && st.Mode()&fs.ModeSymlink == 0 {
+			if _, err := classify(abs, st, format); err != nil {
+				return target{}, err // the other format's lock
+			}
+		}
+		if format == "" {
+			format = detectFormat(abs, false)
+		}
+		return target{abs: abs, format: format}, nil
+	}
 	deadline := time.Now().Add(lockcore.DefaultGrace)
 	for {
 		st, err := os.Lstat(abs)
-		if err != nil {
-			return target{abs: abs, format: format}, nil // free (or the engine says what is wrong)
+		switch {
+		case errors.Is(err, fs.ErrNotExist) && inspect:
+			return companionTarget(abs, format)
+		case errors.Is(err, fs.ErrNotExist):
+			if err := createObject(abs); err != nil {
+				return target{}, err
+			}
+			continue
+		case err != nil:
+			return target{abs: abs, format: format}, nil // the engine says what is wrong
 		}
 		if st.Mode()&fs.ModeSymlink != 0 {
 			return target{}, &typeError{exitDataErr, fmt.Sprintf("%s is a symlink; dotlock never follows one at a lock path", abs)}
@@ -146,6 +170,18 @@ func resolve(abs, format string, inspect bool) (target, error) {
 		}
 		time.Sleep(pollUnclear) // polling the filesystem: nothing else tells
 	}
+}
+
+// createObject creates the file abs, empty, as flock does: from then on it
+// is the user's file, locked at its companion like any other, and a shell's
+// 9>abs opens it. Never through a symlink, nor blocking on a FIFO put
+// there since; someone else's file created meanwhile is theirs.
+func createObject(abs string) error {
+	f, err := os.OpenFile(abs, os.O_RDONLY|os.O_CREATE|oNoFollow, 0o666)
+	if err != nil {
+		return &typeError{errorCode(err), fmt.Sprintf("cannot create %s: %v", abs, unwrapExec(err))}
+	}
+	return f.Close()
 }
 
 // companionTarget is the lock beside the user's file or directory abs.

@@ -46,7 +46,7 @@ func readFile(t *testing.T, name string) string {
 // command only after the first command ended.
 func TestExclusionBetweenRuns(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	a := startDotlock(t, dir, lock, "sh", "-c", `echo "start A" >> log; echo in; read x; echo "end A" >> log`)
 	a.out.wait(t, "A", "in")
 	dotlock(t, dir, "-n", lock, "true").want(t, 1, "-n while A holds")
@@ -78,7 +78,7 @@ func TestExclusionBetweenRuns(t *testing.T) {
 // readers until it has had its turn.
 func TestSharedOverlapAndExcludeExclusive(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	s1 := holdLock(t, dir, "-s", lock)
 	s2 := holdLock(t, dir, "-s", "-n", lock) // both hold now
 	m, code := statusJSON(t, dir, lock)
@@ -114,7 +114,7 @@ func TestSharedOverlapAndExcludeExclusive(t *testing.T) {
 // not run.
 func TestConflictCodes(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	h := holdLock(t, dir, lock)
 	for _, c := range []struct {
 		args    []string
@@ -160,7 +160,7 @@ func TestConflictCodes(t *testing.T) {
 // (flock's) for commands that cannot be run; the lock is free afterwards.
 func TestExitStatusPassedThrough(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	if err := os.WriteFile(filepath.Join(dir, "notexec"), []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -213,7 +213,7 @@ func processGone(pid int) bool {
 // for it, releases the lock and exits with the command's status.
 func TestSignalsForwardedAndLockReleased(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		p := startDotlock(t, dir, lock, "sh", "-c", "echo $$; exec sleep 60")
 		child, err := strconv.Atoi(p.out.wait(t, "command", ""))
@@ -247,7 +247,7 @@ func TestSignalsForwardedAndLockReleased(t *testing.T) {
 // never runs; the holder keeps the lock.
 func TestSIGTERMWhileWaiting(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	h := holdLock(t, dir, lock)
 	w := startDotlock(t, dir, "-v", lock, "sh", "-c", "echo ran")
 	w.err.wait(t, "waiter", "waiting for "+lock)
@@ -270,7 +270,7 @@ func TestSIGTERMWhileWaiting(t *testing.T) {
 // and the next run takes it at once. On Linux the command is ended too.
 func TestSIGKILLLeavesReclaimableLock(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	p := startDotlock(t, dir, lock, "sh", "-c", "echo $$; exec sleep 60 >/dev/null 2>&1")
 	child, err := strconv.Atoi(p.out.wait(t, "command", ""))
 	if err != nil {
@@ -329,7 +329,7 @@ func waitKeepersGone(t *testing.T, lock string) {
 // meanwhile (heartbeated by the keeper), and others cannot unlock it.
 func TestLockPidAcrossSteps(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	t.Cleanup(func() { waitKeepersGone(t, lock) })
 	sh := startProc(t, dir, []string{"L=" + lock}, "sh", "-c",
 		`"$DOTLOCK" --lock --stale-after 0.4 --pid $$ "$L" || exit 9; echo "locked $$"; read x; "$DOTLOCK" -u "$L" || exit 8; echo unlocked; read x; exit 0`)
@@ -385,7 +385,7 @@ func TestLockPidAcrossSteps(t *testing.T) {
 // once by the next run, and by the keeper itself.
 func TestLockPidReclaimedWhenShellGone(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	t.Cleanup(func() { waitKeepersGone(t, lock) })
 	for _, byNextRun := range []bool{true, false} {
 		sh := startProc(t, dir, []string{"L=" + lock}, "sh", "-c", `"$DOTLOCK" --lock --stale-after 0.4 --pid $$ "$L" || exit 9; echo locked; read x`)
@@ -410,7 +410,7 @@ func TestLockPidReclaimedWhenShellGone(t *testing.T) {
 // status --json: one object with the documented fields.
 func TestStatusJSON(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	m, code := statusJSON(t, dir, lock)
 	if code != 1 || m["held"] != false || m["path"] != lock || len(m["holders"].([]any)) != 0 {
 		t.Fatalf("free lock: exit %d, %v", code, m)
@@ -459,7 +459,7 @@ func TestStatusJSON(t *testing.T) {
 // broken.
 func TestBreak(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	dotlock(t, dir, "--break", lock).want(t, 0, "break of a free lock")
 	h := startDotlock(t, dir, "--stale-after", "0.4", lock, "sh", "-c", "echo in; read x")
 	h.out.wait(t, "holder", "in")
@@ -595,8 +595,8 @@ func TestLockPathErrors(t *testing.T) {
 		code int
 		says string
 	}{
-		{[]string{"-n", filepath.Join(dir, "no", "such", "x.lock"), "true"}, 66, "does not exist"},
-		{[]string{"--status", filepath.Join(dir, "no", "x.lock")}, 66, "does not exist"},
+		{[]string{"-n", filepath.Join(dir, "no", "such", "x.dotlock"), "true"}, 66, "does not exist"},
+		{[]string{"--status", filepath.Join(dir, "no", "x.dotlock")}, 66, "does not exist"},
 		{[]string{"-n", filepath.Join(dir, "link.lock"), "true"}, 65, "symlink"},
 		// Too long for the names derived from it; twice, since the first
 		// run used to leave a lock file the second then blamed.
@@ -615,7 +615,7 @@ func TestLockPathErrors(t *testing.T) {
 	if err := os.Mkdir(ro, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(dotlockBin, "-n", filepath.Join(ro, "x.lock"), "true")
+	cmd := exec.Command(dotlockBin, "-n", filepath.Join(ro, "x.dotlock"), "true")
 	if os.Geteuid() == 0 {
 		os.Chmod(dir, 0o755)
 		os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir's parent: nobody may enter, not write
@@ -634,7 +634,7 @@ func TestLockPathErrors(t *testing.T) {
 // lock file and says why.
 func TestFileFormat(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	h := holdLock(t, dir, "--file", lock)
 	if st, err := os.Lstat(lock); err != nil || !st.Mode().IsRegular() {
 		t.Fatalf("--file lock: %v %v, want a regular file", st, err)
@@ -660,7 +660,7 @@ func TestUnlockAsLastCommandOfShell(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not installed")
 	}
-	lock := filepath.Join(testdir.New(t), "x.lock")
+	lock := filepath.Join(testdir.New(t), "x.dotlock")
 	script := fmt.Sprintf("%q --lock %q && %q -u %q", dotlockBin, lock, dotlockBin, lock)
 	out, err := exec.Command("bash", "-c", script).CombinedOutput()
 	if err != nil {

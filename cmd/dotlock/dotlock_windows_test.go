@@ -16,7 +16,7 @@ const holdCmd = "echo in&pause>nul"
 // The command's exit status is dotlock's, and the lock is free afterwards.
 func TestWindowsRunAndRelease(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	dotlock(t, dir, lock, "cmd", "/c", "exit 3").want(t, 3, "command exiting 3")
 	dotlock(t, dir, "--status", lock).want(t, 1, "status after the run")
 	dotlock(t, dir, "-n", lock, "cmd", "/c", "exit 0").want(t, 0, "-n on a free lock")
@@ -26,7 +26,7 @@ func TestWindowsRunAndRelease(t *testing.T) {
 // free.
 func TestWindowsExclusion(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	a := startDotlock(t, dir, lock, "cmd", "/c", holdCmd)
 	a.out.wait(t, "A", "in")
 	dotlock(t, dir, "-n", lock, "cmd", "/c", "exit 0").want(t, 1, "-n while A holds")
@@ -43,7 +43,7 @@ func TestWindowsExclusion(t *testing.T) {
 // runs on: Windows has no parent-death signal.)
 func TestWindowsKilledHolder(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	a := startDotlock(t, dir, lock, "cmd", "/c", holdCmd)
 	a.out.wait(t, "A", "in")
 	if err := a.cmd.Process.Kill(); err != nil {

@@ -20,22 +20,20 @@ func lockFD(fd int, f *lockFlags, stdout, stderr *os.File) int {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
 	pid := holderOf(fd, path)
-	if pid != 0 {
-		began := time.Now()
-		o, held, err := heldFor(t, pid)
-		if err != nil {
-			return fail(stderr, errorCode(err), "%v", err)
+	began := time.Now()
+	o, held, err := heldByFile(t, fd, path)
+	if err != nil {
+		return fail(stderr, errorCode(err), "%v", err)
+	}
+	switch {
+	case held && (o.Mode == stale.ModeShared) == f.shared:
+		if f.verbose { // locked already: as flock(2) on a locked descriptor
+			tookLock(stdout, began)
 		}
-		if held && (o.Mode == stale.ModeShared) == f.shared {
-			if f.verbose { // locked already: as flock(2) on a locked descriptor
-				tookLock(stdout, began)
-			}
-			return 0
-		}
-		if held { // converting, as flock(2): release, then lock
-			if code := releaseHold(t, o, stderr); code != 0 {
-				return code
-			}
+		return 0
+	case held && o.PID == pid: // converting, as flock(2): release, then lock
+		if code := releaseHold(t, o, stderr); code != 0 {
+			return code
 		}
 	}
 	return holdFor(pid, t, f, keeperWatch{fd: fd, path: path}, stdout, stderr)
@@ -48,11 +46,7 @@ func unlockFD(fd int, verbose bool, stderr *os.File) int {
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
-	pid := holderOf(fd, path)
-	if pid == 0 {
-		return 0
-	}
-	o, held, err := heldFor(t, pid)
+	o, held, err := heldByFile(t, fd, path)
 	if err != nil || !held {
 		return releaseCode(stderr, err)
 	}
@@ -65,8 +59,11 @@ func unlockFD(fd int, verbose bool, stderr *os.File) int {
 	return 0
 }
 
-// heldFor finds the hold on t of process pid, if it has one.
-func heldFor(t target, pid int) (stale.Owner, bool, error) {
+// heldByFile finds the hold on t that belongs to this process's open file
+// description fd (as a flock lock does): one whose holder, on this host,
+// has it open as fd too, such as the shell that locked it or the dotlock
+// --fd running this command.
+func heldByFile(t target, fd int, path string) (stale.Owner, bool, error) {
 	h, err := openHandle(t.abs, detectFormat(t.abs, t.format == formatFile), nil)
 	if err != nil {
 		return stale.Owner{}, false, err
@@ -76,7 +73,7 @@ func heldFor(t target, pid int) (stale.Owner, bool, error) {
 		return stale.Owner{}, false, err
 	}
 	for _, hd := range st.Holders {
-		if hd.Owner.PID == pid && hd.Judgement.Verdict == stale.Alive {
+		if hd.Judgement.Verdict == stale.Alive && sameFile(hd.Owner.PID, fd, fd, path) {
 			return hd.Owner, true, nil
 		}
 	}

@@ -53,7 +53,7 @@ func secondUser(t *testing.T, dir string) *syscall.Credential {
 // user's own process works.
 func TestLockPidOfAnotherUsersProcess(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	var attr *syscall.SysProcAttr // the test's own user when it is not root
 	switch {
 	case os.Geteuid() == 0:

@@ -18,7 +18,7 @@ import (
 // stale.MaxRecordSize bytes: no more need be read.
 func TestReviewCheckPathBigFileNotReadWhole(t *testing.T) {
 	dir := testdir.New(t)
-	p := filepath.Join(dir, "x.lock")
+	p := filepath.Join(dir, "x.data")
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)

@@ -117,6 +117,11 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
+	if inv.fd >= 0 && !inv.closeFD {
+		if _, held, _ := heldByFile(t, inv.fd, t.object); held {
+			return runUnlocked(inv.argv, stderr) // FD's lock is had already (a flock lock is its open file's)
+		}
+	}
 	h, sigc, code := take(t, f, f.staleAfter, stdout, stderr)
 	if h == nil {
 		return code
