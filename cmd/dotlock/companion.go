@@ -114,10 +114,10 @@ func unclearUnlessOld(st fs.FileInfo) kind {
 // resolve finds the lock for the lock path abs (absolute, checked): the
 // path itself if it is a dotlock lock of the format (made by the library,
 // or an older dotlock), else the companion of the file or directory there,
-// which is created, as flock does, if the path is free. A path named
-// *.dotlock is a lock path itself. An empty one is watched until it says
-// which (for the grace period at most: then it is the user's), unless
-// inspect, which takes it for the lock it most likely is.
+// which is created, as flock does, if the path is free (unless inspect). A
+// path named *.dotlock is a lock path itself. An empty file or directory
+// is watched until it says which (for the grace period at most: then it is
+// the user's).
 func resolve(abs, format string, inspect bool) (target, error) {
 	if strings.HasSuffix(abs, companionSuffix) {
 		// A lock by its name: a companion named directly (the lock a Go
@@ -153,11 +153,8 @@ func resolve(abs, format string, inspect bool) (target, error) {
 		if err != nil {
 			return target{}, err
 		}
-		if k == kindUnclear && (inspect || time.Now().After(deadline)) {
+		if k == kindUnclear && time.Now().After(deadline) {
 			k = kindObject
-			if inspect && st.IsDir() {
-				k = kindLock // an empty lock directory: being made or released
-			}
 		}
 		switch k {
 		case kindFree, kindLock:
