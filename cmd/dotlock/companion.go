@@ -67,8 +67,8 @@ func classifyFile(abs string, st fs.FileInfo, format string) (kind, error) {
 	switch {
 	case format == formatDir && isRecord:
 		return 0, &typeError{exitDataErr, fmt.Sprintf("%s is a lock file (dotlock --file): use --file for it", abs)}
-	case format == formatDir:
-		return kindObject, nil // a lock directory is never a file
+	case format != formatFile && !isRecord:
+		return kindObject, nil // a lock directory is never a file; inspecting, as the default format
 	case isRecord:
 		return kindLock, nil
 	case err != nil && !errors.Is(err, lockcore.ErrNotLock):
