@@ -35,6 +35,7 @@ var runSpecs = append(append([]optSpec{}, lockSpecs...),
 	optSpec{id: "length", long: []string{"length"}, arg: true, flock: true},
 	optSpec{id: "command", short: "c", long: []string{"command"}, arg: true},
 	optSpec{id: "pid", long: []string{"pid"}, arg: true}, // with -u PATH
+	optSpec{id: "operation", long: []string{"status", "break", "lock"}},
 )
 
 // invocation is the main form as given.
@@ -61,6 +62,7 @@ func parseRun(args []string) (inv invocation, err error) {
 		return inv, err
 	}
 	var command *string
+	var misplaced error // reported unless --help
 	for _, o := range opts {
 		known, err := inv.f.apply(o)
 		if err != nil {
@@ -81,7 +83,9 @@ func parseRun(args []string) (inv invocation, err error) {
 				return inv, err
 			}
 		case "start", "length":
-			return inv, usagef("%s: byte-range locks are not supported: a dotlock lock is the whole file (drop --start and --length)", o.name)
+			misplaced = usagef("%s: byte-range locks are not supported: a dotlock lock is the whole file (drop --start and --length)", o.name)
+		case "operation":
+			misplaced = usagef("%s comes first: dotlock %s [options] LOCKPATH", o.name, o.name)
 		case "command":
 			v := o.val
 			command = &v
@@ -93,6 +97,9 @@ func parseRun(args []string) (inv invocation, err error) {
 	}
 	if inv.f.help || inv.f.version {
 		return inv, nil
+	}
+	if misplaced != nil {
+		return inv, misplaced
 	}
 	if err := inv.f.check(); err != nil {
 		return inv, err

@@ -22,23 +22,31 @@ import (
 const keeperCommand = "--__keep"
 
 func cmdLock(args []string, stderr *os.File) int {
-	specs := append(append([]optSpec{}, lockSpecs...), optSpec{id: "pid", long: []string{"pid"}, arg: true})
-	opts, rest, err := getopt(args, specs, false)
+	// The main form's options, so that the same abbreviations mean the
+	// same; those about a command or a descriptor do not go with --lock.
+	opts, rest, err := getopt(args, runSpecs, false)
 	if err != nil {
 		return failUsage(stderr, err)
 	}
 	f := lockFlags{conflict: exitConflict}
 	pid := os.Getppid()
+	var misplaced error
 	for _, o := range opts {
 		known, err := f.apply(o)
-		if err != nil {
+		switch {
+		case err != nil:
 			return failUsage(stderr, err)
-		}
-		if !known && o.id == "pid" {
+		case known:
+		case o.id == "pid":
 			if pid, err = parsePID(o.name, o.val); err != nil {
 				return failUsage(stderr, err)
 			}
+		default:
+			misplaced = usagef("lock: %s does not go with --lock (it takes a lock path, no command)", o.name)
 		}
+	}
+	if misplaced != nil && !f.help && !f.version {
+		return failUsage(stderr, misplaced)
 	}
 	if f.help {
 		io.WriteString(os.Stdout, usageText)
