@@ -56,6 +56,17 @@ func TestFlockGrammarNoSubcommands(t *testing.T) {
 		}
 	}
 	dotlock(t, dir, "status", "true").want(t, 0, "dotlock status true")
+	// flock lock make: make, run under the lock ./lock.
+	if err := os.MkdirAll(filepath.Join(dir, "bin"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "bin", "make"), []byte("#!/bin/sh\necho made under $DOTLOCK_PATH\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	r0 := bash(t, dir, `PATH="$PWD/bin:$PATH" "$DOTLOCK" lock make`).want(t, 0, "dotlock lock make")
+	if want := "made under " + filepath.Join(dir, "lock.dotlock") + "\n"; r0.stdout != want {
+		t.Errorf("dotlock lock make: stdout %q, want %q", r0.stdout, want)
+	}
 	r := dotlock(t, dir, "lock", "make-no-such-command").want(t, 69, "dotlock lock COMMAND-NOT-FOUND")
 	if !strings.Contains(r.stderr, "failed to execute make-no-such-command") {
 		t.Errorf("stderr %q", r.stderr)
@@ -180,12 +191,13 @@ func TestFlockFDIdioms(t *testing.T) {
 	if code := in.finish(); code != 0 {
 		t.Fatalf("first subshell: exit %d", code)
 	}
-	// Released when the subshell exits.
-	bash(t, dir, `( "$DOTLOCK" -n 9 || exit 1; echo in ) 9>file`).want(t, 0, "a subshell after the first exited")
+	// Released when the subshell exits (by its keeper, or by the next
+	// locker, which finds the subshell gone: -w for the moment between).
+	bash(t, dir, `( "$DOTLOCK" -w 5 9 || exit 1; echo in ) 9>file`).want(t, 0, "a subshell after the first exited")
 
 	// exec 9>FILE; flock 9; ...; flock -u 9; and exec 9>&-.
 	r := bash(t, dir, `exec 9>file
-		"$DOTLOCK" -n 9 || exit 1
+		"$DOTLOCK" -w 5 9 || exit 1
 		"$DOTLOCK" -n 9 || exit 2             # locked already: as flock on a locked descriptor
 		( "$DOTLOCK" -n 9 ) 9>file && exit 3  # another open of the file: excluded
 		"$DOTLOCK" -n file true && exit 4

@@ -7,6 +7,7 @@ package main
 
 import (
 	"os"
+	"runtime"
 	"strconv"
 )
 
@@ -106,6 +107,9 @@ func parseRun(args []string) (inv invocation, err error) {
 	}
 	if inv.noFork && inv.closeFD {
 		return inv, usagef("the --no-fork and --close options are incompatible")
+	}
+	if inv.noFork && runtime.GOOS == "windows" {
+		return inv, usagef("-F/--no-fork needs exec, which Windows does not have: drop -F")
 	}
 	return inv, inv.operands(rest, command)
 }

@@ -119,6 +119,10 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 	}
 	if inv.fd >= 0 && !inv.closeFD {
 		if _, held, _ := heldByFile(t, inv.fd, t.object); held {
+			if f.verbose {
+				tookLock(stdout, time.Now())
+				fmt.Fprintf(stdout, "dotlock: executing %s\n", inv.argv[0])
+			}
 			return runUnlocked(inv.argv, stderr) // FD's lock is had already (a flock lock is its open file's)
 		}
 	}
