@@ -158,8 +158,9 @@ func run(args []string, stdout, stderr *os.File) (code int) {
 	return cmdRun(args, stdout, stderr)
 }
 
-// formerHint explains a command named as one of dotlock's former
-// subcommands (dotlock status x.lock now runs x.lock under ./status).
+// formerHint explains a command that cannot be run after a lock path
+// named as one of dotlock's former subcommands (dotlock status x.lock runs
+// x.lock under ./status, as flock would).
 func formerHint(name string) string {
 	switch name {
 	case "status", "break", "lock":

@@ -111,7 +111,7 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 	}
 	cmd, code, err := prepareCommand(inv.argv)
 	if err != nil {
-		return fail(stderr, code, "%v", err)
+		return fail(stderr, code, "%v%s", err, formerHint(inv.path))
 	}
 	t, err := inv.target()
 	if err != nil {
@@ -262,7 +262,7 @@ func prepareCommand(argv []string) (*exec.Cmd, int, error) {
 	if err != nil && !errors.Is(err, exec.ErrDot) {
 		switch {
 		case errors.Is(err, exec.ErrNotFound):
-			return nil, exitUnavailable, fmt.Errorf("failed to execute %s: command not found%s", argv[0], formerHint(argv[0]))
+			return nil, exitUnavailable, fmt.Errorf("failed to execute %s: command not found", argv[0])
 		case errors.Is(err, fs.ErrNotExist):
 			return nil, exitUnavailable, fmt.Errorf("failed to execute %s: no such file", argv[0])
 		}
