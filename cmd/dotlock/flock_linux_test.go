@@ -200,6 +200,9 @@ func TestFlockFDIdioms(t *testing.T) {
 		"$DOTLOCK" -w 5 9 || exit 1
 		"$DOTLOCK" -n 9 || exit 2             # locked already: as flock on a locked descriptor
 		( "$DOTLOCK" -n 9 ) 9>file && exit 3  # another open of the file: excluded
+		( "$DOTLOCK" -n -E 7 9 ) 9>file; [ $? = 7 ] || exit 11
+		( "$DOTLOCK" -w 0.2 -E 7 9 ) 9>file; [ $? = 7 ] || exit 12
+		v=$("$DOTLOCK" --verbose 9) && [[ $v == "dotlock: getting lock took "*" seconds" ]] || exit 13
 		"$DOTLOCK" -n file true && exit 4
 		"$DOTLOCK" -u 9 || exit 5
 		"$DOTLOCK" -n file true || exit 6
