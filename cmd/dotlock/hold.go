@@ -272,11 +272,13 @@ func keep(h *handle, o stale.Owner, shared bool, lease time.Duration, w keeperWa
 		defer ft.Stop()
 		fdTick = ft.C
 	}
-	lost := h.lost()
+	lost, exited := h.lost(), exitNotice(o.PID)
 	for {
 		select {
 		case <-lost:
 			return
+		case <-exited:
+			exited = nil // judged below: the notice may be of another process with the PID since
 		case <-fdTick:
 			if !sameFile(o.PID, w.fd, keeperFD, w.path) {
 				h.release(shared)
