@@ -293,7 +293,7 @@ func runScriptBlock(t *testing.T, root string, b block, doc readme) string {
 		"one at a time",
 		"dotlock owner record v1",
 		"held, exit status 1",
-		"demo.lock: held by pid",
+		"demo.lock.dotlock: held by pid",
 		"readers share it",
 	} {
 		if !bytes.Contains(out, []byte(w)) {
@@ -311,7 +311,7 @@ func runScriptBlock(t *testing.T, root string, b block, doc readme) string {
 // statusJSON runs dotlock status --json (exit 0 held, 1 free).
 func statusJSON(t *testing.T, dotlock, lock string) map[string]any {
 	t.Helper()
-	out, err := exec.Command(dotlock, "status", "--json", lock).Output()
+	out, err := exec.Command(dotlock, "--status", "--json", lock).Output()
 	if c := exitCode(err); c != 0 && c != 1 {
 		t.Fatalf("dotlock status --json %s: %v", lock, err)
 	}
@@ -346,11 +346,11 @@ func checkStatusFields(t *testing.T, dotlock, dir string, doc readme) {
 	// Hold a lock for this test process: dotlock lock returns once it is held.
 	lock := filepath.Join(dir, "fields.lock")
 	pid := fmt.Sprint(os.Getpid())
-	if out, err := exec.Command(dotlock, "lock", "--pid", pid, lock).CombinedOutput(); err != nil {
+	if out, err := exec.Command(dotlock, "--lock", "--pid", pid, lock).CombinedOutput(); err != nil {
 		t.Fatalf("dotlock lock --pid %s %s: %v\n%s", pid, lock, err, out)
 	}
 	st := statusJSON(t, dotlock, lock)
-	if out, err := exec.Command(dotlock, "unlock", "--pid", pid, lock).CombinedOutput(); err != nil {
+	if out, err := exec.Command(dotlock, "-u", "--pid", pid, lock).CombinedOutput(); err != nil {
 		t.Errorf("dotlock unlock --pid %s %s: %v\n%s", pid, lock, err, out)
 	}
 	holders, _ := st["holders"].([]any)
@@ -406,6 +406,7 @@ var optionValues = map[string]string{
 	"-w": "2.5", "--timeout": "2.5", "--wait": "2.5",
 	"-E": "3", "--conflict-exit-code": "3",
 	"--stale-after": "30s", "--pid": "1", "--mode": "0660",
+	"--fd": "3", "--start": "1", "--length": "2",
 	"SECS": "2.5", "N": "3", "DUR": "30s", "PID": "1", "$$": "1",
 }
 
@@ -417,10 +418,10 @@ func checkSynopsis(t *testing.T, dotlock string, b block) {
 	checked := 0
 	for _, line := range b.lines {
 		trimmed := strings.TrimSpace(line)
-		forms := []string{"", "lock"} // the option lines: the main form's, which lock takes too
+		forms := []string{"", "--lock"} // the option lines: the main form's, which --lock takes too
 		if rest, ok := strings.CutPrefix(trimmed, "dotlock "); ok {
 			forms = []string{""}
-			for _, sub := range []string{"status", "break", "lock", "unlock"} {
+			for _, sub := range []string{"--status", "--break", "--lock"} {
 				if strings.HasPrefix(rest, sub+" ") {
 					forms = []string{sub}
 				}
@@ -431,6 +432,9 @@ func checkSynopsis(t *testing.T, dotlock string, b block) {
 		for _, m := range optionRE.FindAllStringSubmatch(line, -1) {
 			opt := m[1]
 			for _, form := range forms {
+				if opt == form {
+					continue // the operation's own option
+				}
 				checked++
 				if form == "" && (opt == "-c" || opt == "--command") {
 					// After the lock path: run it.
@@ -684,7 +688,7 @@ func checkInline(t *testing.T, root, dotlock string, doc readme, blockCommands [
 					continue
 				}
 				form := ""
-				if len(f) > 1 && slices.Contains([]string{"status", "break", "lock", "unlock"}, f[1]) {
+				if len(f) > 1 && slices.Contains([]string{"--status", "--break", "--lock"}, f[1]) {
 					form, f = f[1], f[1:]
 				}
 				checkParses(t, dotlock, form, fillValues(f[1:]), where)
@@ -693,7 +697,7 @@ func checkInline(t *testing.T, root, dotlock string, doc readme, blockCommands [
 			// An option spelling: accepted by at least one form.
 			args := fillValues(strings.Fields(s.text))
 			ok := false
-			for _, form := range []string{"", "status", "break", "lock", "unlock"} {
+			for _, form := range []string{"", "--status", "--break", "--lock"} {
 				argv := append([]string{form, "--help"}, args...)
 				if form == "" {
 					argv = argv[1:]

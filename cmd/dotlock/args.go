@@ -19,6 +19,7 @@ type optSpec struct {
 	short string   // short letters ("x", or "xe" for aliases); may be empty
 	long  []string // long names
 	arg   bool     // takes an argument
+	flock bool     // one of flock(1)'s: wins an abbreviation it shares with ours
 }
 
 // opt is one option as given.
@@ -127,6 +128,13 @@ func findLong(specs []optSpec, name string) (*optSpec, error) {
 			}
 		}
 	}
+	if len(matches) > 1 {
+		// An abbreviation flock(1) reads as one of its options means that
+		// option here too (--sta: flock's --start, not --stale-after).
+		if s := flockMatch(specs, name); s != nil {
+			return s, nil
+		}
+	}
 	switch {
 	case len(matches) == 1:
 		return found, nil
@@ -134,6 +142,25 @@ func findLong(specs []optSpec, name string) (*optSpec, error) {
 		return nil, usagef("option '--%s' is ambiguous; possibilities: %s", name, strings.Join(matches, " "))
 	}
 	return nil, usagef("unrecognized option '--%s'", name)
+}
+
+// flockMatch is the one flock option that name abbreviates, if one.
+func flockMatch(specs []optSpec, name string) *optSpec {
+	var found *optSpec
+	for i := range specs {
+		if !specs[i].flock {
+			continue
+		}
+		for _, l := range specs[i].long {
+			if strings.HasPrefix(l, name) {
+				if found != nil && found != &specs[i] {
+					return nil
+				}
+				found = &specs[i]
+			}
+		}
+	}
+	return found
 }
 
 // longName is the full long name that prefix abbreviates.

@@ -46,7 +46,7 @@ func readFile(t *testing.T, name string) string {
 // command only after the first command ended.
 func TestExclusionBetweenRuns(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	a := startDotlock(t, dir, lock, "sh", "-c", `echo "start A" >> log; echo in; read x; echo "end A" >> log`)
 	a.out.wait(t, "A", "in")
 	dotlock(t, dir, "-n", lock, "true").want(t, 1, "-n while A holds")
@@ -67,18 +67,18 @@ func TestExclusionBetweenRuns(t *testing.T) {
 	if code := b.finish(); code != 0 {
 		t.Fatalf("B: exit %d: %s", code, b.err.text())
 	}
-	b.err.wait(t, "B", "acquired "+lock)
+	b.out.wait(t, "B", "dotlock: getting lock took ")
 	if got, want := readFile(t, filepath.Join(dir, "log")), "start A\nend A\nstart B\nend B\n"; got != want {
 		t.Fatalf("log %q, want %q", got, want)
 	}
-	dotlock(t, dir, "status", lock).want(t, 1, "status after both")
+	dotlock(t, dir, "--status", lock).want(t, 1, "status after both")
 }
 
 // -s runs hold together; they exclude -x both ways; a waiting -x stops new
 // readers until it has had its turn.
 func TestSharedOverlapAndExcludeExclusive(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	s1 := holdLock(t, dir, "-s", lock)
 	s2 := holdLock(t, dir, "-s", "-n", lock) // both hold now
 	m, code := statusJSON(t, dir, lock)
@@ -114,7 +114,7 @@ func TestSharedOverlapAndExcludeExclusive(t *testing.T) {
 // not run.
 func TestConflictCodes(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	h := holdLock(t, dir, lock)
 	for _, c := range []struct {
 		args    []string
@@ -156,11 +156,11 @@ func TestConflictCodes(t *testing.T) {
 	}
 }
 
-// The command's status is dotlock's: exit codes, 128+N for signal N, 126
-// and 127 for commands that cannot be run; the lock is free afterwards.
+// The command's status is dotlock's: exit codes, 128+N for signal N, 69
+// (flock's) for commands that cannot be run; the lock is free afterwards.
 func TestExitStatusPassedThrough(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	if err := os.WriteFile(filepath.Join(dir, "notexec"), []byte("#!/bin/sh\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -175,16 +175,16 @@ func TestExitStatusPassedThrough(t *testing.T) {
 		{[]string{"sh", "-c", "kill -TERM $$"}, 128 + int(syscall.SIGTERM)},
 		{[]string{"sh", "-c", "kill -KILL $$"}, 128 + int(syscall.SIGKILL)},
 		{[]string{"sh", "-c", "kill -INT $$"}, 128 + int(syscall.SIGINT)},
-		{[]string{"no-such-command-dotlock-test"}, 127},
-		{[]string{"./no-such-file"}, 127},
-		{[]string{"./notexec"}, 126},
-		{[]string{dir}, 126},
+		{[]string{"no-such-command-dotlock-test"}, 69},
+		{[]string{"./no-such-file"}, 69},
+		{[]string{"./notexec"}, 69},
+		{[]string{dir}, 69},
 	} {
 		r := dotlock(t, dir, append([]string{lock}, c.argv...)...).want(t, c.code, strings.Join(c.argv, " "))
-		if c.code >= 126 && c.code <= 127 && strings.Count(r.stderr, "\n") != 1 {
+		if c.code == 69 && strings.Count(r.stderr, "\n") != 1 {
 			t.Errorf("%q: want a one-line message, got %q", c.argv, r.stderr)
 		}
-		dotlock(t, dir, "status", lock).want(t, 1, "status after "+strings.Join(c.argv, " "))
+		dotlock(t, dir, "--status", lock).want(t, 1, "status after "+strings.Join(c.argv, " "))
 	}
 	// The command is told its fencing token, which grows.
 	t1 := dotlock(t, dir, lock, "sh", "-c", "echo $DOTLOCK_TOKEN").want(t, 0, "token").stdout
@@ -213,7 +213,7 @@ func processGone(pid int) bool {
 // for it, releases the lock and exits with the command's status.
 func TestSignalsForwardedAndLockReleased(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	for _, sig := range []syscall.Signal{syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP} {
 		p := startDotlock(t, dir, lock, "sh", "-c", "echo $$; exec sleep 60")
 		child, err := strconv.Atoi(p.out.wait(t, "command", ""))
@@ -228,7 +228,7 @@ func TestSignalsForwardedAndLockReleased(t *testing.T) {
 			t.Fatalf("%v: the command (pid %d) still runs after dotlock exited", sig, child)
 		}
 		// Released, not merely reclaimable.
-		dotlock(t, dir, "status", lock).want(t, 1, fmt.Sprintf("status after %v", sig))
+		dotlock(t, dir, "--status", lock).want(t, 1, fmt.Sprintf("status after %v", sig))
 		dotlock(t, dir, "-n", lock, "true").want(t, 0, fmt.Sprintf("-n after %v", sig))
 	}
 	// A command that handles SIGTERM: its own status is dotlock's.
@@ -239,7 +239,7 @@ func TestSignalsForwardedAndLockReleased(t *testing.T) {
 	if code := p.finish(); code != 7 {
 		t.Fatalf("trapping command: exit %d, want 7: %s", code, p.err.text())
 	}
-	dotlock(t, dir, "status", lock).want(t, 1, "status after the trapping command")
+	dotlock(t, dir, "--status", lock).want(t, 1, "status after the trapping command")
 	dotlock(t, dir, "-n", lock, "true").want(t, 0, "-n after the trapping command")
 }
 
@@ -247,7 +247,7 @@ func TestSignalsForwardedAndLockReleased(t *testing.T) {
 // never runs; the holder keeps the lock.
 func TestSIGTERMWhileWaiting(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	h := holdLock(t, dir, lock)
 	w := startDotlock(t, dir, "-v", lock, "sh", "-c", "echo ran")
 	w.err.wait(t, "waiter", "waiting for "+lock)
@@ -270,7 +270,7 @@ func TestSIGTERMWhileWaiting(t *testing.T) {
 // and the next run takes it at once. On Linux the command is ended too.
 func TestSIGKILLLeavesReclaimableLock(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	p := startDotlock(t, dir, lock, "sh", "-c", "echo $$; exec sleep 60 >/dev/null 2>&1")
 	child, err := strconv.Atoi(p.out.wait(t, "command", ""))
 	if err != nil {
@@ -329,10 +329,10 @@ func waitKeepersGone(t *testing.T, lock string) {
 // meanwhile (heartbeated by the keeper), and others cannot unlock it.
 func TestLockPidAcrossSteps(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	t.Cleanup(func() { waitKeepersGone(t, lock) })
 	sh := startProc(t, dir, []string{"L=" + lock}, "sh", "-c",
-		`"$DOTLOCK" lock --stale-after 0.4 --pid $$ "$L" || exit 9; echo "locked $$"; read x; "$DOTLOCK" unlock "$L" || exit 8; echo unlocked; read x; exit 0`)
+		`"$DOTLOCK" --lock --stale-after 0.4 --pid $$ "$L" || exit 9; echo "locked $$"; read x; "$DOTLOCK" -u "$L" || exit 8; echo unlocked; read x; exit 0`)
 	line := sh.out.wait(t, "shell", "locked ")
 	if want := fmt.Sprintf("locked %d", sh.pid()); line != want {
 		t.Fatalf("shell said %q, want %q", line, want)
@@ -353,7 +353,7 @@ func TestLockPidAcrossSteps(t *testing.T) {
 		return firstHolder(t, m)["heartbeat"].(float64) != beat0
 	})
 	// Not the test's to unlock: it does not run under that shell.
-	r := dotlock(t, dir, "unlock", lock).want(t, 75, "unlock from outside the shell")
+	r := dotlock(t, dir, "-u", lock).want(t, 75, "unlock from outside the shell")
 	if !strings.Contains(r.stderr, fmt.Sprintf("pid %d", sh.pid())) {
 		t.Errorf("unlock's refusal does not name the holder: %q", r.stderr)
 	}
@@ -367,7 +367,7 @@ func TestLockPidAcrossSteps(t *testing.T) {
 		t.Fatalf("shell: exit %d: %s", code, sh.err.text())
 	}
 	// unlock --pid works from anywhere on this host.
-	sh2 := startProc(t, dir, []string{"L=" + lock}, "sh", "-c", `"$DOTLOCK" lock -s --stale-after 0.4 --pid $$ "$L" || exit 9; echo locked; read x`)
+	sh2 := startProc(t, dir, []string{"L=" + lock}, "sh", "-c", `"$DOTLOCK" --lock -s --stale-after 0.4 --pid $$ "$L" || exit 9; echo locked; read x`)
 	sh2.out.wait(t, "shell", "locked")
 	m, _ = statusJSON(t, dir, lock)
 	if m["mode"] != "shared" {
@@ -375,7 +375,7 @@ func TestLockPidAcrossSteps(t *testing.T) {
 	}
 	dotlock(t, dir, "-s", "-n", lock, "true").want(t, 0, "-s -n beside a shared lock --pid")
 	dotlock(t, dir, "-n", lock, "true").want(t, 1, "-n beside a shared lock --pid")
-	dotlock(t, dir, "unlock", "--pid", strconv.Itoa(sh2.pid()), lock).want(t, 0, "unlock --pid")
+	dotlock(t, dir, "-u", "--pid", strconv.Itoa(sh2.pid()), lock).want(t, 0, "unlock --pid")
 	dotlock(t, dir, "-n", lock, "true").want(t, 0, "-n after unlock --pid")
 	sh2.closeStdin()
 	sh2.finish()
@@ -385,10 +385,10 @@ func TestLockPidAcrossSteps(t *testing.T) {
 // once by the next run, and by the keeper itself.
 func TestLockPidReclaimedWhenShellGone(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	t.Cleanup(func() { waitKeepersGone(t, lock) })
 	for _, byNextRun := range []bool{true, false} {
-		sh := startProc(t, dir, []string{"L=" + lock}, "sh", "-c", `"$DOTLOCK" lock --stale-after 0.4 --pid $$ "$L" || exit 9; echo locked; read x`)
+		sh := startProc(t, dir, []string{"L=" + lock}, "sh", "-c", `"$DOTLOCK" --lock --stale-after 0.4 --pid $$ "$L" || exit 9; echo locked; read x`)
 		sh.out.wait(t, "shell", "locked")
 		dotlock(t, dir, "-n", lock, "true").want(t, 1, "-n while the shell holds")
 		sh.cmd.Process.Kill()
@@ -398,7 +398,7 @@ func TestLockPidReclaimedWhenShellGone(t *testing.T) {
 			continue
 		}
 		eventually(t, "the keeper releases the lock of the dead shell", func() bool {
-			return dotlock(t, dir, "status", lock).code == 1
+			return dotlock(t, dir, "--status", lock).code == 1
 		})
 		m, _ := statusJSON(t, dir, lock)
 		if m["last_token"].(float64) < 2 {
@@ -410,13 +410,13 @@ func TestLockPidReclaimedWhenShellGone(t *testing.T) {
 // status --json: one object with the documented fields.
 func TestStatusJSON(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	m, code := statusJSON(t, dir, lock)
 	if code != 1 || m["held"] != false || m["path"] != lock || len(m["holders"].([]any)) != 0 {
 		t.Fatalf("free lock: exit %d, %v", code, m)
 	}
 	h := holdLock(t, dir, lock)
-	r := dotlock(t, dir, "status", "--json", lock).want(t, 0, "status --json, held")
+	r := dotlock(t, dir, "--status", "--json", lock).want(t, 0, "status --json, held")
 	if strings.Count(r.stdout, "\n") != 1 || !strings.HasSuffix(r.stdout, "}\n") {
 		t.Errorf("status --json: want one line with one object, got %q", r.stdout)
 	}
@@ -459,20 +459,20 @@ func TestStatusJSON(t *testing.T) {
 // broken.
 func TestBreak(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
-	dotlock(t, dir, "break", lock).want(t, 0, "break of a free lock")
+	lock := filepath.Join(dir, "x.dotlock")
+	dotlock(t, dir, "--break", lock).want(t, 0, "break of a free lock")
 	h := startDotlock(t, dir, "--stale-after", "0.4", lock, "sh", "-c", "echo in; read x")
 	h.out.wait(t, "holder", "in")
-	r := dotlock(t, dir, "break", lock).want(t, 1, "break of a live holder")
+	r := dotlock(t, dir, "--break", lock).want(t, 1, "break of a live holder")
 	if !strings.Contains(r.stderr, fmt.Sprintf("pid %d", h.pid())) || strings.Count(r.stderr, "\n") != 1 {
 		t.Errorf("break's refusal: %q", r.stderr)
 	}
-	dotlock(t, dir, "status", lock).want(t, 0, "status after a refused break")
-	r = dotlock(t, dir, "break", "--force", lock).want(t, 0, "break --force")
+	dotlock(t, dir, "--status", lock).want(t, 0, "status after a refused break")
+	r = dotlock(t, dir, "--break", "--force", lock).want(t, 0, "break --force")
 	if !strings.Contains(r.stderr, fmt.Sprintf("breaking %s by force: held by pid %d", lock, h.pid())) {
 		t.Errorf("break --force did not say whose lock it removes: %q", r.stderr)
 	}
-	dotlock(t, dir, "status", lock).want(t, 1, "status after break --force")
+	dotlock(t, dir, "--status", lock).want(t, 1, "status after break --force")
 	h.err.wait(t, "holder", "lost the lock")
 	h.closeStdin()
 	if code := h.finish(); code != 75 {
@@ -483,11 +483,11 @@ func TestBreak(t *testing.T) {
 	d.out.wait(t, "holder", "in")
 	d.cmd.Process.Kill()
 	d.wait()
-	r = dotlock(t, dir, "break", lock).want(t, 0, "break of a dead holder")
+	r = dotlock(t, dir, "--break", lock).want(t, 0, "break of a dead holder")
 	if !strings.Contains(r.stderr, fmt.Sprintf("pid %d", d.pid())) {
 		t.Errorf("break did not say whose lock it removed: %q", r.stderr)
 	}
-	dotlock(t, dir, "status", lock).want(t, 1, "status after break")
+	dotlock(t, dir, "--status", lock).want(t, 1, "status after break")
 
 	// A holder on another host (a record copied, its host renamed): judged
 	// by its lease, which break watches.
@@ -508,11 +508,11 @@ func TestBreak(t *testing.T) {
 	}
 	dotlock(t, dir, "-n", lock, "true").want(t, 1, "-n against a remote holder")
 	began := time.Now()
-	r = dotlock(t, dir, "break", "--stale-after", "0.5s", lock).want(t, 0, "break of a remote holder whose heartbeat is still")
+	r = dotlock(t, dir, "--break", "--stale-after", "0.5s", lock).want(t, 0, "break of a remote holder whose heartbeat is still")
 	if took := time.Since(began); took < 500*time.Millisecond || !strings.Contains(r.stderr, "heartbeat unchanged") {
 		t.Errorf("break of a remote holder after %v (lease 0.5s): %q", took, r.stderr)
 	}
-	dotlock(t, dir, "status", lock).want(t, 1, "status after breaking the remote holder")
+	dotlock(t, dir, "--status", lock).want(t, 1, "status after breaking the remote holder")
 }
 
 // Every usage error: one line on stderr, nothing on stdout, exit 64, and
@@ -540,32 +540,34 @@ func TestUsageErrors(t *testing.T) {
 		{"--stale-after", "0", "x", "true"},
 		{"--stale-after", "soon", "x", "true"},
 		{"x"},
-		{"9"},
 		{"x", "-c"},
 		{"x", "-c", "true", "extra"},
 		{"-c", "true", "x"},
+		{"-c", "true"}, // -c before any path needs --fd
+		{"--fd", "3"},
+		{"--fd", "x", "true"},
 		{"-s", "--file", "x", "true"},
-		{"-F", "x", "true"},
-		{"-u", "x"},
-		{"-n", "status", "true"},
+		{"-F", "-o", "x", "true"},
+		{"--start", "1", "x", "true"},
+		{"--length", "1", "x", "true"},
+		{"--pid", "1", "x", "true"},
+		{"-u"},
+		{"-u", "--pid", "x", "x"},
 		{"", "true"},
 		{"x/", "true"},
 		{"status"},
-		{"status", "a", "b"},
-		{"status", "--bogus", "x"},
-		{"status", "lock"},
-		{"break"},
-		{"break", "--force=1", "x"},
-		{"lock"},
-		{"lock", "--pid"},
-		{"lock", "--pid", "abc", "x"},
-		{"lock", "--pid", "0", "x"},
-		{"lock", "--pid", deadPID, "x"},
-		{"lock", "x", "true"},
-		{"lock", "-s", "--file", "x"},
-		{"unlock"},
-		{"unlock", "--pid", "x", "x"},
-		{"unlock", "a", "b"},
+		{"--status"},
+		{"--status", "a", "b"},
+		{"--status", "--bogus", "x"},
+		{"--break"},
+		{"--break", "--force=1", "x"},
+		{"--lock"},
+		{"--lock", "--pid"},
+		{"--lock", "--pid", "abc", "x"},
+		{"--lock", "--pid", "0", "x"},
+		{"--lock", "--pid", deadPID, "x"},
+		{"--lock", "x", "true"},
+		{"--lock", "-s", "--file", "x"},
 	} {
 		r := dotlock(t, dir, args...)
 		if r.code != 64 || r.stdout != "" || strings.Count(r.stderr, "\n") != 1 || !strings.HasPrefix(r.stderr, "dotlock: ") {
@@ -584,20 +586,7 @@ func TestUsageErrors(t *testing.T) {
 // Paths that cannot be locked: documented codes, one line each.
 func TestLockPathErrors(t *testing.T) {
 	dir := testdir.New(t)
-	if err := os.WriteFile(filepath.Join(dir, "flock.lock"), nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
 	if err := os.Symlink("elsewhere", filepath.Join(dir, "link.lock")); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(filepath.Join(dir, "dir.lock"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	old := filepath.Join(dir, "old.lock") // an empty file from long ago: flock's
-	if err := os.WriteFile(old, nil, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(old, time.Now().Add(-time.Hour), time.Now().Add(-time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	long := filepath.Join(dir, strings.Repeat("n", 250))
@@ -606,12 +595,9 @@ func TestLockPathErrors(t *testing.T) {
 		code int
 		says string
 	}{
-		{[]string{"-n", filepath.Join(dir, "no", "such", "x.lock"), "true"}, 66, "does not exist"},
-		{[]string{"status", filepath.Join(dir, "no", "x.lock")}, 66, "does not exist"},
-		{[]string{"-n", filepath.Join(dir, "flock.lock"), "true"}, 65, "flock"},
+		{[]string{"-n", filepath.Join(dir, "no", "such", "x.dotlock"), "true"}, 66, "does not exist"},
+		{[]string{"--status", filepath.Join(dir, "no", "x.dotlock")}, 66, "does not exist"},
 		{[]string{"-n", filepath.Join(dir, "link.lock"), "true"}, 65, "symlink"},
-		{[]string{"-n", "--file", filepath.Join(dir, "dir.lock"), "true"}, 65, "drop --file"},
-		{[]string{"-n", "--file", old, "true"}, 65, "flock"},
 		// Too long for the names derived from it; twice, since the first
 		// run used to leave a lock file the second then blamed.
 		{[]string{"-n", long, "true"}, 66, "too long"},
@@ -629,7 +615,7 @@ func TestLockPathErrors(t *testing.T) {
 	if err := os.Mkdir(ro, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command(dotlockBin, "-n", filepath.Join(ro, "x.lock"), "true")
+	cmd := exec.Command(dotlockBin, "-n", filepath.Join(ro, "x.dotlock"), "true")
 	if os.Geteuid() == 0 {
 		os.Chmod(dir, 0o755)
 		os.Chmod(filepath.Dir(dir), 0o755) // t.TempDir's parent: nobody may enter, not write
@@ -648,7 +634,7 @@ func TestLockPathErrors(t *testing.T) {
 // lock file and says why.
 func TestFileFormat(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	h := holdLock(t, dir, "--file", lock)
 	if st, err := os.Lstat(lock); err != nil || !st.Mode().IsRegular() {
 		t.Fatalf("--file lock: %v %v, want a regular file", st, err)
@@ -662,7 +648,7 @@ func TestFileFormat(t *testing.T) {
 	if m["format"] != "file" || firstHolder(t, m)["pid"] != float64(h.pid()) {
 		t.Errorf("status of a lock file: %v", m)
 	}
-	dotlock(t, dir, "break", lock).want(t, 1, "break of a live lock file")
+	dotlock(t, dir, "--break", lock).want(t, 1, "break of a live lock file")
 	h.closeStdin()
 	h.finish()
 	dotlock(t, dir, "-n", "--file", lock, "true").want(t, 0, "--file -n when free")
@@ -674,8 +660,8 @@ func TestUnlockAsLastCommandOfShell(t *testing.T) {
 	if _, err := exec.LookPath("bash"); err != nil {
 		t.Skip("bash not installed")
 	}
-	lock := filepath.Join(testdir.New(t), "x.lock")
-	script := fmt.Sprintf("%q lock %q && %q unlock %q", dotlockBin, lock, dotlockBin, lock)
+	lock := filepath.Join(testdir.New(t), "x.dotlock")
+	script := fmt.Sprintf("%q --lock %q && %q -u %q", dotlockBin, lock, dotlockBin, lock)
 	out, err := exec.Command("bash", "-c", script).CombinedOutput()
 	if err != nil {
 		t.Fatalf("bash -c %s: %v\n%s", script, err, out)

@@ -70,14 +70,14 @@ func TestControlCharsEscaped(t *testing.T) {
 		code int
 		says string // in stdout or stderr: the escaped host was shown
 	}{
-		{[]string{"status", lock}, 0, shownHost},
-		{[]string{"status", "--json", lock}, 0, ""},
+		{[]string{"--status", lock}, 0, shownHost},
+		{[]string{"--status", "--json", lock}, 0, ""},
 		{[]string{"-v", "-w", "0.2", lock, "true"}, 1, "waiting for "},
 		{[]string{"-v", "-n", lock, "true"}, 1, shownHost},
-		{[]string{"lock", "-v", "-w", "0.2", lock}, 1, shownHost},
-		{[]string{"unlock", lock}, 75, shownHost},
-		{[]string{"-n", filepath.Join(dir, "no\x1b[2Jdir", "x.lock"), "true"}, 66, `no\x1b[2Jdir`},
-		{[]string{"break", "-v", "--stale-after", "0.3", lock}, 0, "removed the lock"}, // last: it removes the record
+		{[]string{"--lock", "-v", "-w", "0.2", lock}, 1, shownHost},
+		{[]string{"-u", lock}, 75, shownHost},
+		{[]string{"-n", filepath.Join(dir, "no\x1b[2Jdir", "x.dotlock"), "true"}, 66, `no\x1b[2Jdir`},
+		{[]string{"--break", "-v", "--stale-after", "0.3", lock}, 0, "removed the lock"}, // last: it removes the record
 	} {
 		r := dotlock(t, dir, c.args...).want(t, c.code, strings.Join(c.args, " "))
 		all := r.stdout + r.stderr
@@ -90,7 +90,7 @@ func TestControlCharsEscaped(t *testing.T) {
 		if c.args[0] == "-v" && c.args[1] == "-w" && !strings.Contains(r.stderr, "/"+`x\x1b]0;title\a.lock: held by pid 4242 on `+shownHost) {
 			t.Errorf("waiting line does not show the path and host escaped: %q", r.stderr)
 		}
-		if c.args[0] == "break" && !strings.Contains(r.stderr, "of pid 4242 on "+shownHost) {
+		if c.args[0] == "--break" && !strings.Contains(r.stderr, "of pid 4242 on "+shownHost) {
 			t.Errorf("break does not show whose lock it removed, escaped: %q", r.stderr)
 		}
 		if c.args[1] == "--json" {

@@ -69,10 +69,6 @@ func (h *handle) breakLock(ctx context.Context, force bool) (lockcore.Broken, er
 	return h.c.Break(ctx, force)
 }
 
-// leftoverAge: an empty file at a --file lock path older than this is not a
-// lock being created (the engine's grace for half-written records).
-const leftoverAge = 5 * time.Second
-
 var timeSince = time.Since
 
 // lockOptions are the handle's options from the command line.

@@ -312,7 +312,7 @@ func (r result) want(t *testing.T, code int, what string) result {
 // jsonStatusOf runs status --json and decodes it.
 func statusJSON(t *testing.T, dir, lock string) (map[string]any, int) {
 	t.Helper()
-	r := dotlock(t, dir, "status", "--json", lock)
+	r := dotlock(t, dir, "--status", "--json", lock)
 	if r.code != 0 && r.code != 1 {
 		t.Fatalf("status --json: exit %d: %s", r.code, r.stderr)
 	}

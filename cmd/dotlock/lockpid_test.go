@@ -53,7 +53,7 @@ func secondUser(t *testing.T, dir string) *syscall.Credential {
 // user's own process works.
 func TestLockPidOfAnotherUsersProcess(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	var attr *syscall.SysProcAttr // the test's own user when it is not root
 	switch {
 	case os.Geteuid() == 0:
@@ -67,12 +67,12 @@ func TestLockPidOfAnotherUsersProcess(t *testing.T) {
 	t.Cleanup(func() {
 		// Without the refusal a keeper holds the lock for PID 1 for good.
 		if _, err := os.Lstat(lock); err == nil {
-			dotlock(t, dir, "unlock", "--pid", "1", lock)
+			dotlock(t, dir, "-u", "--pid", "1", lock)
 		}
 		waitKeepersGone(t, lock)
 	})
 
-	cmd := exec.Command(dotlockBin, "lock", "--pid", "1", lock)
+	cmd := exec.Command(dotlockBin, "--lock", "--pid", "1", lock)
 	cmd.Dir, cmd.Env, cmd.SysProcAttr = dir, testEnv(), attr
 	out, err := cmd.CombinedOutput()
 	if code := statusOf(cmd.ProcessState); code != 77 || strings.Count(string(out), "\n") != 1 ||
@@ -88,7 +88,7 @@ func TestLockPidOfAnotherUsersProcess(t *testing.T) {
 	}
 
 	// The user's own process: the lock is taken, and is its until it exits.
-	sh := startProcAttr(t, attr, dir, []string{"L=" + lock}, "sh", "-c", `"$DOTLOCK" lock --pid $$ "$L" || exit 9; echo locked; read x; exit 0`)
+	sh := startProcAttr(t, attr, dir, []string{"L=" + lock}, "sh", "-c", `"$DOTLOCK" --lock --pid $$ "$L" || exit 9; echo locked; read x; exit 0`)
 	sh.out.wait(t, "shell", "locked")
 	if st, err := os.Lstat(lock); err != nil {
 		t.Fatal(err)
@@ -104,6 +104,6 @@ func TestLockPidOfAnotherUsersProcess(t *testing.T) {
 		t.Fatalf("shell: exit %d: %s", code, sh.err.text())
 	}
 	eventually(t, "the keeper releases the lock of the exited shell", func() bool {
-		return dotlock(t, dir, "status", lock).code == 1
+		return dotlock(t, dir, "--status", lock).code == 1
 	})
 }

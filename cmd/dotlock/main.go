@@ -4,13 +4,17 @@
 //
 //	dotlock [options] LOCKPATH COMMAND [ARG...]
 //	dotlock [options] LOCKPATH -c 'SHELL COMMAND'
-//	dotlock status [--json] LOCKPATH
-//	dotlock break [--force] [--stale-after DUR] LOCKPATH
-//	dotlock lock [--pid PID] [options] LOCKPATH
-//	dotlock unlock [--pid PID] LOCKPATH
+//	dotlock [options] FD            dotlock -u FD
+//	dotlock [options] --fd FD COMMAND [ARG...]
+//	dotlock --status [--json] LOCKPATH
+//	dotlock --break [--force] [--stale-after DUR] LOCKPATH
+//	dotlock --lock [--pid PID] [options] LOCKPATH
+//	dotlock -u [--pid PID] LOCKPATH
 //
-// Options are flock's where flock has them (-x, -s, -n, -w, -E, -c), so that
-// flock -> dotlock is a one-word change. The lock is a directory (package
+// The command line is flock(1)'s (every argument list flock accepts means
+// the same), so that flock -> dotlock is a one-word change. An existing
+// file or directory at LOCKPATH is never changed: its lock is the companion
+// LOCKPATH.dotlock (companion.go). The lock is a directory (package
 // lockdir), or with --file a file created with O_EXCL (package lockfile),
 // and holds an owner record: a lock whose holder died is reclaimed (on this
 // host at once, on other hosts when its heartbeat lease lapses), a live
@@ -33,7 +37,6 @@ import (
 	"unicode/utf8"
 
 	dl "github.com/dotlock/dotlock"
-	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -42,57 +45,74 @@ const version = "dotlock 0.1"
 // Exit codes. flock(1)'s where it has one (1 for a conflict, 64 for usage,
 // 66 and 73 for a lock it cannot create); the others from sysexits.h.
 const (
-	exitConflict   = 1   // the lock is held (-n, -w): default of -E
-	exitUsage      = 64  // EX_USAGE: bad command line
-	exitDataErr    = 65  // EX_DATAERR: the lock path holds something that is not a lock of this format
-	exitNoInput    = 66  // EX_NOINPUT: the lock's directory does not exist; a lock name too long
-	exitSoftware   = 70  // EX_SOFTWARE: internal error
-	exitOSErr      = 71  // EX_OSERR: other system error (cannot start a process, ...)
-	exitCantCreat  = 73  // EX_CANTCREAT: read-only filesystem, no space, quota
-	exitIOErr      = 74  // EX_IOERR: I/O error on the lock
-	exitTempFail   = 75  // EX_TEMPFAIL: the lock was lost (taken over) while held
-	exitNoPerm     = 77  // EX_NOPERM: permission denied on the lock
-	exitCannotExec = 126 // the command exists but cannot be run
-	exitNotFound   = 127 // the command was not found
+	exitConflict    = 1  // the lock is held (-n, -w): default of -E
+	exitUsage       = 64 // EX_USAGE: bad command line
+	exitDataErr     = 65 // EX_DATAERR: the lock path holds something that is not a lock of this format
+	exitNoInput     = 66 // EX_NOINPUT: the lock's directory does not exist; a lock name too long
+	exitUnavailable = 69 // EX_UNAVAILABLE: the command cannot be run (flock's)
+	exitSoftware    = 70 // EX_SOFTWARE: internal error
+	exitOSErr       = 71 // EX_OSERR: other system error (cannot start a process, ...)
+	exitCantCreat   = 73 // EX_CANTCREAT: read-only filesystem, no space, quota
+	exitIOErr       = 74 // EX_IOERR: I/O error on the lock
+	exitTempFail    = 75 // EX_TEMPFAIL: the lock was lost (taken over) while held
+	exitNoPerm      = 77 // EX_NOPERM: permission denied on the lock
 )
 
 const usageText = `Usage:
   dotlock [options] LOCKPATH COMMAND [ARG...]
   dotlock [options] LOCKPATH -c 'SHELL COMMAND'
-  dotlock status [--json] [--file] LOCKPATH
-  dotlock break [-f|--force] [--stale-after DUR] [--file] [-v] LOCKPATH
-  dotlock lock [--pid PID] [options] LOCKPATH
-  dotlock unlock [--pid PID] [--file] [-v] LOCKPATH
+  dotlock [options] FD                         (Linux)
+  dotlock [options] --fd FD COMMAND [ARG...]   (Linux)
+  dotlock [options] --fd FD -c 'SHELL COMMAND' (Linux)
+  dotlock -u FD                                (Linux)
+  dotlock --lock [--pid PID] [options] LOCKPATH
+  dotlock -u [--pid PID] [--file] [--verbose] LOCKPATH
+  dotlock --status [--json] [--file] LOCKPATH
+  dotlock --break [-f|--force] [--stale-after DUR] [--file] [-v] LOCKPATH
 
-Run a command while holding a lock that works on network filesystems.
-A lock path that is literally status, break, lock or unlock is written ./status.
+Run a command while holding a lock that works on network filesystems; the
+command line is flock(1)'s. A LOCKPATH that is free, or a dotlock lock, is
+the lock; an existing file or directory is never changed: its lock is
+LOCKPATH.dotlock beside it. FD is a descriptor the calling shell has open on
+a file (9>FILE): the lock is FILE.dotlock, held until the shell closes FD or
+exits, or dotlock -u FD.
 
 Options:
   -x, -e, --exclusive       exclusive lock (default)
   -s, --shared              shared (reader) lock; excludes -x on the same path
-  -n, --nb, --nonblock      fail at once if the lock is held
+  -u, --unlock              release FD's lock; with LOCKPATH alone, what
+                            --lock took
+  -n, --nb, --nonblocking, --nonblock
+                            fail at once if the lock is held
   -w, --wait, --timeout SECS  give up after SECS (fractional; 0 means -n)
   -E, --conflict-exit-code N  exit code when the lock is not had (default 1)
+  -o, --close               the command does not get FD (--fd); dotlock passes
+                            no lock descriptor in any case
+  -c, --command CMD         run CMD with $SHELL -c
+  -F, --no-fork             hand the lock to a keeper for this process, then
+                            become COMMAND (exec)
+      --fd FD               lock FD's file around COMMAND
+      --fcntl               accepted: a dotlock lock is the same either way
+      --start N, --length N refused: byte-range locks are not supported
+      --verbose, -v         print flock's lines on stdout (getting lock took
+                            N seconds, executing CMD); on stderr, who holds
+                            the lock while waiting, and breaks
       --stale-after DUR     lease for holders on other hosts (default 30s)
       --file                the lock is a file made with O_EXCL, not a directory
                             (exclusive only)
       --mode MODE           exact permission bits of the lock's files, octal
                             (default 0666, and 0777 for directories, less the
                             umask); see Sharing below
-  -v, --verbose             say who holds the lock while waiting, and when it is
-                            acquired or broken
-  -o, --close               accepted for flock compatibility (no effect)
-  -c, --command CMD         (after LOCKPATH) run CMD with $SHELL -c
+      --pid PID             with --lock and -u LOCKPATH: the holder process
   -h, --help                this help
   -V, --version             the version
 
-Subcommands:
-  status   who holds the lock and whether they are alive; exit 0 held, 1 free
-  break    remove the lock if its holder is dead; --force: even if alive
-  lock     take the lock for process PID (default: the calling process) and
-           return; it is released by unlock, or when PID exits. PID must be
-           a process this user may signal (77 if it is another user's)
-  unlock   release a lock taken with lock (by PID, default: a parent process)
+Operations (first on the command line; flock has none of these options):
+  --status  who holds the lock and whether they are alive; exit 0 held, 1 free
+  --break   remove the lock if its holder is dead; --force: even if alive
+  --lock    take the lock for process PID (default: the calling process) and
+            return; it is released by -u LOCKPATH, or when PID exits. PID must
+            be a process this user may signal (77 if it is another user's)
 
 Sharing between users: every user of a lock must be able to write its
 directory, and to remove the others' files there. In a team directory: a
@@ -102,10 +122,11 @@ but no one but its owner (or root) can remove a dead holder's lock: dotlock
 says whose it is. Anyone who can write the directory can block a lock.
 
 Exit status: the command's (128+N if it died of signal N); 1 (or -E N) if the
-lock is held; 64 usage; 65 the path is not a lock of this format; 66 no such
-directory, or a lock name too long; 70 internal error; 71 system error; 73 cannot create (read-only,
-full); 74 I/O error; 75 the lock was lost while held; 77 permission denied;
-126 command cannot be run; 127 command not found.
+lock is held; 64 usage; 65 the path is not a lock of this format, or FD is
+not open on a file; 66 no such directory, or a lock name too long; 69 the
+command cannot be run; 70 internal error; 71 system error; 73 cannot create
+(read-only, full); 74 I/O error; 75 the lock was lost while held; 77
+permission denied.
 `
 
 func main() {
@@ -121,15 +142,15 @@ func run(args []string, stdout, stderr *os.File) (code int) {
 		}
 	}()
 	if len(args) > 0 {
+		// Options flock does not have, first: no argument list flock
+		// accepts begins with one.
 		switch args[0] {
-		case "status":
+		case "--status":
 			return cmdStatus(args[1:], stdout, stderr)
-		case "break":
+		case "--break":
 			return cmdBreak(args[1:], stdout, stderr)
-		case "lock":
+		case "--lock":
 			return cmdLock(args[1:], stderr)
-		case "unlock":
-			return cmdUnlock(args[1:], stderr)
 		case keeperCommand:
 			return cmdKeeper(args[1:])
 		}
@@ -137,18 +158,23 @@ func run(args []string, stdout, stderr *os.File) (code int) {
 	return cmdRun(args, stdout, stderr)
 }
 
-var subcommands = []string{"status", "break", "lock", "unlock"}
+// formerHint explains a command that cannot be run after a lock path
+// named as one of dotlock's former subcommands (dotlock status x.lock runs
+// x.lock under ./status, as flock would).
+func formerHint(name string) string {
+	switch name {
+	case "status", "break", "lock":
+		return fmt.Sprintf(" (for dotlock's own '%s', write dotlock --%s)", name, name)
+	case "unlock":
+		return " (to release what dotlock --lock took, write dotlock -u LOCKPATH)"
+	}
+	return ""
+}
 
-// checkLockArg refuses a lock path that is a subcommand's name: it must be
-// written ./name, so that it cannot be mistaken for one.
+// checkLockArg refuses an empty lock path.
 func checkLockArg(p string) error {
 	if p == "" {
 		return usagef("empty lock path")
-	}
-	for _, s := range subcommands {
-		if p == s {
-			return usagef("lock path '%s' is also a subcommand's name: write it ./%s", p, p)
-		}
 	}
 	return nil
 }
@@ -247,53 +273,30 @@ const (
 )
 
 // checkPath looks at the lock path before anything is done to it, and
-// explains what is wrong with it: a missing directory, or something at the
-// path that is not a lock of the format. It returns the absolute path.
-func checkPath(path, format string) (string, error) {
+// explains what is wrong with it: a missing directory, a symlink. It
+// returns where the lock lives (resolve): format "" inspects an existing
+// lock of either format.
+func checkPath(path, format string) (target, error) {
 	abs, err := filepath.Abs(path)
 	if err != nil {
-		return "", &typeError{exitOSErr, err.Error()}
+		return target{}, &typeError{exitOSErr, err.Error()}
 	}
-	if strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator)) {
-		return "", &typeError{exitUsage, fmt.Sprintf("%s: a lock path names an entry, it may not end in a separator", path)}
+	if st, err := os.Lstat(abs); (strings.HasSuffix(path, "/") || strings.HasSuffix(path, string(filepath.Separator))) && (err != nil || !st.IsDir()) {
+		return target{}, &typeError{exitUsage, fmt.Sprintf("%s: a lock path ending in a separator must be an existing directory", path)}
 	}
 	dir := filepath.Dir(abs)
 	st, err := os.Stat(dir)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
-		return "", &typeError{exitNoInput, fmt.Sprintf("cannot lock %s: directory %s does not exist", path, dir)}
+		return target{}, &typeError{exitNoInput, fmt.Sprintf("cannot lock %s: directory %s does not exist", path, dir)}
 	case errors.Is(err, fs.ErrPermission):
-		return "", &typeError{exitNoPerm, fmt.Sprintf("cannot lock %s: %v", path, err)}
+		return target{}, &typeError{exitNoPerm, fmt.Sprintf("cannot lock %s: %v", path, err)}
 	case err != nil:
-		return "", &typeError{errorCode(err), fmt.Sprintf("cannot lock %s: %v", path, err)}
+		return target{}, &typeError{errorCode(err), fmt.Sprintf("cannot lock %s: %v", path, err)}
 	case !st.IsDir():
-		return "", &typeError{exitNoInput, fmt.Sprintf("cannot lock %s: %s is not a directory", path, dir)}
+		return target{}, &typeError{exitNoInput, fmt.Sprintf("cannot lock %s: %s is not a directory", path, dir)}
 	}
-	lst, err := os.Lstat(abs)
-	if err != nil {
-		return abs, nil // free (or the engine will say what is wrong)
-	}
-	m := lst.Mode()
-	switch {
-	case m&fs.ModeSymlink != 0:
-		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a symlink; dotlock never follows one at a lock path", path)}
-	case format == formatDir && m.IsRegular():
-		// Read as the engine reads a record: at most a record's size,
-		// never through a symlink or blocking on a FIFO put there since.
-		if data, err := lockcore.NewFileStore(abs).Read(); err == nil {
-			if _, perr := stale.Parse(data); perr == nil {
-				return "", &typeError{exitDataErr, fmt.Sprintf("%s is a lock file (dotlock --file): use --file for it", path)}
-			}
-		}
-		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a regular file, not a dotlock lock directory (left by flock? flock and dotlock do not exclude each other: use a new lock path, or remove it once flock no longer uses it)", path)}
-	case format == formatFile && m.IsDir():
-		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a directory, not a lock file (a dotlock lock directory? drop --file)", path)}
-	case format == formatFile && m.IsRegular() && lst.Size() == 0 && timeSince(lst.ModTime()) > leftoverAge:
-		return "", &typeError{exitDataErr, fmt.Sprintf("%s is an empty file, not a dotlock lock file (left by flock? flock and dotlock do not exclude each other: use a new lock path, or remove it once flock no longer uses it)", path)}
-	case !m.IsRegular() && !m.IsDir():
-		return "", &typeError{exitDataErr, fmt.Sprintf("%s is a %s, not a lock", path, m.Type())}
-	}
-	return abs, nil
+	return resolve(abs, format, format == "")
 }
 
 // detectFormat is the format of the lock at abs, for commands that inspect

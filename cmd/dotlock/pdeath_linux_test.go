@@ -17,7 +17,7 @@ import (
 // command is signalled).
 func TestSIGKILLedDotlockCommandGetsSIGTERM(t *testing.T) {
 	dir := testdir.New(t)
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 
 	// Waiting for dotlock's exit (wait(2)) orders after the parent-death
 	// signal: the kernel sends it as the thread that started the command

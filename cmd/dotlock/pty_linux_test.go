@@ -44,7 +44,7 @@ func openPTY(t *testing.T) (*os.File, *os.File) {
 // it waits, redrawn in place (never scrolled), and erased when it ends.
 func TestProgressLineOnTerminal(t *testing.T) {
 	dir := t.TempDir()
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	h := holdLock(t, dir, lock)
 	master, slave := openPTY(t)
 	defer master.Close()
@@ -142,7 +142,7 @@ func TestProgressLineOnTerminal(t *testing.T) {
 // not pass on a second one. A SIGTERM it still passes on.
 func TestSIGINTFromTerminalNotDoubled(t *testing.T) {
 	dir := t.TempDir()
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	master, slave := openPTY(t)
 	defer master.Close()
 	go io.Copy(io.Discard, master)

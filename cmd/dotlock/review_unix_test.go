@@ -18,7 +18,7 @@ import (
 // stale.MaxRecordSize bytes: no more need be read.
 func TestReviewCheckPathBigFileNotReadWhole(t *testing.T) {
 	dir := testdir.New(t)
-	p := filepath.Join(dir, "x.lock")
+	p := filepath.Join(dir, "x.data")
 	f, err := os.Create(p)
 	if err != nil {
 		t.Fatal(err)
@@ -29,8 +29,8 @@ func TestReviewCheckPathBigFileNotReadWhole(t *testing.T) {
 	f.Close()
 	var before, after runtime.MemStats
 	runtime.ReadMemStats(&before)
-	if _, err := checkPath(p, formatDir); err == nil {
-		t.Fatal("checkPath accepted a data file as a lock directory")
+	if tg, err := checkPath(p, formatDir); err != nil || tg.object != p {
+		t.Fatalf("checkPath of a data file: %+v, %v; want its companion lock", tg, err)
 	}
 	runtime.ReadMemStats(&after)
 	if got := after.TotalAlloc - before.TotalAlloc; got > 1<<20 {

@@ -31,29 +31,6 @@ type lockFlags struct {
 	version    bool
 }
 
-var lockSpecs = []optSpec{
-	{id: "exclusive", short: "xe", long: []string{"exclusive"}},
-	{id: "shared", short: "s", long: []string{"shared"}},
-	{id: "nonblock", short: "n", long: []string{"nonblock", "nb"}},
-	{id: "timeout", short: "w", long: []string{"timeout", "wait"}, arg: true},
-	{id: "conflict", short: "E", long: []string{"conflict-exit-code"}, arg: true},
-	{id: "stale-after", long: []string{"stale-after"}, arg: true},
-	{id: "file", long: []string{"file"}},
-	{id: "mode", long: []string{"mode"}, arg: true},
-	{id: "verbose", short: "v", long: []string{"verbose"}},
-	{id: "help", short: "h", long: []string{"help"}},
-	{id: "version", short: "V", long: []string{"version"}},
-}
-
-// runSpecs are the main form's: lockSpecs and flock's options that mean
-// nothing here or cannot be had.
-var runSpecs = append(append([]optSpec{}, lockSpecs...),
-	optSpec{id: "close", short: "o", long: []string{"close"}},
-	optSpec{id: "no-fork", short: "F", long: []string{"no-fork"}},
-	optSpec{id: "unlock", short: "u", long: []string{"unlock"}},
-	optSpec{id: "command", short: "c", long: []string{"command"}, arg: true},
-)
-
 // applyLockFlag sets what o means; it reports false for options it does
 // not know.
 func (f *lockFlags) apply(o opt) (bool, error) {
@@ -80,6 +57,7 @@ func (f *lockFlags) apply(o opt) (bool, error) {
 		f.mode, err = parseMode(o.name, o.val)
 	case "verbose":
 		f.verbose = true
+	case "fcntl": // flock: fcntl(2) locks; a dotlock lock is the same either way
 	case "help":
 		f.help = true
 	case "version":
@@ -104,131 +82,68 @@ func (f *lockFlags) format() string {
 	return formatDir
 }
 
-// parseRun parses the main form: [options] LOCKPATH COMMAND [ARG...], or
-// [options] LOCKPATH -c COMMAND.
-func parseRun(args []string) (f lockFlags, lockPath string, argv []string, err error) {
-	f.conflict = exitConflict
-	opts, rest, err := getopt(args, runSpecs, true)
-	if err != nil {
-		return f, "", nil, err
-	}
-	for _, o := range opts {
-		known, err := f.apply(o)
-		if err != nil {
-			return f, "", nil, err
-		}
-		if known {
-			continue
-		}
-		switch o.id {
-		case "close": // flock: close the lock's descriptor in the command; dotlock gives it none
-		case "no-fork":
-			return f, "", nil, usagef("%s is not supported: dotlock stays to heartbeat and release the lock, so the command cannot replace it; drop %s", o.name, o.name)
-		case "unlock":
-			return f, "", nil, usagef("%s unlocks a file descriptor, which dotlock does not lock: use 'dotlock unlock LOCKPATH' after 'dotlock lock'", o.name)
-		case "command":
-			return f, "", nil, usagef("%s comes after the lock path: dotlock [options] LOCKPATH -c 'COMMAND'", o.name)
-		}
-	}
-	if f.help || f.version {
-		return f, "", nil, nil
-	}
-	if err := f.check(); err != nil {
-		return f, "", nil, err
-	}
-	switch len(rest) {
-	case 0:
-		return f, "", nil, usagef("no lock path given")
-	case 1:
-		if _, err := strconv.Atoi(rest[0]); err == nil {
-			return f, "", nil, usagef("dotlock locks paths, not file descriptors (flock %s): use 'dotlock lock --pid $$ LOCKPATH' and 'dotlock unlock LOCKPATH'", rest[0])
-		}
-		return f, "", nil, usagef("no command given: dotlock [options] %s COMMAND [ARG...]", rest[0])
-	}
-	lockPath = rest[0]
-	if err := checkLockArg(lockPath); err != nil {
-		return f, "", nil, err
-	}
-	argv = rest[1:]
-	if argv[0] == "-c" || argv[0] == "--command" {
-		if len(argv) != 2 {
-			return f, "", nil, usagef("%s requires exactly one command argument", argv[0])
-		}
-		if sh := os.Getenv("SHELL"); sh != "" {
-			argv = []string{sh, "-c", argv[1]} // as flock does
-		} else {
-			argv = defaultShell(argv[1])
-		}
-	}
-	return f, lockPath, argv, nil
-}
-
-// cmdRun is the main form: take the lock, run the command, release.
+// cmdRun is the main form: take the lock, run the command, release; or
+// the descriptor forms.
 func cmdRun(args []string, stdout, stderr *os.File) int {
-	f, lockPath, argv, err := parseRun(args)
+	inv, err := parseRun(args)
 	if err != nil {
 		return failUsage(stderr, err)
 	}
-	if f.help {
+	f := &inv.f
+	switch {
+	case f.help:
 		io.WriteString(stdout, usageText)
 		return 0
-	}
-	if f.version {
+	case f.version:
 		fmt.Fprintln(stdout, version)
 		return 0
+	case inv.unlock && inv.fd < 0 && inv.argv == nil:
+		return unlockPath(inv.path, inv.pid, f.file, f.verbose, stderr)
+	case inv.unlock:
+		if inv.fd >= 0 {
+			if code := unlockFD(inv.fd, f.verbose, stderr); code != 0 || inv.argv == nil {
+				return code
+			}
+		}
+		return runUnlocked(inv.argv, stderr) // as flock: unlocked, it runs the command
+	case inv.argv == nil:
+		return lockFD(inv.fd, f, stdout, stderr)
 	}
-	cmd, code, err := prepareCommand(argv)
+	cmd, code, err := prepareCommand(inv.argv)
 	if err != nil {
-		return fail(stderr, code, "%v", err)
+		return fail(stderr, code, "%v%s", err, formerHint(inv.path))
 	}
-	abs, err := checkPath(lockPath, f.format())
+	t, err := inv.target()
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
-	prog := newProgress(stderr, abs, f.verbose)
-	f.exactMode()
-	h, err := openHandle(abs, f.format(), f.options(f.staleAfter, prog))
-	if err != nil {
-		return fail(stderr, errorCode(err), "%v", err)
-	}
-	sigc := make(chan os.Signal, 8)
-	signal.Notify(sigc, forwardSignals...)
-	began := time.Now()
-	sig, err := acquireOrSignal(h, f.shared, f.nonblock, f.timeout, sigc, prog)
-	if sig != nil {
-		return 128 + signalNumber(sig)
-	}
-	if err != nil {
-		return lockFailed(stderr, prog, &f, abs, err)
-	}
-	if f.verbose {
-		prog.say("acquired %s (token %d) after %v", abs, h.token(), time.Since(began).Round(time.Millisecond))
-	}
-	cmd.Env = append(os.Environ(), "DOTLOCK_TOKEN="+strconv.FormatUint(h.token(), 10), "DOTLOCK_PATH="+abs)
-	if err := commandUmask(cmd.Start); err != nil {
-		h.release(f.shared)
-		return fail(stderr, startCode(err), "%s: %v", argv[0], unwrapExec(err))
-	}
-	waitc := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(waitc)
-	}()
-	lost := h.lost()
-	wasLost := false
-loop:
-	for {
-		select {
-		case s := <-sigc:
-			forward(cmd.Process, s)
-		case <-lost:
-			lost, wasLost = nil, true
-			printLine(stderr, "dotlock: lost the lock on %s while the command runs (taken over or removed); the command goes on, unprotected", abs)
-		case <-waitc:
-			break loop
+	if inv.fd >= 0 && !inv.closeFD {
+		if _, held, _ := heldByFile(t, inv.fd, t.object); held {
+			if f.verbose {
+				tookLock(stdout, time.Now())
+				fmt.Fprintf(stdout, "dotlock: executing %s\n", inv.argv[0])
+			}
+			return runUnlocked(inv.argv, stderr) // FD's lock is had already (a flock lock is its open file's)
 		}
 	}
-	status := exitStatus(cmd.ProcessState)
+	h, sigc, code := take(t, f, f.staleAfter, stdout, stderr)
+	if h == nil {
+		return code
+	}
+	if f.verbose {
+		fmt.Fprintf(stdout, "dotlock: executing %s\n", inv.argv[0])
+	}
+	cmd.Env = append(os.Environ(), "DOTLOCK_TOKEN="+strconv.FormatUint(h.token(), 10), "DOTLOCK_PATH="+t.abs)
+	if inv.noFork {
+		return execHeld(h, cmd, f, stderr)
+	}
+	if err := commandUmask(cmd.Start); err != nil {
+		h.release(f.shared)
+		return fail(stderr, startCode(err), "failed to execute %s: %v", inv.argv[0], unwrapExec(err))
+	}
+	status, wasLost := supervise(cmd, sigc, h.lost(), func() {
+		printLine(stderr, "dotlock: lost the lock on %s while the command runs (taken over or removed); the command goes on, unprotected", t.abs)
+	})
 	if err := h.release(f.shared); err != nil {
 		if errors.Is(err, dl.ErrLost) {
 			return fail(stderr, exitTempFail, "%v (the command exited with status %d)", err, status)
@@ -236,8 +151,87 @@ loop:
 		return fail(stderr, errorCode(err), "%v", err)
 	}
 	if wasLost {
-		return fail(stderr, exitTempFail, "the lock on %s was lost (the command exited with status %d)", abs, status)
+		return fail(stderr, exitTempFail, "the lock on %s was lost (the command exited with status %d)", t.abs, status)
 	}
+	return status
+}
+
+// take opens the lock t and takes it as f says (saying how long that took
+// with --verbose); a nil handle if it is not had, with the exit status.
+func take(t target, f *lockFlags, lease time.Duration, stdout, stderr *os.File) (*handle, chan os.Signal, int) {
+	prog := newProgress(stderr, t.abs, f.verbose)
+	f.exactMode()
+	h, err := openHandle(t.abs, t.format, f.options(lease, prog))
+	if err != nil {
+		return nil, nil, fail(stderr, errorCode(err), "%v", err)
+	}
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, forwardSignals...)
+	began := time.Now()
+	sig, err := acquireOrSignal(h, f.shared, f.nonblock, f.timeout, sigc, prog)
+	if sig != nil {
+		return nil, nil, 128 + signalNumber(sig)
+	}
+	if err != nil {
+		return nil, nil, lockFailed(stderr, prog, f, t.abs, err)
+	}
+	if f.verbose {
+		tookLock(stdout, began)
+	}
+	return h, sigc, 0
+}
+
+// target is where the lock lives: its path's, or its descriptor's file's.
+func (inv *invocation) target() (target, error) {
+	if inv.fd < 0 {
+		return checkPath(inv.path, inv.f.format())
+	}
+	t, _, err := fdTarget(inv.fd, inv.f.format())
+	if err == nil && inv.closeFD {
+		err = closeOnExec(inv.fd) // -o: the command does not get it
+	}
+	return t, err
+}
+
+// tookLock prints flock's --verbose line, on stdout as flock.
+func tookLock(stdout io.Writer, began time.Time) {
+	d := time.Since(began)
+	fmt.Fprintf(stdout, "dotlock: getting lock took %d.%06d seconds\n", d/time.Second, (d%time.Second)/time.Microsecond)
+}
+
+// supervise waits for the started command, passing on the signals that
+// arrive in sigc; onLost runs if lost closes meanwhile.
+func supervise(cmd *exec.Cmd, sigc <-chan os.Signal, lost <-chan struct{}, onLost func()) (status int, wasLost bool) {
+	waitc := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(waitc)
+	}()
+	for {
+		select {
+		case s := <-sigc:
+			forward(cmd.Process, s)
+		case <-lost:
+			lost, wasLost = nil, true
+			onLost()
+		case <-waitc:
+			return exitStatus(cmd.ProcessState), wasLost
+		}
+	}
+}
+
+// runUnlocked runs the command without a lock (-u with a command).
+func runUnlocked(argv []string, stderr *os.File) int {
+	cmd, code, err := prepareCommand(argv)
+	if err != nil {
+		return fail(stderr, code, "%v", err)
+	}
+	sigc := make(chan os.Signal, 8)
+	signal.Notify(sigc, forwardSignals...)
+	if err := cmd.Start(); err != nil {
+		return fail(stderr, startCode(err), "failed to execute %s: %v", argv[0], unwrapExec(err))
+	}
+	status, _ := supervise(cmd, sigc, nil, nil)
 	return status
 }
 
@@ -261,18 +255,18 @@ func lockFailed(stderr *os.File, prog *progress, f *lockFlags, abs string, err e
 }
 
 // prepareCommand finds the command as a shell would, so that a command that
-// cannot be run fails before the lock is taken: 127 if it is not found, 126
-// if it cannot be executed.
+// cannot be run fails before the lock is taken: 69 (EX_UNAVAILABLE), as
+// flock.
 func prepareCommand(argv []string) (*exec.Cmd, int, error) {
 	path, err := exec.LookPath(argv[0])
 	if err != nil && !errors.Is(err, exec.ErrDot) {
 		switch {
 		case errors.Is(err, exec.ErrNotFound):
-			return nil, exitNotFound, fmt.Errorf("%s: command not found", argv[0])
+			return nil, exitUnavailable, fmt.Errorf("failed to execute %s: command not found", argv[0])
 		case errors.Is(err, fs.ErrNotExist):
-			return nil, exitNotFound, fmt.Errorf("%s: no such file", argv[0])
+			return nil, exitUnavailable, fmt.Errorf("failed to execute %s: no such file", argv[0])
 		}
-		return nil, exitCannotExec, fmt.Errorf("%s: cannot run it: %v", argv[0], unwrapExec(err))
+		return nil, exitUnavailable, fmt.Errorf("failed to execute %s: %v", argv[0], unwrapExec(err))
 	}
 	cmd := &exec.Cmd{Path: path, Args: argv}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, os.Stdout, os.Stderr
@@ -281,13 +275,10 @@ func prepareCommand(argv []string) (*exec.Cmd, int, error) {
 }
 
 func startCode(err error) int {
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return exitNotFound
-	case errors.Is(err, fs.ErrPermission), errors.Is(err, syscall.ENOEXEC), errors.Is(err, syscall.EISDIR):
-		return exitCannotExec
+	if errors.Is(err, syscall.ENOMEM) {
+		return exitOSErr
 	}
-	return exitOSErr
+	return exitUnavailable // as flock
 }
 
 // unwrapExec drops the path that exec's errors repeat.

@@ -73,3 +73,7 @@ const keeperDir = "/"
 
 // setUmask sets the process's umask and returns the previous one.
 func setUmask(mask int) int { return syscall.Umask(mask) }
+
+// oNoFollow: creating a lock path's file never follows a symlink there,
+// nor blocks on a FIFO.
+const oNoFollow = syscall.O_NOFOLLOW | syscall.O_NONBLOCK

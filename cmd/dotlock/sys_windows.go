@@ -35,3 +35,7 @@ const keeperDir = ""
 
 // setUmask: Windows has no umask.
 func setUmask(int) int { return 0 }
+
+// oNoFollow: os.OpenFile has no such flag on Windows; resolve refuses a
+// symlink found at the path before and after.
+const oNoFollow = 0

@@ -75,7 +75,7 @@ func TestUsersTakeTurnsSticky(t *testing.T) {
 	for _, k := range usersKinds {
 		t.Run(k.name, func(t *testing.T) {
 			dir := testusers.Dir(t, 0o1777, "")
-			lock := filepath.Join(dir, "x.lock")
+			lock := filepath.Join(dir, "x.dotlock")
 			var last uint64
 			for i := range 8 {
 				u := []testusers.User{alice, bob}[i%2]
@@ -94,7 +94,7 @@ func TestUsersTakeTurnsSticky(t *testing.T) {
 			if k.flag == "--file" {
 				file = append(file, "--file")
 			}
-			st := runAs(t, alice, 0o022, append(append([]string{"status"}, file...), lock)...)
+			st := runAs(t, alice, 0o022, append(append([]string{"--status"}, file...), lock)...)
 			if want := "last token " + strconv.FormatUint(last, 10); !strings.Contains(st.out, want) {
 				t.Errorf("status: %q, want %q", st.out, want)
 			}
@@ -129,7 +129,7 @@ func TestUsersDeadForeignSticky(t *testing.T) {
 	}{{"file", "--file", 0o1777}, {"dir", "-x", 0o1777}, {"dir-nonsticky", "-x", 0o777}} {
 		t.Run(c.kind, func(t *testing.T) {
 			dir := testusers.Dir(t, c.mode, "")
-			lock := filepath.Join(dir, "x.lock")
+			lock := filepath.Join(dir, "x.dotlock")
 			if r := runAs(t, alice, 0o022, c.flag, lock, "true"); r.code != 0 {
 				t.Fatalf("alice's first turn: exit %d: %s", r.code, r.errOut)
 			}
@@ -139,7 +139,7 @@ func TestUsersDeadForeignSticky(t *testing.T) {
 			if r.code != exitNoPerm || r.took > 5*time.Second {
 				t.Fatalf("alice: exit %d after %v, want %d at once", r.code, r.took, exitNoPerm)
 			}
-			for _, want := range []string{"x.lock", bob.Name, "uid " + strconv.Itoa(int(bob.UID)), "only that user or root"} {
+			for _, want := range []string{"x.dotlock", bob.Name, "uid " + strconv.Itoa(int(bob.UID)), "only that user or root"} {
 				if !strings.Contains(r.errOut, want) {
 					t.Errorf("message %q does not mention %q", r.errOut, want)
 				}
@@ -161,7 +161,7 @@ func TestUsersTeamTakeover(t *testing.T) {
 	for _, k := range usersKinds[:2] {
 		t.Run(k.name, func(t *testing.T) {
 			dir := testusers.Dir(t, 0o2775, testusers.Group)
-			lock := filepath.Join(dir, "x.lock")
+			lock := filepath.Join(dir, "x.dotlock")
 			killedHolder(t, alice, 0o002, k.flag, lock)
 			r := runAs(t, bob, 0o002, k.flag, "-w", "20", lock, "sh", "-c", "echo $DOTLOCK_TOKEN")
 			if r.code != 0 || strings.TrimSpace(r.out) != "2" {
@@ -185,14 +185,14 @@ func TestUsersModes(t *testing.T) {
 		{0o022, []string{"--mode", "0660"}, "660", "770"},
 	} {
 		dir := testusers.Dir(t, 0o1777, "")
-		lock := filepath.Join(dir, "x.lock")
+		lock := filepath.Join(dir, "x.dotlock")
 		stat := []string{"stat", "-c", "%a", lock + "/owner", lock}
 		args := append(append(c.mode, lock), stat...)
 		r := runAs(t, alice, c.umask, args...)
 		if want := c.file + "\n" + c.dir + "\n"; r.code != 0 || r.out != want {
 			t.Errorf("umask %03o %v: exit %d, modes %q, want %q: %s", c.umask, c.mode, r.code, r.out, want, r.errOut)
 		}
-		args = append(append(append([]string{"--file"}, c.mode...), lock+"f"), "stat", "-c", "%a", lock+"f")
+		args = append(append(append([]string{"--file"}, c.mode...), filepath.Join(dir, "xf.dotlock")), "stat", "-c", "%a", filepath.Join(dir, "xf.dotlock"))
 		if r := runAs(t, alice, c.umask, args...); r.code != 0 || r.out != c.file+"\n" {
 			t.Errorf("--file, umask %03o %v: exit %d, mode %q, want %q: %s", c.umask, c.mode, r.code, r.out, c.file, r.errOut)
 		}
@@ -214,7 +214,7 @@ func TestUsersPlantedGuard(t *testing.T) {
 		for _, content := range []string{"", `garbage\001\n`} { // printf formats
 			t.Run(fmt.Sprintf("%s/%d", k.name, len(content)), func(t *testing.T) {
 				dir := testusers.Dir(t, 0o1777, "")
-				lock := filepath.Join(dir, "x.lock")
+				lock := filepath.Join(dir, "x.dotlock")
 				shAs(t, bob, `printf "$1" > "$2"`, content, lock+".break")
 				r := runAs(t, alice, 0o022, k.flag, "-w", "60", lock, "true")
 				t.Logf("alice after %v: exit %d: %s", r.took.Round(time.Millisecond), r.code, r.errOut)
@@ -228,17 +228,17 @@ func TestUsersPlantedGuard(t *testing.T) {
 				if r.code != code || r.took > within {
 					t.Errorf("alice: exit %d after %v, want %d within %v", r.code, r.took, code, within)
 				}
-				for _, want := range []string{"x.lock.break", bob.Name, says} {
+				for _, want := range []string{"x.dotlock.break", bob.Name, says} {
 					if !strings.Contains(r.errOut, want) {
 						t.Errorf("message %q does not mention %q", r.errOut, want)
 					}
 				}
-				file := []string{"status"}
+				file := []string{"--status"}
 				if k.flag == "--file" {
 					file = append(file, "--file")
 				}
 				st := runAs(t, alice, 0o022, append(file, lock)...)
-				if !strings.Contains(st.out, "x.lock.break exists, owned by user "+bob.Name) {
+				if !strings.Contains(st.out, "x.dotlock.break exists, owned by user "+bob.Name) {
 					t.Errorf("status: %q does not name the guard and bob", st.out)
 				}
 			})
@@ -278,7 +278,7 @@ func TestUsersForgedRecord(t *testing.T) {
 		for _, mode := range []os.FileMode{0o777, 0o1777} {
 			t.Run(fmt.Sprintf("%s/%o", k.name, mode), func(t *testing.T) {
 				dir := testusers.Dir(t, mode, "")
-				lock := filepath.Join(dir, "x.lock")
+				lock := filepath.Join(dir, "x.dotlock")
 				if k.flag == "--file" {
 					shAs(t, bob, `cp "$1" "$2"`, src, lock)
 				} else {
@@ -313,7 +313,7 @@ func TestUsersForgedRecord(t *testing.T) {
 func TestUsersPlantedGuardShortWait(t *testing.T) {
 	alice, bob := testusers.Two(t)
 	dir := testusers.Dir(t, 0o1777, "")
-	lock := filepath.Join(dir, "x.lock")
+	lock := filepath.Join(dir, "x.dotlock")
 	shAs(t, bob, `: > "$1"`, lock+".break")
 	// -w 3: watching the guard afresh after the wait would end after 8 s.
 	r := runAs(t, alice, 0o022, "--file", "-w", "3", lock, "true")
@@ -330,8 +330,8 @@ func TestUsersLockPidForeign(t *testing.T) {
 	_, bob := testusers.Two(t)
 	for _, k := range usersKinds[:2] {
 		t.Run(k.name, func(t *testing.T) {
-			lock := filepath.Join(testusers.Dir(t, 0o1777, ""), "x.lock")
-			r := runAs(t, bob, 0o022, "lock", k.flag, "--pid", "1", lock)
+			lock := filepath.Join(testusers.Dir(t, 0o1777, ""), "x.dotlock")
+			r := runAs(t, bob, 0o022, "--lock", k.flag, "--pid", "1", lock)
 			t.Logf("bob: exit %d: %s", r.code, r.errOut)
 			if r.code != exitNoPerm || !strings.Contains(r.errOut, "pid 1") {
 				t.Errorf("lock --pid 1 as bob: exit %d, want %d naming pid 1", r.code, exitNoPerm)
@@ -340,7 +340,7 @@ func TestUsersLockPidForeign(t *testing.T) {
 				t.Errorf("lock --pid 1 left %s", lock)
 			}
 			// His own process (the shell that runs dotlock): allowed.
-			if r := runProgAs(t, bob, 0o022, "/bin/sh", "-c", `"$0" lock `+k.flag+` --pid $$ "$1" && "$0" unlock --pid $$ "$1"`, dotlockBin, lock); r.code != 0 {
+			if r := runProgAs(t, bob, 0o022, "/bin/sh", "-c", `"$0" --lock `+k.flag+` --pid $$ "$1" && "$0" -u --pid $$ "$1"`, dotlockBin, lock); r.code != 0 {
 				t.Errorf("lock --pid $$ as bob: exit %d: %s", r.code, r.errOut)
 			}
 		})

@@ -118,7 +118,7 @@ func run() error {
 			}
 		}
 	}
-	m, err := readA(regexp.MustCompile(`^nightly\[(\d+)\]: running under .*nightly\.lock, token (\d+)$`))
+	m, err := readA(regexp.MustCompile(`^nightly\[(\d+)\]: running under .*nightly\.lock\.dotlock, token (\d+)$`))
 	if err != nil {
 		return err
 	}
@@ -142,7 +142,7 @@ func run() error {
 	// failed instead, we hear of that.)
 	fed := make(chan error, 1)
 	go func() { fed <- os.WriteFile(late, []byte("quince\nbanana\n"), 0) }()
-	if _, err := readA(regexp.MustCompile(`report\.lock: held by pid ` + aPID + ` `)); err != nil {
+	if _, err := readA(regexp.MustCompile(`report\.lock\.dotlock: held by pid ` + aPID + ` `)); err != nil {
 		return err
 	}
 	if _, err := readA(regexp.MustCompile(`^nightly\[` + aPID + `\]: published`)); err != nil {
@@ -179,13 +179,13 @@ func run() error {
 	if err != nil {
 		return fmt.Errorf("copy C: %v", err)
 	}
-	if !regexp.MustCompile(`running under .*nightly\.lock, token 2\n`).Match(cOut) {
+	if !regexp.MustCompile(`running under .*nightly\.lock\.dotlock, token 2\n`).Match(cOut) {
 		return errors.New("FAILED: copy C did not run with the run lock's next token")
 	}
 
 	// Both locks are free again, each with the last of its two holds' token.
 	for _, lock := range []string{"nightly.lock", "report.lock"} {
-		st, err := exec.Command(dotlock, "status", "--json", filepath.Join(shared, lock)).Output()
+		st, err := exec.Command(dotlock, "--status", "--json", filepath.Join(shared, lock)).Output()
 		var s struct {
 			Held      bool   `json:"held"`
 			LastToken uint64 `json:"last_token"`

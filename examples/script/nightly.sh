@@ -8,7 +8,7 @@
 #      if the run holding it is killed, it is reclaimed: at once on this
 #      host, after the lease on others).
 #   2. Publishing the report takes several commands, under a second lock
-#      held across them with `dotlock lock --pid $$` ... `dotlock unlock`.
+#      held across them with `dotlock --lock --pid $$` ... `dotlock -u`.
 #      Readers take that lock shared and never see the report half replaced:
 #          dotlock -s DIR/report.lock cat DIR/report/summary.txt
 #
@@ -35,7 +35,7 @@ if [ -z "${DOTLOCK_PATH:-}" ]; then
 	"$DOTLOCK" -n -E 3 "$DIR/nightly.lock" "$0" "$@" || status=$?
 	if [ "$status" -eq 3 ]; then
 		echo "nightly: skipped: another run holds $DIR/nightly.lock:"
-		"$DOTLOCK" status "$DIR/nightly.lock" || true # who, since when, alive or not
+		"$DOTLOCK" --status "$DIR/nightly.lock" || true # who, since when, alive or not
 		exit 0
 	fi
 	exit "$status"
@@ -50,16 +50,16 @@ echo "nightly[$$]: sorted $(cat "$DIR/work/count.txt") lines"
 
 # --- 3. Publish: several commands under the report lock ---------------------
 #
-# `dotlock lock --pid $$` takes the lock for this shell (process $$) and
+# `dotlock --lock --pid $$` takes the lock for this shell (process $$) and
 # returns at once; it stays held across the commands that follow, until
-# `dotlock unlock`, or until this shell exits: if the script fails here
+# `dotlock -u`, or until this shell exits: if the script fails here
 # (set -e) or is killed, its lock is reclaimed at once on this host, and by
 # other hosts after the lease (30 s) — never left behind.
 #   -w 600  wait at most 10 minutes for readers to finish (exit 1 after that).
-"$DOTLOCK" lock --pid $$ -w 600 "$DIR/report.lock"
-"$DOTLOCK" status "$DIR/report.lock" # held by pid $$: this shell
+"$DOTLOCK" --lock --pid $$ -w 600 "$DIR/report.lock"
+"$DOTLOCK" --status "$DIR/report.lock" # held by pid $$: this shell
 cp "$DIR/work/all.txt" "$DIR/report/all.txt"
 cp "$DIR/work/count.txt" "$DIR/report/count.txt"
 echo "$(cat "$DIR/work/count.txt") lines, run token $DOTLOCK_TOKEN" >"$DIR/report/summary.txt"
-"$DOTLOCK" unlock "$DIR/report.lock" # release what `dotlock lock` took for this shell
+"$DOTLOCK" -u "$DIR/report.lock" # release what `dotlock --lock` took for this shell
 echo "nightly[$$]: published $DIR/report"
