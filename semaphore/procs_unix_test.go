@@ -1,0 +1,192 @@
+//go:build unix
+
+package semaphore_test
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/internal/testdir"
+	"github.com/dotlock/dotlock/semaphore"
+)
+
+// The helper process: DOTLOCK_SEM_HELPER="DIR N COUNT HOLD" acquires COUNT
+// times, printing "in T" and "out T" (CLOCK_MONOTONIC, shared by every
+// process on the host) inside each hold; COUNT 0 acquires once, prints
+// "held TOKEN" and holds until killed.
+func TestMain(m *testing.M) {
+	if spec := os.Getenv("DOTLOCK_SEM_HELPER"); spec != "" {
+		os.Exit(helper(strings.Fields(spec)))
+	}
+	os.Exit(m.Run())
+}
+
+func helper(args []string) int {
+	n, _ := strconv.Atoi(args[1])
+	count, _ := strconv.Atoi(args[2])
+	hold, _ := time.ParseDuration(args[3])
+	s, err := semaphore.New(args[0], n)
+	if err != nil {
+		fmt.Println("error", err)
+		return 1
+	}
+	ctx := context.Background()
+	if count == 0 {
+		slot, err := s.Acquire(ctx)
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		fmt.Println("held", slot.Token())
+		select {}
+	}
+	for range count {
+		slot, err := s.Acquire(ctx)
+		if err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		fmt.Println("in", monotonic())
+		time.Sleep(hold) // the work done under the slot
+		fmt.Println("out", monotonic())
+		if err := slot.Release(); err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+	}
+	return 0
+}
+
+func monotonic() int64 {
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		panic(err)
+	}
+	return ts.Nano()
+}
+
+func helperCmd(t *testing.T, spec ...any) *exec.Cmd {
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), "DOTLOCK_SEM_HELPER="+strings.TrimSpace(fmt.Sprintln(spec...)))
+	cmd.Stderr = os.Stderr
+	return cmd
+}
+
+// Processes contending for N slots: never more than N inside at once.
+func TestProcessesNeverMoreThanN(t *testing.T) {
+	const n, procs, count = 2, 5, 12
+	dir := filepath.Join(testdir.New(t), "licence")
+	type event struct {
+		at int64
+		d  int
+	}
+	var events []event
+	var cmds []*exec.Cmd
+	var outs []*bufio.Scanner
+	for range procs {
+		cmd := helperCmd(t, dir, n, count, "2ms")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		cmds = append(cmds, cmd)
+		outs = append(outs, bufio.NewScanner(out))
+	}
+	for i, sc := range outs {
+		for sc.Scan() {
+			f := strings.Fields(sc.Text())
+			if f[0] == "error" {
+				t.Errorf("helper %d: %s", i, sc.Text())
+				continue
+			}
+			at, _ := strconv.ParseInt(f[1], 10, 64)
+			events = append(events, event{at, map[string]int{"in": 1, "out": -1}[f[0]]})
+		}
+		if err := cmds[i].Wait(); err != nil {
+			t.Errorf("helper %d: %v", i, err)
+		}
+	}
+	if len(events) != 2*procs*count {
+		t.Fatalf("%d events, want %d", len(events), 2*procs*count)
+	}
+	// Leaving before entering at the same instant: holds that touch do not
+	// overlap.
+	sort.Slice(events, func(i, j int) bool {
+		return events[i].at < events[j].at || (events[i].at == events[j].at && events[i].d < events[j].d)
+	})
+	inside, peak := 0, 0
+	for _, e := range events {
+		inside += e.d
+		peak = max(peak, inside)
+	}
+	if peak > n {
+		t.Fatalf("%d holders inside at once, with %d slots", peak, n)
+	}
+	t.Logf("peak %d of %d slots over %d holds", peak, n, procs*count)
+}
+
+// A SIGKILLed holder's slot is reclaimed; a live holder's never.
+func TestHolderKilled(t *testing.T) {
+	dir := filepath.Join(testdir.New(t), "licence")
+	cmd := helperCmd(t, dir, 1, 0, "0s")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "held ") {
+		t.Fatalf("helper: %q", sc.Text())
+	}
+	tok, _ := strconv.ParseUint(strings.Fields(sc.Text())[1], 10, 64)
+	s, err := semaphore.New(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = s.TryAcquire()
+	var le *dotlock.LockedError
+	if !errors.As(err, &le) || len(le.Owners) != 1 || le.Owners[0].PID != cmd.Process.Pid {
+		t.Fatalf("TryAcquire while the helper (pid %d) holds: %v; want ErrLocked naming it", cmd.Process.Pid, err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := s.Acquire(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Acquire while a live holder holds: %v; want the context's deadline", err)
+	}
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	ctx, cancel = context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	slot, err := s.Acquire(ctx)
+	if err != nil {
+		t.Fatalf("Acquire after the holder was killed: %v", err)
+	}
+	if slot.Token() <= tok {
+		t.Errorf("token %d after the killed holder's %d", slot.Token(), tok)
+	}
+	if err := slot.Release(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -1,0 +1,245 @@
+package semaphore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/lockdir"
+	"github.com/dotlock/dotlock/lockfile"
+	"github.com/dotlock/dotlock/stale"
+)
+
+// Polling bounds for the waiter at the head of the line, looking for a
+// free slot: a release in this process wakes it at once; one elsewhere is
+// seen at the next look.
+const (
+	pollMin = time.Millisecond
+	pollMax = 50 * time.Millisecond
+)
+
+// Semaphore is a handle on a counting lock. It is safe for concurrent use:
+// goroutines that acquire through one handle hold distinct slots.
+type Semaphore struct {
+	dir      string
+	slots    []*dotlock.Mutex
+	line     *dotlock.RWMutex
+	next     atomic.Uint32 // where the next look starts, spreading holders
+	released chan struct{} // a slot of this handle was released
+}
+
+// Slot is one held place of a semaphore.
+type Slot struct {
+	sem   *Semaphore
+	index int
+	m     *dotlock.Mutex
+	token uint64
+	lost  <-chan struct{}
+	done  atomic.Bool
+}
+
+// New returns a handle on the semaphore of n slots in the directory dir,
+// made if missing (its parent must exist). The first user records n; a
+// later New with another n fails with an error wrapping *fs.PathError. The
+// options are those of the slots' locks (package dotlock).
+func New(dir string, n int, opts ...dotlock.Option) (*Semaphore, error) {
+	if n < 1 || n > 1<<16 {
+		return nil, &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%d slots: want 1 to %d", n, 1<<16)}
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, &fs.PathError{Op: "semaphore", Path: dir, Err: err}
+	}
+	if err := makeDir(abs); err != nil {
+		return nil, err
+	}
+	if err := recordSize(abs, n); err != nil {
+		return nil, err
+	}
+	s := &Semaphore{dir: abs, released: make(chan struct{}, 1)}
+	if s.line, err = lockdir.New(filepath.Join(abs, "turn"), opts...); err != nil {
+		return nil, err
+	}
+	for i := range n {
+		m, err := lockfile.New(filepath.Join(abs, "slot."+strconv.Itoa(i)), opts...)
+		if err != nil {
+			return nil, err
+		}
+		s.slots = append(s.slots, m)
+	}
+	return s, nil
+}
+
+// makeDir makes the semaphore's directory, or checks that what is there
+// is one (never a symlink: it could lead anywhere).
+func makeDir(dir string) error {
+	if err := os.Mkdir(dir, 0o777); err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return err
+	}
+	if !fi.IsDir() {
+		return &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("not a directory (%v): %w", fi.Mode().Type(), dotlock.ErrNotLock)}
+	}
+	return nil
+}
+
+// recordSize records n as the semaphore's size, if no size is recorded,
+// and checks that the size recorded is n.
+func recordSize(dir string, n int) error {
+	mine := "size." + strconv.Itoa(n)
+	err := os.Mkdir(filepath.Join(dir, mine), 0o777)
+	if err != nil && !errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	made := err == nil
+	names, err := readNames(dir)
+	if err != nil {
+		return err
+	}
+	var sizes []string
+	for _, name := range names {
+		if strings.HasPrefix(name, "size.") {
+			sizes = append(sizes, name)
+		}
+	}
+	if len(sizes) != 1 || sizes[0] != mine {
+		if made {
+			os.Remove(filepath.Join(dir, mine)) // ours, and empty: not recorded after all
+		}
+		return &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%s recorded, not %d slots: every user must give the same count (to change it, stop them all and remove the directory)", strings.Join(sizes, " and "), n)}
+	}
+	return nil
+}
+
+func readNames(dir string) ([]string, error) {
+	f, err := os.Open(dir)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Readdirnames(-1)
+}
+
+// Size returns the number of slots.
+func (s *Semaphore) Size() int { return len(s.slots) }
+
+// Acquire waits in line for a slot, or until ctx is done and then returns
+// ctx.Err() unchanged. A dead holder's slot is reclaimed as a dead
+// holder's lock is.
+func (s *Semaphore) Acquire(ctx context.Context) (*Slot, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if err := s.line.Lock(ctx); err != nil {
+		return nil, err
+	}
+	defer s.line.Unlock()
+	delay := pollMin
+	for {
+		slot, err := s.look()
+		if slot != nil || err != nil {
+			return slot, err
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, ctx.Err()
+		case <-s.released:
+			delay = pollMin
+		case <-t.C:
+			delay = min(2*delay, pollMax)
+		}
+		t.Stop()
+	}
+}
+
+// TryAcquire takes a free slot, or returns an error matching
+// dotlock.ErrLocked if every slot is held or anyone waits in line. It
+// waits for others at most about 1 s, as a lock's TryLock does.
+func (s *Semaphore) TryAcquire() (*Slot, error) {
+	if err := s.line.TryLock(); err != nil {
+		return nil, err
+	}
+	defer s.line.Unlock()
+	slot, err := s.look()
+	if slot == nil && err == nil {
+		err = &fs.PathError{Op: "acquire", Path: s.dir, Err: &dotlock.LockedError{Owners: s.holders(), Cause: dotlock.HeldAlive, Reason: fmt.Sprintf("all %d slots held", len(s.slots))}}
+	}
+	return slot, err
+}
+
+// look tries every slot once, from a rotating start.
+func (s *Semaphore) look() (*Slot, error) {
+	start := int(s.next.Add(1))
+	for k := range s.slots {
+		i := (start + k) % len(s.slots)
+		err := s.slots[i].TryLock()
+		if err == nil {
+			m := s.slots[i]
+			return &Slot{sem: s, index: i, m: m, token: m.Token(), lost: m.Lost()}, nil
+		}
+		if !errors.Is(err, dotlock.ErrLocked) {
+			return nil, err
+		}
+	}
+	return nil, nil
+}
+
+// Holders returns the records of the slots' holders now.
+func (s *Semaphore) Holders() ([]stale.Owner, error) {
+	var owners []stale.Owner
+	for _, m := range s.slots {
+		o, err := m.Owner()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			return owners, err
+		}
+		owners = append(owners, o)
+	}
+	return owners, nil
+}
+
+func (s *Semaphore) holders() []stale.Owner {
+	o, _ := s.Holders()
+	return o
+}
+
+// Release gives the slot up; errors as a lock's Unlock (ErrNotHeld,
+// ErrLost).
+func (sl *Slot) Release() error {
+	// The slot's lock handle is the semaphore handle's: once released, it
+	// may hold another goroutine's slot, which this one must not release.
+	if sl.done.Swap(true) {
+		return &fs.PathError{Op: "release", Path: sl.m.Path(), Err: dotlock.ErrNotHeld}
+	}
+	err := sl.m.Unlock()
+	select {
+	case sl.sem.released <- struct{}{}:
+	default:
+	}
+	return err
+}
+
+// Index returns the slot's number, 0 to Size()-1.
+func (sl *Slot) Index() int { return sl.index }
+
+// Token returns the slot's fencing token: greater than every earlier
+// hold's of this slot.
+func (sl *Slot) Token() uint64 { return sl.token }
+
+// Lost returns a channel closed if the hold of the slot is found lost.
+func (sl *Slot) Lost() <-chan struct{} { return sl.lost }

@@ -1,0 +1,72 @@
+package semaphore_test
+
+import (
+	"errors"
+	"io/fs"
+	"path/filepath"
+	"testing"
+
+	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/internal/testdir"
+	"github.com/dotlock/dotlock/semaphore"
+)
+
+func TestTryAcquireFull(t *testing.T) {
+	dir := filepath.Join(testdir.New(t), "licence")
+	s, err := semaphore.New(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := s.TryAcquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := s.TryAcquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a.Index() == b.Index() {
+		t.Fatalf("two holders of slot %d", a.Index())
+	}
+	_, err = s.TryAcquire()
+	var le *dotlock.LockedError
+	if !errors.Is(err, dotlock.ErrLocked) || !errors.As(err, &le) || len(le.Owners) != 2 {
+		t.Fatalf("third TryAcquire of 2 slots: %v; want ErrLocked naming the 2 holders", err)
+	}
+	if err := a.Release(); err != nil {
+		t.Fatal(err)
+	}
+	c, err := s.TryAcquire()
+	if err != nil {
+		t.Fatalf("after a release: %v", err)
+	}
+	if c.Index() != a.Index() {
+		t.Errorf("got slot %d, want the freed %d", c.Index(), a.Index())
+	}
+	if c.Token() <= a.Token() {
+		t.Errorf("token %d after the slot's earlier %d", c.Token(), a.Token())
+	}
+	if err := a.Release(); !errors.Is(err, dotlock.ErrNotHeld) {
+		t.Errorf("second Release of a slot: %v, want ErrNotHeld", err)
+	}
+}
+
+func TestSizeDisagreement(t *testing.T) {
+	dir := filepath.Join(testdir.New(t), "licence")
+	if _, err := semaphore.New(dir, 3); err != nil {
+		t.Fatal(err)
+	}
+	_, err := semaphore.New(dir, 4)
+	var pe *fs.PathError
+	if err == nil || !errors.As(err, &pe) {
+		t.Fatalf("New with 4 slots where 3 are recorded: %v; want a *fs.PathError", err)
+	}
+	if _, err := semaphore.New(dir, 3); err != nil {
+		t.Fatalf("New with the recorded size after a refused one: %v", err)
+	}
+	for _, n := range []int{0, -1} {
+		if _, err := semaphore.New(dir, n); err == nil {
+			t.Errorf("New with %d slots: no error", n)
+		}
+	}
+}
