@@ -63,10 +63,13 @@ const (
 	// GuardHeld means a break or a handoff was under way (the breaker
 	// guard stayed held) for as long as a TryLock waits.
 	GuardHeld
+	// AllSlotsHeld means every slot of a semaphore is held (Owners names
+	// their holders).
+	AllSlotsHeld
 )
 
 var causeNames = [...]string{"", "held alive", "held within lease", "being written", "newer format",
-	"waiters queued", "held by this handle", "last record unreadable", "contended", "guard held"}
+	"waiters queued", "held by this handle", "last record unreadable", "contended", "guard held", "all slots held"}
 
 // String names the cause in a few words, as the CLI prints it.
 func (c Cause) String() string {

@@ -39,6 +39,11 @@ var examples = []struct {
 		"(0 lost)",
 		"ok: no reader saw the file half written, and no update was lost",
 	}},
+	{"licence", []string{
+		"worker killed:    w0, in a job, holding slot",
+		"reclaimed:        slot",
+		"ok: never more than 3 jobs at once",
+	}},
 	{"fencing", []string{
 		"storage says rejected: token 1 is older than 2",
 		"holder's Lost() channel is closed",

@@ -5,11 +5,13 @@
 // A semaphore is a directory of N slots, each an ordinary dotlock lock
 // file, so every slot has what a lock has: an owner record naming its
 // holder, reclaim of a dead holder's slot and never of a live one's, a
-// lease for holders on other hosts, a fencing token, and Lost. A waiter
-// first takes its turn in a line (a lock directory, whose queue serves
-// waiters in arrival order across processes and hosts); only the waiter at
-// the head of the line looks for a free slot, so a freed slot wakes one
-// waiter, not all of them.
+// lease for holders on other hosts, a fencing token, and Lost. Acquire
+// takes a free slot if no one waits; otherwise it takes its turn in a line
+// (a lock directory, whose queue serves waiters in arrival order across
+// processes and hosts). Only the waiter at the head of the line looks for
+// a free slot, so a freed slot wakes one waiter, not all of them: it is
+// woken by a release on its host (Linux: inotify), and looks again at
+// most about 20 times a second for releases elsewhere.
 //
 //	sem, err := semaphore.New("/shared/licence", 4)
 //	if err != nil { ... }

@@ -7,9 +7,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,7 +29,8 @@ import (
 // The helper process: DOTLOCK_SEM_HELPER="DIR N COUNT HOLD" acquires COUNT
 // times, printing "in T" and "out T" (CLOCK_MONOTONIC, shared by every
 // process on the host) inside each hold; COUNT 0 acquires once, prints
-// "held TOKEN" and holds until killed.
+// "held TOKEN" and holds until killed; COUNT -1 likewise, but releases
+// when its stdin closes.
 func TestMain(m *testing.M) {
 	if spec := os.Getenv("DOTLOCK_SEM_HELPER"); spec != "" {
 		os.Exit(helper(strings.Fields(spec)))
@@ -45,14 +48,22 @@ func helper(args []string) int {
 		return 1
 	}
 	ctx := context.Background()
-	if count == 0 {
+	if count <= 0 {
 		slot, err := s.Acquire(ctx)
 		if err != nil {
 			fmt.Println("error", err)
 			return 1
 		}
 		fmt.Println("held", slot.Token())
-		select {}
+		if count == 0 {
+			select {}
+		}
+		io.Copy(io.Discard, os.Stdin) // until the test closes it
+		if err := slot.Release(); err != nil {
+			fmt.Println("error", err)
+			return 1
+		}
+		return 0
 	}
 	for range count {
 		slot, err := s.Acquire(ctx)
@@ -189,4 +200,54 @@ func TestHolderKilled(t *testing.T) {
 	if err := slot.Release(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// A waiter at the head of the line is woken by a release in another
+// process on this host (Linux: inotify), not by polling: here it polls
+// once an hour.
+func TestWokenByReleaseOnThisHost(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("change notification (inotify) is Linux's; elsewhere a waiter polls")
+	}
+	dir := filepath.Join(testdir.New(t), "licence")
+	cmd := helperCmd(t, dir, 1, -1, "0s")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer cmd.Process.Kill()
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "held ") {
+		t.Fatalf("helper: %q", sc.Text())
+	}
+	s, err := semaphore.New(dir, 1, dotlock.WithPoll(time.Hour, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		slot, err := s.Acquire(ctx)
+		if err == nil {
+			err = slot.Release()
+		}
+		got <- err
+	}()
+	start := time.Now()
+	stdin.Close() // the helper releases
+	if err := cmd.Wait(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("Acquire after a release on this host: %v", err)
+	}
+	t.Logf("acquired %v after the release began", time.Since(start))
 }

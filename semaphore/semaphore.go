@@ -13,14 +13,17 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/internal/config"
+	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/lockfile"
 	"github.com/dotlock/dotlock/stale"
 )
 
-// Polling bounds for the waiter at the head of the line, looking for a
-// free slot: a release in this process wakes it at once; one elsewhere is
-// seen at the next look.
+// Polling bounds (unless WithPoll says otherwise) for the waiter at the
+// head of the line, looking for a free slot: a release on this host wakes
+// it at once (Linux: inotify); one elsewhere is seen at the next look, at
+// most about 20 looks a second.
 const (
 	pollMin = time.Millisecond
 	pollMax = 50 * time.Millisecond
@@ -34,6 +37,8 @@ type Semaphore struct {
 	line     *dotlock.RWMutex
 	next     atomic.Uint32 // where the next look starts, spreading holders
 	released chan struct{} // a slot of this handle was released
+
+	pollMin, pollMax time.Duration // WithPoll's, or pollMin and pollMax
 }
 
 // Slot is one held place of a semaphore.
@@ -64,7 +69,17 @@ func New(dir string, n int, opts ...dotlock.Option) (*Semaphore, error) {
 	if err := recordSize(abs, n); err != nil {
 		return nil, err
 	}
-	s := &Semaphore{dir: abs, released: make(chan struct{}, 1)}
+	s := &Semaphore{dir: abs, released: make(chan struct{}, 1), pollMin: pollMin, pollMax: pollMax}
+	var c config.Config
+	for _, o := range opts {
+		config.Apply(o, &c)
+	}
+	if c.PollMin > 0 {
+		s.pollMin = c.PollMin
+	}
+	if c.PollMax > 0 {
+		s.pollMax = max(c.PollMax, s.pollMin)
+	}
 	if s.line, err = lockdir.New(filepath.Join(abs, "turn"), opts...); err != nil {
 		return nil, err
 	}
@@ -141,15 +156,38 @@ func (s *Semaphore) Acquire(ctx context.Context) (*Slot, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
+	if !s.lineBusy() {
+		// No one waits: no line to stand in (a waiter that comes in
+		// meanwhile may be passed, once).
+		if slot, err := s.look(); slot != nil || err != nil {
+			return slot, err
+		}
+	}
 	if err := s.line.Lock(ctx); err != nil {
 		return nil, err
 	}
 	defer s.line.Unlock()
-	delay := pollMin
+	var watch *lockcore.Watcher
+	defer func() {
+		if watch != nil {
+			watch.Stop()
+		}
+	}()
+	delay := s.pollMin
 	for {
+		var changed <-chan struct{}
+		if watch != nil {
+			changed = watch.C()
+		}
 		slot, err := s.look()
 		if slot != nil || err != nil {
 			return slot, err
+		}
+		if watch == nil {
+			// Every slot held: from now on, a release on this host wakes
+			// us; one elsewhere is seen at the next look.
+			watch = lockcore.WatchPaths(s.paths())
+			continue
 		}
 		t := time.NewTimer(delay)
 		select {
@@ -157,27 +195,48 @@ func (s *Semaphore) Acquire(ctx context.Context) (*Slot, error) {
 			t.Stop()
 			return nil, ctx.Err()
 		case <-s.released:
-			delay = pollMin
+			delay = s.pollMin
+		case <-changed:
+			delay = s.pollMin
 		case <-t.C:
-			delay = min(2*delay, pollMax)
+			delay = min(2*delay, s.pollMax)
 		}
 		t.Stop()
 	}
 }
 
-// TryAcquire takes a free slot, or returns an error matching
-// dotlock.ErrLocked if every slot is held or anyone waits in line. It
-// waits for others at most about 1 s, as a lock's TryLock does.
-func (s *Semaphore) TryAcquire() (*Slot, error) {
-	if err := s.line.TryLock(); err != nil {
-		return nil, err
+func (s *Semaphore) paths() []string {
+	var p []string
+	for _, m := range s.slots {
+		p = append(p, m.Path())
 	}
-	defer s.line.Unlock()
+	return p
+}
+
+// TryAcquire takes a free slot, or returns an error matching
+// dotlock.ErrLocked if every slot is held (Cause AllSlotsHeld) or anyone
+// waits in line (WaitersQueued). It waits for others at most about 1 s
+// for each slot, as a lock's TryLock does (a break under way).
+func (s *Semaphore) TryAcquire() (*Slot, error) {
+	if s.lineBusy() {
+		var owners []stale.Owner
+		if o, err := s.line.Owner(); err == nil {
+			owners = append(owners, o)
+		}
+		return nil, &fs.PathError{Op: "acquire", Path: s.dir, Err: &dotlock.LockedError{Owners: owners, Cause: dotlock.WaitersQueued, Reason: "a waiter is in line for a slot"}}
+	}
 	slot, err := s.look()
 	if slot == nil && err == nil {
-		err = &fs.PathError{Op: "acquire", Path: s.dir, Err: &dotlock.LockedError{Owners: s.holders(), Cause: dotlock.HeldAlive, Reason: fmt.Sprintf("all %d slots held", len(s.slots))}}
+		err = &fs.PathError{Op: "acquire", Path: s.dir, Err: &dotlock.LockedError{Owners: s.holders(), Cause: dotlock.AllSlotsHeld, Reason: fmt.Sprintf("all %d slots held", len(s.slots))}}
 	}
 	return slot, err
+}
+
+// lineBusy reports whether anyone waits in line (or the line's lock is
+// left by a waiter that died: the next waiter reclaims it).
+func (s *Semaphore) lineBusy() bool {
+	_, err := os.Lstat(s.line.Path())
+	return !errors.Is(err, fs.ErrNotExist)
 }
 
 // look tries every slot once, from a rotating start.

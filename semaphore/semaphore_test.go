@@ -1,10 +1,12 @@
 package semaphore_test
 
 import (
+	"context"
 	"errors"
 	"io/fs"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/testdir"
@@ -68,5 +70,38 @@ func TestSizeDisagreement(t *testing.T) {
 		if _, err := semaphore.New(dir, n); err == nil {
 			t.Errorf("New with %d slots: no error", n)
 		}
+	}
+}
+
+// A release through the same handle wakes its waiter at once, on every
+// system (it polls once an hour here).
+func TestWokenByReleaseInProcess(t *testing.T) {
+	dir := filepath.Join(testdir.New(t), "licence")
+	s, err := semaphore.New(dir, 1, dotlock.WithPoll(time.Hour, time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.TryAcquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan *semaphore.Slot, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		slot, err := s.Acquire(ctx)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- slot
+	}()
+	if err := held.Release(); err != nil {
+		t.Fatal(err)
+	}
+	if slot := <-got; slot != nil {
+		if slot.Token() <= held.Token() {
+			t.Errorf("token %d after %d", slot.Token(), held.Token())
+		}
+		slot.Release()
 	}
 }
