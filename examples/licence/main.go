@@ -94,7 +94,7 @@ func worker() error {
 		}
 		in := time.Now()
 		fmt.Printf("holding slot %d token %d (job %d)\n", slot.Index(), slot.Token(), j) // the demo kills on this line
-		time.Sleep(*work)                                          // the job
+		time.Sleep(*work)                                                                // the job
 		out := time.Now()
 		if err := slot.Release(); err != nil {
 			return err
