@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -28,6 +29,7 @@ import (
 	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockdir"
 	dlockfile "github.com/dotlock/dotlock/lockfile"
+	"github.com/dotlock/dotlock/semaphore"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -43,6 +45,7 @@ type Settings struct {
 	Poll       time.Duration // polling peers: wait between tries; dotlock: WithPoll(Poll, PollMax)
 	PollMax    time.Duration // dotlock: longest wait between tries
 	StaleAfter time.Duration // dotlock: WithStaleAfter
+	Slots      int           // dotlock-semaphore: how many slots
 }
 
 // Peer makes Lockers for lock paths.
@@ -101,6 +104,15 @@ var Peers = map[string]Peer{
 				return nil, err
 			}
 			return ctxLocker{l.Lock, l.Unlock}, nil
+		}},
+	"dotlock-semaphore": {Name: "dotlock-semaphore",
+		About: "dotlock semaphore.New (1 slot unless slots=N): Acquire/Release",
+		New: func(p string, s Settings) (Locker, error) {
+			sem, err := semaphore.New(p, max(1, s.Slots), dotlockOpts(s)...)
+			if err != nil {
+				return nil, err
+			}
+			return &slotLocker{sem: sem}, nil
 		}},
 	"dotlock-rw-shared": {Name: "dotlock-rw-shared",
 		About: "dotlock lockdir.New: RLock/RUnlock (a shared group of one reader)",
@@ -164,11 +176,11 @@ func Names() []string {
 // Uncontended are the peers of scenario 1, in table order.
 var Uncontended = []string{
 	"raw-excl", "raw-excl-sync", "raw-mkdir", "flock",
-	"dotlock-lockfile", "dotlock-lockdir", "dotlock-rw-exclusive", "dotlock-rw-shared",
+	"dotlock-lockfile", "dotlock-lockdir", "dotlock-rw-exclusive", "dotlock-rw-shared", "dotlock-semaphore",
 	"gofrs-flock", "nightlyone", "lockedfile",
 }
 
-// ParseSpec reads "name[,poll=D][,pollmax=D][,stale=D]".
+// ParseSpec reads "name[,poll=D][,pollmax=D][,stale=D][,slots=N]".
 func ParseSpec(spec string) (Peer, Settings, error) {
 	parts := strings.Split(spec, ",")
 	p, ok := Peers[parts[0]]
@@ -178,6 +190,14 @@ func ParseSpec(spec string) (Peer, Settings, error) {
 	var s Settings
 	for _, kv := range parts[1:] {
 		k, v, _ := strings.Cut(kv, "=")
+		if k == "slots" {
+			n, err := strconv.Atoi(v)
+			if err != nil {
+				return p, s, fmt.Errorf("peer %s: %s: %v", parts[0], kv, err)
+			}
+			s.Slots = n
+			continue
+		}
 		d, err := time.ParseDuration(v)
 		if err != nil {
 			return p, s, fmt.Errorf("peer %s: %s: %v", parts[0], kv, err)
@@ -236,6 +256,20 @@ type ctxLocker struct {
 
 func (c ctxLocker) Lock() error   { return c.lock(context.Background()) }
 func (c ctxLocker) Unlock() error { return c.unlock() }
+
+// slotLocker holds one slot of a semaphore at a time.
+type slotLocker struct {
+	sem  *semaphore.Semaphore
+	slot *semaphore.Slot
+}
+
+func (l *slotLocker) Lock() error {
+	slot, err := l.sem.Acquire(context.Background())
+	l.slot = slot
+	return err
+}
+
+func (l *slotLocker) Unlock() error { return l.slot.Release() }
 
 type funcLocker struct{ lock, unlock func() error }
 

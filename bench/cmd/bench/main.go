@@ -52,7 +52,7 @@ func main() {
 	fsList := flag.String("fs", "/tmp,/dev/shm", "comma-separated directories, one per filesystem to measure on")
 	flag.DurationVar(&cfg.dur, "dur", 2*time.Second, "length of each contended run")
 	flag.BoolVar(&cfg.quick, "quick", false, "short runs, for trying the driver out (numbers are rough)")
-	only := flag.String("only", "1,2,3,4,5", "scenarios to run")
+	only := flag.String("only", "1,2,3,4,5,6", "scenarios to run")
 	flag.StringVar(&cfg.out, "out", "RESULTS.md", "where to write the results")
 	flag.Float64Var(&cfg.quiet, "quiet", 0.7, "wait for the 1-minute load average to fall below this before measuring")
 	flag.DurationVar(&cfg.quietWait, "quiet-wait", 10*time.Minute, "wait at most this long for a quiet machine (0: do not wait)")
@@ -155,6 +155,9 @@ func main() {
 		}
 		if cfg.only[4] && fr.Alt == "" {
 			scenario4(cfg, res, fr)
+		}
+		if cfg.only[6] {
+			scenario6(cfg, fr)
 		}
 	}
 	if cfg.only[5] {
@@ -322,6 +325,19 @@ func scenario4(cfg config, res *Results, fr *FSResults) {
 	}
 	for _, name := range []string{"dotlock-rw-shared", "gofrs-flock-shared"} {
 		fr.Scale = append(fr.Scale, scale(name, "readers", fr.Dir, 100, 5))
+	}
+}
+
+// scenario6: the counting lock, 2N processes against N slots, each
+// holding a slot 1 ms per round.
+func scenario6(cfg config, fr *FSResults) {
+	counts := []int{1, 2, 4}
+	if fr.Alt != "" {
+		counts = []int{2} // sshfs is slow
+	}
+	for _, n := range counts {
+		logf("6. counting lock, %d slots, %d processes, on %s", n, 2*n, fr.Dir)
+		fr.Slots = append(fr.Slots, slotsRun(fr.Dirs(), n, time.Millisecond, cfg.dur))
 	}
 }
 

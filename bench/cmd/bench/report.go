@@ -251,6 +251,7 @@ func render(res *Results) string {
 		w("\n")
 	}
 
+	renderSlots(w, res)
 	w("## Where targets are missed, and why\n\n")
 	w("%s\n", analysis(res, targets))
 	return b.String()
@@ -365,4 +366,25 @@ func errCell(err error) string {
 		return msg
 	}
 	return "error: " + msg
+}
+
+// renderSlots writes scenario 6, the counting lock.
+func renderSlots(w func(string, ...any), res *Results) {
+	w("## 6. Counting lock\n\n")
+	w("dotlock's semaphore (package semaphore): 2N processes share N slots, each looping acquire → hold 1 ms → release for the run's duration. Holds per second, the most holders seen at once (from CLOCK_MONOTONIC intervals inside the holds: never above N), and utilisation: time held over N × duration (1 would be every slot always busy; the rest is the cost of handing slots on). On sshfs the processes alternate between the two mounts. Its uncontended cost (one slot, no waiters) is in section 1, as `dotlock-semaphore`.\n\n")
+	for _, f := range res.FS {
+		if len(f.Slots) == 0 {
+			continue
+		}
+		w("### %s\n\n", f.Label())
+		w("| slots | processes | holds/s | peak at once | utilisation | holds per process |\n| ---: | ---: | ---: | ---: | ---: | --- |\n")
+		for _, r := range f.Slots {
+			if r.Err != nil {
+				w("| %d | %d | %s | | | |\n", r.Slots, r.Procs, errCell(r.Err))
+				continue
+			}
+			w("| %d | %d | %.0f | %d | %.2f | %s |\n", r.Slots, r.Procs, float64(r.Holds)/r.Dur.Seconds(), r.Peak, r.Util, ints(r.PerProc))
+		}
+		w("\n")
+	}
 }

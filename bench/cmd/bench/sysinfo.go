@@ -34,6 +34,7 @@ type FSResults struct {
 	Crash       []CrashResult
 	Scale       []ScaleResult
 	CLI         []CLIResult
+	Slots       []SlotsResult
 }
 
 // Dirs are the views of the filesystem: the mount, and a second one.

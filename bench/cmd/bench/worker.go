@@ -20,6 +20,7 @@ import (
 //	contend SPEC LOCK COUNTER ID OUT -> "ready"; stdin "go END_NS"; loop; "done N"
 //	hold SPEC LOCK                   -> "held"; then sleeps until killed
 //	wait SPEC LOCK TIMEOUT           -> "ready"; "acquired MONO_NS" or "timeout"
+//	slots SPEC DIR HOLD OUT          -> "ready"; stdin "go END_NS"; loop; "done N"
 //
 // A round of contend is: lock, read the counter file ("N LASTID"), write
 // N+1 and this worker's ID, unlock; it records N+1, the time Lock returned
@@ -81,6 +82,15 @@ func worker(args []string) error {
 			return fmt.Errorf("usage: bench worker contend SPEC LOCK COUNTER ID OUT")
 		}
 		return contendLoop(l, args[3], args[4], args[5])
+	case "slots":
+		if len(args) != 5 {
+			return fmt.Errorf("usage: bench worker slots SPEC DIR HOLD OUT")
+		}
+		hold, err := time.ParseDuration(args[3])
+		if err != nil {
+			return err
+		}
+		return slotsLoop(l, hold, args[4])
 	case "hold":
 		if err := l.Lock(); err != nil {
 			return err
