@@ -51,6 +51,13 @@ func TestTryAcquireFull(t *testing.T) {
 	if err := a.Release(); !errors.Is(err, dotlock.ErrNotHeld) {
 		t.Errorf("second Release of a slot: %v, want ErrNotHeld", err)
 	}
+	// a's second Release did not release c, which holds the same slot.
+	if err := c.Release(); err != nil {
+		t.Errorf("Release of the slot's new holder: %v", err)
+	}
+	if err := b.Release(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestSizeDisagreement(t *testing.T) {
