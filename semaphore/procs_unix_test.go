@@ -251,3 +251,48 @@ func TestWokenByReleaseOnThisHost(t *testing.T) {
 	}
 	t.Logf("acquired %v after the release began", time.Since(start))
 }
+
+// A waiter killed in line leaves the line's lock behind; TryAcquire
+// reclaims it (the waiter is dead) instead of failing for ever with
+// "a waiter is in line".
+func TestDeadWaiterInLine(t *testing.T) {
+	dir := filepath.Join(testdir.New(t), "licence")
+	s, err := semaphore.New(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.TryAcquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The helper waits in line (the one slot is held), then is killed.
+	cmd := helperCmd(t, dir, 1, 0, "0s")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	line := filepath.Join(dir, "turn", "owner")
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		if o, err := os.ReadFile(line); err == nil && strings.Contains(string(o), "\npid: "+strconv.Itoa(cmd.Process.Pid)+"\n") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the helper never stood in line (%s)", line)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	_, err = s.TryAcquire()
+	var le *dotlock.LockedError
+	if !errors.As(err, &le) || le.Cause != dotlock.WaitersQueued {
+		t.Fatalf("TryAcquire while a live waiter is in line: %v; want WaitersQueued", err)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if err := held.Release(); err != nil {
+		t.Fatal(err)
+	}
+	slot, err := s.TryAcquire()
+	if err != nil {
+		t.Fatalf("TryAcquire after the waiter in line was killed: %v", err)
+	}
+	slot.Release()
+}

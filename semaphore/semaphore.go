@@ -219,11 +219,16 @@ func (s *Semaphore) paths() []string {
 // for each slot, as a lock's TryLock does (a break under way).
 func (s *Semaphore) TryAcquire() (*Slot, error) {
 	if s.lineBusy() {
-		var owners []stale.Owner
-		if o, err := s.line.Owner(); err == nil {
-			owners = append(owners, o)
+		// Someone waits, or a waiter died in line: taking the line tells
+		// which (a dead waiter's place is reclaimed as a dead holder's).
+		if err := s.line.TryLock(); err != nil {
+			var le *dotlock.LockedError
+			if errors.As(err, &le) {
+				err = &fs.PathError{Op: "acquire", Path: s.dir, Err: &dotlock.LockedError{Owners: le.Owners, Cause: dotlock.WaitersQueued, Reason: "a waiter is in line for a slot"}}
+			}
+			return nil, err
 		}
-		return nil, &fs.PathError{Op: "acquire", Path: s.dir, Err: &dotlock.LockedError{Owners: owners, Cause: dotlock.WaitersQueued, Reason: "a waiter is in line for a slot"}}
+		defer s.line.Unlock()
 	}
 	slot, err := s.look()
 	if slot == nil && err == nil {
