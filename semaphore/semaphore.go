@@ -112,14 +112,21 @@ func makeDir(dir string) error {
 // recordSize records n as the semaphore's size, if no size is recorded,
 // and checks that the size recorded is n.
 func recordSize(dir string, n int) error {
+	// A user's directory: nothing of it is ever changed, or removed.
+	names, err := readNames(dir)
+	if err != nil {
+		return err
+	}
+	if foreign := foreignNames(names); len(foreign) > 0 {
+		return &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%w: a directory holding entries a semaphore does not make (%s)", dotlock.ErrNotLock, strings.Join(foreign, ", "))}
+	}
 	mine := "size." + strconv.Itoa(n)
-	err := os.Mkdir(filepath.Join(dir, mine), 0o777)
+	err = os.Mkdir(filepath.Join(dir, mine), 0o777)
 	if err != nil && !errors.Is(err, fs.ErrExist) {
 		return err
 	}
 	made := err == nil
-	names, err := readNames(dir)
-	if err != nil {
+	if names, err = readNames(dir); err != nil {
 		return err
 	}
 	var sizes []string
@@ -128,6 +135,7 @@ func recordSize(dir string, n int) error {
 			sizes = append(sizes, name)
 		}
 	}
+
 	if len(sizes) != 1 || sizes[0] != mine {
 		if made {
 			os.Remove(filepath.Join(dir, mine)) // ours, and empty: not recorded after all
@@ -135,6 +143,30 @@ func recordSize(dir string, n int) error {
 		return &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%s recorded, not %d slots: every user must give the same count (to change it, stop them all and remove the directory)", strings.Join(sizes, " and "), n)}
 	}
 	return nil
+}
+
+// foreignNames returns the names (at most 3) that a semaphore's directory
+// may not hold: anything but size.N, and the slots' and the line's own
+// entries (package lockfile's and lockdir's names beside a lock).
+func foreignNames(names []string) []string {
+	var foreign []string
+	for _, name := range names {
+		if !semaphoreName(name) && len(foreign) < 3 {
+			foreign = append(foreign, strconv.Quote(name))
+		}
+	}
+	return foreign
+}
+
+func semaphoreName(name string) bool {
+	if n, ok := strings.CutPrefix(name, "size."); ok {
+		return n != "" && strings.Trim(n, "0123456789") == ""
+	}
+	if n, ok := strings.CutPrefix(name, "slot."); ok {
+		digits := len(n) - len(strings.TrimLeft(n, "0123456789"))
+		return digits > 0 && lockcore.SiblingName("slot."+n[:digits], name)
+	}
+	return lockcore.SiblingName("turn", name)
 }
 
 func readNames(dir string) ([]string, error) {

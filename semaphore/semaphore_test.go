@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
@@ -110,5 +111,30 @@ func TestWokenByReleaseInProcess(t *testing.T) {
 			t.Errorf("token %d after %d", slot.Token(), held.Token())
 		}
 		slot.Release()
+	}
+}
+
+// A directory of the user's is no semaphore: refused at once, and left
+// exactly as it was (nothing made in it, even for a moment that a listing
+// would see).
+func TestUsersDirectoryRefused(t *testing.T) {
+	dir := filepath.Join(testdir.New(t), "data")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "report.txt"), []byte("mine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err := semaphore.New(dir, 2)
+	var pe *fs.PathError
+	if !errors.Is(err, dotlock.ErrNotLock) || !errors.As(err, &pe) {
+		t.Fatalf("New on a user's directory: %v; want ErrNotLock in a *fs.PathError", err)
+	}
+	ents, _ := os.ReadDir(dir)
+	if len(ents) != 1 || ents[0].Name() != "report.txt" {
+		t.Errorf("the user's directory now holds %v", ents)
+	}
+	if _, err := semaphore.New(filepath.Join(dir, "report.txt"), 2); !errors.Is(err, dotlock.ErrNotLock) {
+		t.Errorf("New on a user's file: %v; want ErrNotLock", err)
 	}
 }

@@ -17,7 +17,8 @@
 //	licence -worker -dir /mnt/nfs/licence -id a1   # as many as you like, on each host
 //	licence -report -dir /mnt/nfs/licence
 //
-// Each worker appends what it did to DIR/log/ID: when it entered and left
+// The semaphore is DIR/sem (a semaphore's directory holds only its own
+// entries). Each worker appends what it did to DIR/log/ID: when it entered and left
 // a slot (by its host's clock: across hosts, the peak computed from these
 // needs their clocks in step, as NTP keeps them).
 package main
@@ -41,7 +42,7 @@ import (
 )
 
 var (
-	dir        = flag.String("dir", "", "the semaphore's directory (default: a new temporary directory)")
+	dir        = flag.String("dir", "", "the work directory, holding the semaphore (sem) and the logs (log) (default: a new temporary directory)")
 	slots      = flag.Int("slots", 3, "how many jobs may run at once")
 	workers    = flag.Int("workers", 12, "number of worker processes to start")
 	jobs       = flag.Int("jobs", 4, "jobs each worker runs")
@@ -75,11 +76,11 @@ func worker() error {
 	if *id == "" || *dir == "" {
 		return errors.New("-worker needs -dir and -id")
 	}
-	sem, err := semaphore.New(*dir, *slots, dotlock.WithStaleAfter(*staleAfter))
-	if err != nil {
+	if err := os.MkdirAll(filepath.Join(*dir, "log"), 0o777); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(filepath.Join(*dir, "log"), 0o777); err != nil {
+	sem, err := semaphore.New(filepath.Join(*dir, "sem"), *slots, dotlock.WithStaleAfter(*staleAfter))
+	if err != nil {
 		return err
 	}
 	log, err := os.OpenFile(filepath.Join(*dir, "log", *id), os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
@@ -147,7 +148,9 @@ func demo() error {
 	}
 	var k kill1
 	if *kill {
-		k = <-killed
+		if k = <-killed; k.at.IsZero() {
+			return errors.New("worker w0 ended before it could be killed in a job")
+		}
 		fmt.Printf("worker killed:    w0, in a job, holding slot %d (token %d)\n", k.slot, k.token)
 	}
 	if failed > 0 {
@@ -173,7 +176,11 @@ func watch(cmd *exec.Cmd, out *bufio.Scanner, kill bool, killed chan<- kill1) {
 			k := kill1{at: time.Now()}
 			fmt.Sscanf(out.Text(), "holding slot %d token %d", &k.slot, &k.token)
 			killed <- k
+			return
 		}
+	}
+	if kill {
+		killed <- kill1{} // it ended before its second job
 	}
 }
 
