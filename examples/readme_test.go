@@ -49,7 +49,7 @@ import (
 // The rest of the README:
 //
 //   - Fenced go blocks: one that is a whole program (package main) is built
-//     inside this module and run; a fragment has each lockdir./lockfile./
+//     inside this module and run; a fragment has each lockdir./lockfile./semaphore./
 //     stale. name it uses checked against the package's source (running
 //     fragments is the packages' Example functions' job).
 //   - The "From flock to dotlock" table: every dotlock command in it is run
@@ -406,7 +406,7 @@ var optionValues = map[string]string{
 	"-w": "2.5", "--timeout": "2.5", "--wait": "2.5",
 	"-E": "3", "--conflict-exit-code": "3",
 	"--stale-after": "30s", "--pid": "1", "--mode": "0660",
-	"--fd": "3", "--start": "1", "--length": "2",
+	"--fd": "3", "--start": "1", "--length": "2", "--slots": "3",
 	"SECS": "2.5", "N": "3", "DUR": "30s", "PID": "1", "$$": "1",
 }
 
@@ -534,9 +534,9 @@ func checkGoBlock(t *testing.T, root string, b block) {
 		return
 	}
 	// A fragment: every exported name it takes from our packages must exist.
-	names := regexp.MustCompile(`\b(lockfile|lockdir|stale)\.([A-Z]\w*)`).FindAllStringSubmatch(src, -1)
+	names := regexp.MustCompile(`\b(lockfile|lockdir|stale|semaphore)\.([A-Z]\w*)`).FindAllStringSubmatch(src, -1)
 	if len(names) == 0 {
-		t.Errorf("README.md:%d: a Go fragment that uses none of lockfile, lockdir, stale: add a rule", b.line)
+		t.Errorf("README.md:%d: a Go fragment that uses none of lockfile, lockdir, stale, semaphore: add a rule", b.line)
 	}
 	for _, m := range names {
 		if !packageHas(t, filepath.Join(root, m[1]), m[2]) {

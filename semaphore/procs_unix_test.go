@@ -97,6 +97,31 @@ func helperCmd(t *testing.T, spec ...any) *exec.Cmd {
 	return cmd
 }
 
+// startHolder starts a helper that takes the one slot of dir's semaphore
+// (count: 0 holds until killed, -1 until its stdin closes) and returns
+// once it holds it, with its stdin and its token.
+func startHolder(t *testing.T, dir string, count int) (*exec.Cmd, io.WriteCloser, uint64) {
+	cmd := helperCmd(t, dir, 1, count, "0s")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	sc := bufio.NewScanner(out)
+	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "held ") {
+		t.Fatalf("helper: %q", sc.Text())
+	}
+	tok, _ := strconv.ParseUint(strings.Fields(sc.Text())[1], 10, 64)
+	return cmd, stdin, tok
+}
+
 // Processes contending for N slots: never more than N inside at once.
 func TestProcessesNeverMoreThanN(t *testing.T) {
 	const n, procs, count = 2, 5, 12
@@ -156,20 +181,7 @@ func TestProcessesNeverMoreThanN(t *testing.T) {
 // A SIGKILLed holder's slot is reclaimed; a live holder's never.
 func TestHolderKilled(t *testing.T) {
 	dir := filepath.Join(testdir.New(t), "licence")
-	cmd := helperCmd(t, dir, 1, 0, "0s")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "held ") {
-		t.Fatalf("helper: %q", sc.Text())
-	}
-	tok, _ := strconv.ParseUint(strings.Fields(sc.Text())[1], 10, 64)
+	cmd, _, tok := startHolder(t, dir, 0)
 	s, err := semaphore.New(dir, 1)
 	if err != nil {
 		t.Fatal(err)
@@ -210,23 +222,7 @@ func TestWokenByReleaseOnThisHost(t *testing.T) {
 		t.Skip("change notification (inotify) is Linux's; elsewhere a waiter polls")
 	}
 	dir := filepath.Join(testdir.New(t), "licence")
-	cmd := helperCmd(t, dir, 1, -1, "0s")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	sc := bufio.NewScanner(out)
-	if !sc.Scan() || !strings.HasPrefix(sc.Text(), "held ") {
-		t.Fatalf("helper: %q", sc.Text())
-	}
+	cmd, stdin, _ := startHolder(t, dir, -1)
 	s, err := semaphore.New(dir, 1, dotlock.WithPoll(time.Hour, time.Hour))
 	if err != nil {
 		t.Fatal(err)

@@ -129,20 +129,36 @@ func recordSize(dir string, n int) error {
 	if names, err = readNames(dir); err != nil {
 		return err
 	}
-	var sizes []string
+	se := &SizeError{Asked: n}
 	for _, name := range names {
-		if strings.HasPrefix(name, "size.") {
-			sizes = append(sizes, name)
+		if s, ok := strings.CutPrefix(name, "size."); ok && !(made && name == mine) {
+			r, _ := strconv.Atoi(s)
+			se.Recorded = append(se.Recorded, r)
 		}
 	}
+	if len(se.Recorded) == 0 && made || len(se.Recorded) == 1 && se.Recorded[0] == n && !made {
+		return nil
+	}
+	if made {
+		os.Remove(filepath.Join(dir, mine)) // ours, and empty: not recorded after all
+	}
+	return &fs.PathError{Op: "semaphore", Path: dir, Err: se}
+}
 
-	if len(sizes) != 1 || sizes[0] != mine {
-		if made {
-			os.Remove(filepath.Join(dir, mine)) // ours, and empty: not recorded after all
-		}
-		return &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%s recorded, not %d slots: every user must give the same count (to change it, stop them all and remove the directory)", strings.Join(sizes, " and "), n)}
+// SizeError says that a semaphore's directory records another number of
+// slots than New was given (or, if users disagreed at once, several).
+type SizeError struct {
+	Recorded []int // the sizes recorded
+	Asked    int
+}
+
+// Error names the sizes recorded and what to do.
+func (e *SizeError) Error() string {
+	var r []string
+	for _, n := range e.Recorded {
+		r = append(r, strconv.Itoa(n))
 	}
-	return nil
+	return fmt.Sprintf("%s slots recorded, not %d: every user of a semaphore must give the same count (to change it, stop them all and remove the directory)", strings.Join(r, " and "), e.Asked)
 }
 
 // foreignNames returns the names (at most 3) that a semaphore's directory
@@ -176,6 +192,32 @@ func readNames(dir string) ([]string, error) {
 	}
 	defer f.Close()
 	return f.Readdirnames(-1)
+}
+
+// SizeOf returns the number of slots recorded in the semaphore directory
+// dir, changing nothing; an error wrapping *fs.PathError if there is none
+// (matching fs.ErrNotExist) or dir is not a semaphore's alone (ErrNotLock).
+func SizeOf(dir string) (int, error) {
+	names, err := readNames(dir)
+	if err != nil {
+		return 0, err
+	}
+	if foreign := foreignNames(names); len(foreign) > 0 {
+		return 0, &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%w: a directory holding entries a semaphore does not make (%s)", dotlock.ErrNotLock, strings.Join(foreign, ", "))}
+	}
+	n := 0
+	for _, name := range names {
+		if s, ok := strings.CutPrefix(name, "size."); ok {
+			if n != 0 {
+				return 0, &fs.PathError{Op: "semaphore", Path: dir, Err: errors.New("more than one size recorded (users disagree)")}
+			}
+			n, _ = strconv.Atoi(s)
+		}
+	}
+	if n == 0 {
+		return 0, &fs.PathError{Op: "semaphore", Path: dir, Err: fs.ErrNotExist}
+	}
+	return n, nil
 }
 
 // Size returns the number of slots.

@@ -152,6 +152,9 @@ func cmdStatus(args []string, stdout, stderr *os.File) int {
 		asJSON = asJSON || o.id == "json"
 		file = file || o.id == "file"
 	}
+	if code, ok := semaphoreStatus(path, asJSON, stdout, stderr); ok {
+		return code
+	}
 	h, err := openExisting(path, file, nil)
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)

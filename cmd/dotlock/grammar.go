@@ -36,6 +36,7 @@ var runSpecs = append(append([]optSpec{}, lockSpecs...),
 	optSpec{id: "length", long: []string{"length"}, arg: true, flock: true},
 	optSpec{id: "command", short: "c", long: []string{"command"}, arg: true},
 	optSpec{id: "pid", long: []string{"pid"}, arg: true}, // with -u PATH
+	optSpec{id: "slots", long: []string{"slots"}, arg: true},
 	optSpec{id: "operation", long: []string{"status", "break", "lock"}},
 )
 
@@ -156,6 +157,9 @@ func (inv *invocation) operands(rest []string, command *string) error {
 	}
 	if inv.pid != 0 && !(inv.unlock && inv.path != "" && inv.argv == nil) {
 		return usagef("--pid goes with --lock, or with -u LOCKPATH")
+	}
+	if inv.f.slots > 0 && (inv.fd >= 0 || inv.unlock || inv.noFork || inv.argv == nil) {
+		return usagef("--slots N takes a semaphore's directory and a command: dotlock --slots N DIR COMMAND [ARG...]")
 	}
 	return nil
 }

@@ -7,6 +7,7 @@ import (
 
 	dl "github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/lockcore"
+	"github.com/dotlock/dotlock/semaphore"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -18,6 +19,18 @@ type handle struct {
 	path   string
 	format string
 	c      *lockcore.Lock
+
+	sem  *semaphore.Semaphore // --slots: a semaphore, not a lock (c is nil)
+	slot *semaphore.Slot
+}
+
+// openSemaphore is a handle on the semaphore of n slots in dir.
+func openSemaphore(dir string, n int, opts []dl.Option) (*handle, error) {
+	s, err := semaphore.New(dir, n, opts...)
+	if err != nil {
+		return nil, err
+	}
+	return &handle{path: dir, format: formatSlots, sem: s}, nil
 }
 
 func openHandle(abs, format string, opts []dl.Option) (*handle, error) {
@@ -34,8 +47,14 @@ func openHandle(abs, format string, opts []dl.Option) (*handle, error) {
 
 // acquire takes the lock: at once or not at all if try, else waiting until
 // ctx ends.
-func (h *handle) acquire(ctx context.Context, shared, try bool) error {
+func (h *handle) acquire(ctx context.Context, shared, try bool) (err error) {
 	switch {
+	case h.sem != nil && try:
+		h.slot, err = h.sem.TryAcquire()
+		return err
+	case h.sem != nil:
+		h.slot, err = h.sem.Acquire(ctx)
+		return err
 	case shared && try:
 		return h.c.TryRLock()
 	case shared:
@@ -47,14 +66,29 @@ func (h *handle) acquire(ctx context.Context, shared, try bool) error {
 }
 
 func (h *handle) release(shared bool) error {
+	if h.sem != nil {
+		return h.slot.Release()
+	}
 	if shared {
 		return h.c.RUnlock()
 	}
 	return h.c.Unlock()
 }
 
-func (h *handle) token() uint64                    { return h.c.Token() }
-func (h *handle) lost() <-chan struct{}            { return h.c.Lost() }
+func (h *handle) token() uint64 {
+	if h.sem != nil {
+		return h.slot.Token()
+	}
+	return h.c.Token()
+}
+
+func (h *handle) lost() <-chan struct{} {
+	if h.sem != nil {
+		return h.slot.Lost()
+	}
+	return h.c.Lost()
+}
+
 func (h *handle) status() (lockcore.Status, error) { return h.c.Status() }
 
 func (h *handle) handOver(pid int) (stale.Owner, error) { return h.c.HandOver(pid) }

@@ -37,6 +37,7 @@ import (
 	"unicode/utf8"
 
 	dl "github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/semaphore"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -65,6 +66,7 @@ const usageText = `Usage:
   dotlock [options] --fd FD COMMAND [ARG...]   (Linux)
   dotlock [options] --fd FD -c 'SHELL COMMAND' (Linux)
   dotlock -u FD                                (Linux)
+  dotlock --slots N [options] DIR COMMAND [ARG...]
   dotlock --lock [--pid PID] [options] LOCKPATH
   dotlock -u [--pid PID] [--file] [--verbose] LOCKPATH
   dotlock --status [--json] [--file] LOCKPATH
@@ -104,11 +106,16 @@ Options:
                             (default 0666, and 0777 for directories, less the
                             umask); see Sharing below
       --pid PID             with --lock and -u LOCKPATH: the holder process
+      --slots N             at most N at once: hold one of the N slots of the
+                            semaphore in DIR (made if missing; every user gives
+                            the same N; 65 if DIR records another, or holds
+                            files of its own); --status DIR lists the slots
   -h, --help                this help
   -V, --version             the version
 
 Operations (first on the command line; flock has none of these options):
   --status  who holds the lock and whether they are alive; exit 0 held, 1 free
+            (a semaphore's DIR: each slot; 0 if one is held)
   --break   remove the lock if its holder is dead; --force: even if alive
   --lock    take the lock for process PID (default: the calling process) and
             return; it is released by -u LOCKPATH, or when PID exits. PID must
@@ -237,6 +244,7 @@ func failUsage(stderr io.Writer, err error) int {
 func errorCode(err error) int {
 	var re *stale.RecordError
 	var te *typeError
+	var se *semaphore.SizeError
 	switch {
 	case errors.As(err, &te):
 		return te.code
@@ -252,7 +260,7 @@ func errorCode(err error) int {
 		return exitIOErr
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENOTDIR), errors.Is(err, syscall.ENAMETOOLONG):
 		return exitNoInput // ENAMETOOLONG: as flock(1)'s open failing
-	case errors.Is(err, syscall.ELOOP), errors.As(err, &re):
+	case errors.Is(err, syscall.ELOOP), errors.As(err, &re), errors.As(err, &se):
 		return exitDataErr
 	}
 	return exitOSErr
@@ -268,8 +276,9 @@ func (e *typeError) Error() string { return e.msg }
 
 // Lock formats.
 const (
-	formatDir  = "dir"
-	formatFile = "file"
+	formatDir   = "dir"
+	formatFile  = "file"
+	formatSlots = "slots" // --slots: a semaphore's directory
 )
 
 // checkPath looks at the lock path before anything is done to it, and

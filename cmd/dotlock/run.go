@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strconv"
 	"syscall"
 	"time"
@@ -29,6 +30,7 @@ type lockFlags struct {
 	verbose    bool
 	help       bool
 	version    bool
+	slots      int // --slots: hold one of that many slots of a semaphore
 }
 
 // applyLockFlag sets what o means; it reports false for options it does
@@ -57,6 +59,8 @@ func (f *lockFlags) apply(o opt) (bool, error) {
 		f.mode, err = parseMode(o.name, o.val)
 	case "verbose":
 		f.verbose = true
+	case "slots":
+		f.slots, err = parseSlots(o.name, o.val)
 	case "fcntl": // flock: fcntl(2) locks; a dotlock lock is the same either way
 	case "help":
 		f.help = true
@@ -69,10 +73,24 @@ func (f *lockFlags) apply(o opt) (bool, error) {
 }
 
 func (f *lockFlags) check() error {
-	if f.shared && f.file {
+	switch {
+	case f.shared && f.file:
 		return usagef("--shared needs the directory format: a lock file (--file) is exclusive only")
+	case f.slots > 0 && f.shared:
+		return usagef("--slots holds one slot of a semaphore: it has no shared holds (drop -s)")
+	case f.slots > 0 && (f.file || f.mode != 0):
+		return usagef("--slots makes its own lock files: drop --file and --mode")
 	}
 	return nil
+}
+
+// parseSlots reads --slots N.
+func parseSlots(name, v string) (int, error) {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1<<16 {
+		return 0, usagef("invalid %s: '%s' (a number of slots, 1 to 65536)", name, v)
+	}
+	return n, nil
 }
 
 func (f *lockFlags) format() string {
@@ -161,7 +179,13 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 func take(t target, f *lockFlags, lease time.Duration, stdout, stderr *os.File) (*handle, chan os.Signal, int) {
 	prog := newProgress(stderr, t.abs, f.verbose)
 	f.exactMode()
-	h, err := openHandle(t.abs, t.format, f.options(lease, prog))
+	var h *handle
+	var err error
+	if t.format == formatSlots {
+		h, err = openSemaphore(t.abs, f.slots, f.options(lease, prog))
+	} else {
+		h, err = openHandle(t.abs, t.format, f.options(lease, prog))
+	}
 	if err != nil {
 		return nil, nil, fail(stderr, errorCode(err), "%v", err)
 	}
@@ -183,6 +207,15 @@ func take(t target, f *lockFlags, lease time.Duration, stdout, stderr *os.File) 
 
 // target is where the lock lives: its path's, or its descriptor's file's.
 func (inv *invocation) target() (target, error) {
+	if inv.f.slots > 0 {
+		// A semaphore's directory is dotlock's own (package semaphore
+		// refuses one holding anything else): no companion.
+		abs, err := filepath.Abs(inv.path)
+		if err != nil {
+			return target{}, &typeError{exitOSErr, err.Error()}
+		}
+		return target{abs: abs, format: formatSlots}, nil
+	}
 	if inv.fd < 0 {
 		return checkPath(inv.path, inv.f.format())
 	}

@@ -54,6 +54,32 @@ func startProc(c *exec.Cmd) (*proc, error) {
 	return p, nil
 }
 
+// startReady starts a worker for each command (appending it to *ps, for
+// the caller's cleanup) and waits until each says "ready".
+func startReady(ps *[]*proc, cmds []*exec.Cmd) ([]*proc, error) {
+	for _, c := range cmds {
+		p, err := startProc(c)
+		if err != nil {
+			return *ps, err
+		}
+		*ps = append(*ps, p)
+	}
+	for _, p := range *ps {
+		if _, err := p.expect("ready", 30*time.Second); err != nil {
+			return *ps, err
+		}
+	}
+	return *ps, nil
+}
+
+// goAll starts the ready workers' runs, to end dur from now.
+func goAll(ps []*proc, dur time.Duration) {
+	end := bench.Mono() + dur.Nanoseconds()
+	for _, p := range ps {
+		fmt.Fprintf(p.stdin, "go %d\n", end)
+	}
+}
+
 // expect waits for a line starting with prefix and returns it.
 func (p *proc) expect(prefix string, timeout time.Duration) (string, error) {
 	t := time.NewTimer(timeout)
@@ -131,26 +157,17 @@ func contended(impl Impl, dirs []string, n int, dur time.Duration) ContendResult
 			p.kill()
 		}
 	}()
+	var cmds []*exec.Cmd
 	for i := range n {
 		v := filepath.Join(dirs[i%len(dirs)], rel)
 		out := filepath.Join(d, fmt.Sprintf("out.%d", i))
-		p, err := startProc(impl.contend(filepath.Join(v, "x.lock"), filepath.Join(v, "counter"), strconv.Itoa(i), out))
-		if err != nil {
-			r.Err = err
-			return r
-		}
-		ps = append(ps, p)
+		cmds = append(cmds, impl.contend(filepath.Join(v, "x.lock"), filepath.Join(v, "counter"), strconv.Itoa(i), out))
 	}
-	for _, p := range ps {
-		if _, err := p.expect("ready", 30*time.Second); err != nil {
-			r.Err = err
-			return r
-		}
+	if ps, err = startReady(&ps, cmds); err != nil {
+		r.Err = err
+		return r
 	}
-	end := bench.Mono() + dur.Nanoseconds()
-	for _, p := range ps {
-		fmt.Fprintf(p.stdin, "go %d\n", end)
-	}
+	goAll(ps, dur)
 	var rounds []round
 	for i, p := range ps {
 		if _, err := p.expect("done", dur+60*time.Second); err != nil {

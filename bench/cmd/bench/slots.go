@@ -76,25 +76,16 @@ func slotsRun(dirs []string, slots int, hold, dur time.Duration) SlotsResult {
 			p.kill()
 		}
 	}()
+	var cmds []*exec.Cmd
 	for i := range r.Procs {
 		sem := filepath.Join(dirs[i%len(dirs)], rel, "sem")
-		p, err := startProc(exec.Command(self, "worker", "slots", spec, sem, hold.String(), filepath.Join(d, fmt.Sprintf("out.%d", i))))
-		if err != nil {
-			r.Err = err
-			return r
-		}
-		ps = append(ps, p)
+		cmds = append(cmds, exec.Command(self, "worker", "slots", spec, sem, hold.String(), filepath.Join(d, fmt.Sprintf("out.%d", i))))
 	}
-	for _, p := range ps {
-		if _, err := p.expect("ready", 30*time.Second); err != nil {
-			r.Err = err
-			return r
-		}
+	if ps, err = startReady(&ps, cmds); err != nil {
+		r.Err = err
+		return r
 	}
-	end := bench.Mono() + dur.Nanoseconds()
-	for _, p := range ps {
-		fmt.Fprintf(p.stdin, "go %d\n", end)
-	}
+	goAll(ps, dur)
 	type event struct{ at, d int64 }
 	var ev []event
 	var busy int64
