@@ -236,11 +236,27 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
-	now := time.Now()
 	if !st.Held {
 		printLine(stderr, "dotlock: %s is not locked", st.Path)
 		return 0
 	}
+	announceBreak(stderr, st, force, verbose, lease)
+	ctx, cancel := context.WithTimeout(context.Background(), lease+lockcore.DefaultGrace+5*time.Second)
+	defer cancel()
+	sigc := make(chan os.Signal, 1)
+	signal.Notify(sigc, forwardSignals...)
+	go func() {
+		<-sigc
+		cancel()
+	}()
+	res, err := h.breakLock(ctx, force)
+	return reportBreak(stderr, st.Path, res, err)
+}
+
+// announceBreak says, before a break, whose lock it is and what will be
+// waited for.
+func announceBreak(stderr io.Writer, st lockcore.Status, force, verbose bool, lease time.Duration) {
+	now := time.Now()
 	for _, hd := range st.Holders {
 		switch {
 		case force && hd.Judgement.Verdict != stale.Dead:
@@ -257,20 +273,15 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 	case st.RecordErr != nil:
 		printLine(stderr, "dotlock: %s: its record cannot be read (%v); watching it for up to %v in case it is being written", st.Path, st.RecordErr, min(lockcore.DefaultGrace, lease))
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), lease+lockcore.DefaultGrace+5*time.Second)
-	defer cancel()
-	sigc := make(chan os.Signal, 1)
-	signal.Notify(sigc, forwardSignals...)
-	go func() {
-		<-sigc
-		cancel()
-	}()
-	res, err := h.breakLock(ctx, force)
+}
+
+// reportBreak says what a break removed, and returns the exit status.
+func reportBreak(stderr io.Writer, path string, res lockcore.Broken, err error) int {
 	for _, o := range res.Owners {
-		printLine(stderr, "dotlock: removed the lock %s of pid %d on %s (token %d): %s", st.Path, o.PID, o.Host, o.Token, res.Reason)
+		printLine(stderr, "dotlock: removed the lock %s of pid %d on %s (token %d): %s", path, o.PID, o.Host, o.Token, res.Reason)
 	}
 	if res.Unreadable {
-		printLine(stderr, "dotlock: removed the lock %s with an unreadable record: %s", st.Path, res.Reason)
+		printLine(stderr, "dotlock: removed the lock %s with an unreadable record: %s", path, res.Reason)
 	}
 	switch {
 	case err == nil:
@@ -278,9 +289,9 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 	case errors.Is(err, dl.ErrLocked):
 		var le *dl.LockedError
 		errors.As(err, &le)
-		return fail(stderr, exitConflict, "not broken: %s: %s (--force removes it anyway)", st.Path, le.Error())
+		return fail(stderr, exitConflict, "not broken: %s: %s (--force removes it anyway)", path, le.Error())
 	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
-		return fail(stderr, exitConflict, "not broken: %s: its holder was still being watched", st.Path)
+		return fail(stderr, exitConflict, "not broken: %s: its holder was still being watched", path)
 	}
 	return fail(stderr, errorCode(err), "%v", err)
 }
