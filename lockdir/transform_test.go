@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"testing"
 	"time"
 
@@ -18,6 +19,9 @@ import (
 // removed, as a person or a breaker would) leaves the file as it was and
 // reports ErrLost: the rename would overwrite what a new holder wrote.
 func TestTransformLostLeavesFile(t *testing.T) {
+	if runtime.GOOS == "windows" {
+		t.Skip("Windows keeps a removed file that is open (delete pending) under its name until it is closed: removing the record does not make the hold lost there")
+	}
 	name := filepath.Join(testdir.New(t), "data.json")
 	if err := os.WriteFile(name, []byte("old"), 0o644); err != nil {
 		t.Fatal(err)
