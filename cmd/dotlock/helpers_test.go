@@ -284,12 +284,25 @@ func dotlock(t *testing.T, dir string, args ...string) result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, dotlockBin, args...)
-	cmd.Dir = dir
-	cmd.Env = testEnv()
+	var cmd *exec.Cmd
 	var out, errb bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errb
-	err := cmd.Run()
+	var err error
+	for try := 0; ; try++ {
+		cmd = exec.CommandContext(ctx, dotlockBin, args...)
+		cmd.Dir = dir
+		cmd.Env = testEnv()
+		out.Reset()
+		errb.Reset()
+		cmd.Stdout, cmd.Stderr = &out, &errb
+		err = cmd.Run()
+		// Wine's CreateProcess fails now and then under load with
+		// ERROR_INTERNAL_ERROR, before dotlock runs at all.
+		if cmd.Process == nil && runtime.GOOS == "windows" && try < 2 && err != nil && strings.Contains(err.Error(), "Internal error") {
+			t.Logf("dotlock %q: %v; starting it again", args, err)
+			continue
+		}
+		break
+	}
 	var ee *exec.ExitError
 	if err != nil && !errors.As(err, &ee) {
 		t.Fatalf("dotlock %q: %v", args, err)
