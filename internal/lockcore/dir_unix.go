@@ -89,11 +89,22 @@ func (d *lockDir) readOwner(name string, owner *int) ([]byte, error) {
 			direct = 0 // no direct I/O here
 			continue
 		case err != nil:
-			return nil, goneErr(noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err}))
+			return nil, d.openErr(name, err)
 		}
 		defer unix.Close(fd)
 		return readRecordFD(fd, d.join(name), direct == 0, owner)
 	}
+}
+
+// openErr is the error of opening the record name for reading: as a file
+// gone for ESTALE (goneErr), and for EINVAL on a network filesystem, which
+// SMB answered (with and without O_DIRECT) while another host removed the
+// lock directory, and ENOENT 160 ms later; a symlink's, as not a record.
+func (d *lockDir) openErr(name string, err error) error {
+	if err == unix.EINVAL && knownNetworkFS(d.path) {
+		return &fs.PathError{Op: "open", Path: d.join(name), Err: vanishing{err}}
+	}
+	return goneErr(noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err}))
 }
 
 // create creates name inside the directory, exclusively.
@@ -130,7 +141,7 @@ func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
 			continue
 		}
 		if err != nil {
-			return nil, nil, noFollowError(d.join(name), &fs.PathError{Op: "open", Path: d.join(name), Err: err})
+			return nil, nil, d.openErr(name, err)
 		}
 		data, err := readRecordFD(fd, d.join(name), directFlag(d.path) == 0, nil)
 		if err != nil {

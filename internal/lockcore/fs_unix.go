@@ -91,6 +91,15 @@ func goneErr(err error) error {
 	return staleHandle{}
 }
 
+// vanishing is an error a network filesystem gives for a file on its way
+// out (SMB's EINVAL while the directory holding it is removed), as a file
+// that is gone.
+type vanishing struct{ errno error }
+
+func (v vanishing) Error() string        { return v.errno.Error() + " (the file is being removed)" }
+func (v vanishing) Is(target error) bool { return target == fs.ErrNotExist }
+func (v vanishing) Unwrap() error        { return v.errno }
+
 // staleHandle is ESTALE, as a file that is gone.
 type staleHandle struct{}
 
