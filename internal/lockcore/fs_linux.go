@@ -64,18 +64,6 @@ func directFlag(dir string) int {
 	return 0
 }
 
-var slotReads atomic.Uint32
-
-// alternateFlag is O_DSYNC every other call, and 0 between: open flags
-// that differ from the last read's (see readSlot). O_DSYNC changes nothing
-// for a read.
-func alternateFlag() int {
-	if slotReads.Add(1)%2 == 0 {
-		return unix.O_DSYNC
-	}
-	return 0
-}
-
 // localFS reports whether dir is on a local filesystem, where an inode's
 // identity at a path can be trusted (no attribute cache stands between).
 func localFS(dir string) bool { return directFlag(dir) == 0 }

@@ -10,6 +10,3 @@ func localFS(dir string) bool { return false }
 
 // knownNetworkFS: not told here (no statfs kinds); reads are taken as exact.
 func knownNetworkFS(string) bool { return false }
-
-// alternateFlag: no network filesystems are told here (see fs_linux.go).
-func alternateFlag() int { return 0 }

@@ -184,6 +184,3 @@ const keepQueueOpen = false
 
 // goneErr is err: Windows has no ESTALE (see fs_unix.go).
 func goneErr(err error) error { return err }
-
-// alternateFlag: reads are exact here (see fs_linux.go).
-func alternateFlag() int { return 0 }

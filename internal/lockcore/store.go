@@ -59,69 +59,31 @@ func readRecord(name string) ([]byte, error) {
 // readRecordFile is readRecord through package os, which copes with
 // O_DIRECT's demands.
 func readRecordFile(name string) ([]byte, error) {
-	b, _, err := readRecordFileFlags(name, 0)
-	return b, err
-}
-
-// errReadElsewhere: the file read was not the one at the name by then.
-var errReadElsewhere = errors.New("the file read is no longer the one at this name (replaced meanwhile, or an old copy served by the filesystem's client)")
-
-// readSlot reads a last-record slot (A3). A network filesystem's client
-// may serve an old copy of a file that another host replaced by rename:
-// SMB mounted with cache=none kept returning the old P.last (cifs reuses
-// the handle it keeps open for a path after a close, as long as the path
-// is opened again soon with the same flags), and tokens went backwards.
-// So a read opens with other flags than the last one (cifs then closes
-// the handle it kept), and what it read must be the file at the name now;
-// else it reads again, and at last reports errReadElsewhere (the acquirer
-// gives its entry up and comes back: never a smaller token).
-func readSlot(name string) ([]byte, error) {
-	if directFlag(filepath.Dir(name)) == 0 {
-		return readRecord(name) // local: exact
-	}
-	for try := 0; ; try++ {
-		b, st, err := readRecordFileFlags(name, alternateFlag())
-		if err != nil {
-			return nil, err
-		}
-		if now, err := os.Lstat(name); err == nil && os.SameFile(st, now) {
-			return b, nil
-		}
-		if try == 2 {
-			return nil, &fs.PathError{Op: "read", Path: name, Err: errReadElsewhere}
-		}
-	}
-}
-
-// readRecordFileFlags is readRecordFile, opening with extra flags, and
-// also returns what fstat said of the file read.
-func readRecordFileFlags(name string, extra int) ([]byte, fs.FileInfo, error) {
 	if err := refuseSymlink(name); err != nil {
-		return nil, nil, err
+		return nil, err
 	}
-	flags := os.O_RDONLY | oNoFollow | oNonblock | extra
+	flags := os.O_RDONLY | oNoFollow | oNonblock
 	direct := directFlag(filepath.Dir(name))
 	f, err := openFile(name, flags|direct, 0)
 	if err != nil && direct != 0 && errors.Is(err, syscall.EINVAL) {
 		f, err = openFile(name, flags, 0) // no direct I/O here
 	}
 	if err != nil {
-		return nil, nil, goneErr(noFollowError(name, err))
+		return nil, goneErr(noFollowError(name, err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, nil, goneErr(err)
+		return nil, goneErr(err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.Mode())}}
+		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.Mode())}}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, stale.MaxRecordSize+1))
 	if err != nil {
-		return nil, nil, goneErr(err) // an *fs.PathError naming the file
+		return nil, goneErr(err) // an *fs.PathError naming the file
 	}
-	b, err = vetRecord(name, b, func() string { return ownedBy(st.Sys()) })
-	return b, st, err
+	return vetRecord(name, b, func() string { return ownedBy(st.Sys()) })
 }
 
 // ErrNotRecord says that something other than a record file stands where a
