@@ -64,6 +64,9 @@ func directFlag(dir string) int {
 	return 0
 }
 
+// slotFlag is the open flag only last-record slot reads use (readSlot).
+const slotFlag = unix.O_DSYNC
+
 // localFS reports whether dir is on a local filesystem, where an inode's
 // identity at a path can be trusted (no attribute cache stands between).
 func localFS(dir string) bool { return directFlag(dir) == 0 }

@@ -184,3 +184,6 @@ const keepQueueOpen = false
 
 // goneErr is err: Windows has no ESTALE (see fs_unix.go).
 func goneErr(err error) error { return err }
+
+// slotFlag: reads are exact here (see fs_linux.go).
+const slotFlag = 0

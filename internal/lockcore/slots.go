@@ -127,7 +127,7 @@ func putBack(path, aside, dst string) {
 func readSlots(path string) ([][]byte, error) {
 	var recs [][]byte
 	for i := range maxSlots {
-		data, err := readRecord(lastSlot(path, i))
+		data, err := readSlot(lastSlot(path, i))
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			return recs, nil

@@ -59,31 +59,70 @@ func readRecord(name string) ([]byte, error) {
 // readRecordFile is readRecord through package os, which copes with
 // O_DIRECT's demands.
 func readRecordFile(name string) ([]byte, error) {
-	if err := refuseSymlink(name); err != nil {
-		return nil, err
+	b, _, err := readRecordFileFlags(name, 0)
+	return b, err
+}
+
+// errReadElsewhere: the file read was not the one at the name by then.
+var errReadElsewhere = errors.New("the file read is no longer the one at this name (replaced meanwhile, or an old copy served by the filesystem's client)")
+
+// readSlot reads a last-record slot (A3). A network filesystem's client
+// may serve an old copy of a file that another host replaced by rename:
+// on SMB mounted with cache=none, the releaser's check of what it moved
+// into P.last (Retire) leaves cifs a handle on that file, which cifs hands
+// to the next open of the path with the same flags, for as long as it is
+// opened again within a second — after another host replaced P.last, the
+// same token was issued twice. So the slot is read with a flag no other
+// read uses (O_DSYNC; nothing for a read), and what was read must be the
+// file at the name now: if not, it is read once more with other flags
+// (cifs then drops the handle it kept), and else reported as
+// errReadElsewhere (the acquirer gives its entry up and comes back: never
+// a smaller token).
+func readSlot(name string) ([]byte, error) {
+	if directFlag(filepath.Dir(name)) == 0 {
+		return readRecord(name) // local: exact
 	}
-	flags := os.O_RDONLY | oNoFollow | oNonblock
+	for _, extra := range []int{slotFlag, 0} {
+		b, st, err := readRecordFileFlags(name, extra)
+		if err != nil {
+			return nil, err
+		}
+		if now, err := os.Lstat(name); err == nil && os.SameFile(st, now) {
+			return b, nil
+		}
+	}
+	return nil, &fs.PathError{Op: "read", Path: name, Err: errReadElsewhere}
+}
+
+// readRecordFileFlags is readRecordFile, opening with extra flags, and
+// also returns what fstat said of the file read.
+func readRecordFileFlags(name string, extra int) ([]byte, fs.FileInfo, error) {
+	if err := refuseSymlink(name); err != nil {
+		return nil, nil, err
+	}
+	flags := os.O_RDONLY | oNoFollow | oNonblock | extra
 	direct := directFlag(filepath.Dir(name))
 	f, err := openFile(name, flags|direct, 0)
 	if err != nil && direct != 0 && errors.Is(err, syscall.EINVAL) {
 		f, err = openFile(name, flags, 0) // no direct I/O here
 	}
 	if err != nil {
-		return nil, goneErr(noFollowError(name, err))
+		return nil, nil, goneErr(noFollowError(name, err))
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return nil, goneErr(err)
+		return nil, nil, goneErr(err)
 	}
 	if !st.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.Mode())}}
+		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.Mode())}}
 	}
 	b, err := io.ReadAll(io.LimitReader(f, stale.MaxRecordSize+1))
 	if err != nil {
-		return nil, goneErr(err) // an *fs.PathError naming the file
+		return nil, nil, goneErr(err) // an *fs.PathError naming the file
 	}
-	return vetRecord(name, b, func() string { return ownedBy(st.Sys()) })
+	b, err = vetRecord(name, b, func() string { return ownedBy(st.Sys()) })
+	return b, st, err
 }
 
 // ErrNotRecord says that something other than a record file stands where a
