@@ -1,0 +1,61 @@
+package vmtest
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestCluster boots the three VMs once and runs the checks that need them:
+// the harness's own (hosts, mounts, visibility across clients) and the
+// cross-host lost-update check of dotlock (counter_test.go).
+//
+//	DOTLOCK_VMTEST=1 go test -run TestCluster -v ./internal/vmtest
+func TestCluster(t *testing.T) {
+	helper := buildHelper(t)
+	begin := time.Now()
+	c := Start(t, Options{})
+	t.Run("hosts", func(t *testing.T) { testHosts(t, c) })
+	t.Run("mounts", func(t *testing.T) { testMounts(t, c) })
+	t.Run("counter", func(t *testing.T) { testCounter(t, c, helper) })
+	t.Logf("boot to runners %v, to mounts %v, whole test %v",
+		c.Booted.Round(time.Second), c.Ready.Round(time.Second), time.Since(begin).Round(time.Second))
+}
+
+// testHosts checks that each VM is a host of its own: name and boot ID.
+func testHosts(t *testing.T, c *Cluster) {
+	names, boots := map[string]bool{}, map[string]bool{}
+	for _, h := range []string{S, A, B} {
+		out := c.Sh(h, 30*time.Second, "cat /proc/sys/kernel/hostname /proc/sys/kernel/random/boot_id")
+		f := strings.Fields(out)
+		if len(f) != 2 {
+			t.Fatalf("%s: hostname and boot ID: %q", h, out)
+		}
+		t.Logf("%s: host name %s, boot ID %s", h, f[0], f[1])
+		if names[f[0]] || boots[f[1]] {
+			t.Errorf("%s: host name %s or boot ID %s seen on another VM", h, f[0], f[1])
+		}
+		names[f[0]], boots[f[1]] = true, true
+	}
+}
+
+// testMounts checks that each mount is there on A and B, of its type, and
+// that a file A creates is read by B.
+func testMounts(t *testing.T, c *Cluster) {
+	for _, m := range Mounts {
+		for _, h := range []string{A, B} {
+			line := c.Sh(h, 30*time.Second, "grep ' "+m.Path+" ' /proc/mounts")
+			if f := strings.Fields(line); len(f) < 4 || !strings.HasPrefix(f[2], m.Type) {
+				t.Errorf("%s on %s: %q", m.Name, h, line)
+			}
+		}
+		f := m.Path + "/smoke-" + m.Name
+		c.Sh(A, 30*time.Second, "echo from-a >"+f)
+		// B never looked the name up, so no negative cache is in the way;
+		// still poll, within the longest cache bound (acdirmax 60 s).
+		out := c.Sh(B, 90*time.Second, "i=0; until cat "+f+" 2>/dev/null; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done")
+		if out != "from-a\n" {
+			t.Errorf("%s: B read %q, A wrote %q", m.Name, out, "from-a\n")
+		}
+	}
+}

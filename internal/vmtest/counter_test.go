@@ -1,0 +1,129 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// holdsPerHost is how many holds each client takes in each counter run.
+const holdsPerHost = 10
+
+// buildHelper builds vmcounter statically, for the guests.
+func buildHelper(t *testing.T) string {
+	if why := unsupported(); why != "" {
+		t.Skip("vmtest: " + why)
+	}
+	bin := filepath.Join(t.TempDir(), "vmcounter")
+	cmd := exec.Command("go", "build", "-o", bin, "./vmcounter")
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("building vmcounter: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// testCounter runs vmcounter on A and B at once against one counter, for
+// each default mount and both lock kinds (all at once: most of the time
+// is spent waiting for caches), and checks that no update was lost and
+// that no token was handed out twice.
+func testCounter(t *testing.T, c *Cluster, helper string) {
+	bin := filepath.Join(c.Share, "vmcounter")
+	if err := copyFile(helper, bin); err != nil {
+		t.Fatal(err)
+	}
+	guestBin := SharePath + "/vmcounter"
+	var wg sync.WaitGroup
+	for _, m := range Mounts {
+		if !m.Default {
+			continue
+		}
+		for _, kind := range []string{"file", "dir"} {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				counterRun(t, c, guestBin, m, kind)
+			}()
+		}
+	}
+	wg.Wait()
+}
+
+// counterRun is one counter run; it reports failures with t.Errorf so
+// that every filesystem's result shows.
+func counterRun(t *testing.T, c *Cluster, bin string, m Mount, kind string) {
+	name := m.Name + "/" + kind
+	// Every mount shows the same export: a directory of its own per run.
+	dir := m.Path + "/counter-" + m.Name + "-" + kind
+	counter := dir + "/counter"
+	if _, errOut, exit, err := c.Run(A, time.Minute, "sh", "-c", "mkdir "+dir+" && echo 0 >"+counter); err != nil || exit != 0 {
+		t.Errorf("%s: creating the counter: exit %d, %v %s", name, exit, err, errOut)
+		return
+	}
+	begin := time.Now()
+	args := []string{bin, "-kind", kind, "-lock", dir + "/lock", "-counter", counter, "-n", strconv.Itoa(holdsPerHost)}
+	procs := map[string]*Proc{}
+	for _, h := range []string{A, B} {
+		p, err := c.Spawn(h, args...)
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			return
+		}
+		procs[h] = p
+	}
+	tokens := map[string]string{}
+	for _, h := range []string{A, B} {
+		out, errOut, exit, err := procs[h].Wait(4 * time.Minute)
+		if err != nil || exit != 0 {
+			t.Errorf("%s: on %s: exit %d, %v\n%s%s", name, h, exit, err, lastLines(out, 3), errOut)
+		}
+		if dup := collectTokens(tokens, h, out); dup != "" {
+			t.Errorf("%s: token handed out twice: %s", name, dup)
+		}
+	}
+	got := strings.TrimSpace(c.Sh(A, time.Minute, "cat "+counter))
+	if want := strconv.Itoa(2 * holdsPerHost); got != want {
+		t.Errorf("%s: counter %s after %s holds: updates lost", name, got, want)
+	}
+	t.Logf("%s: counter %s, %d distinct tokens, %v", name, got, len(tokens), time.Since(begin).Round(100*time.Millisecond))
+}
+
+// collectTokens records the tokens in vmcounter's output as held by host h
+// and returns a description of any seen before.
+func collectTokens(seen map[string]string, h, out string) string {
+	var dups []string
+	for _, line := range strings.Split(out, "\n") {
+		var i, v int
+		var tok string
+		if n, _ := fmt.Sscanf(line, "hold %d token %s counter %d", &i, &tok, &v); n != 3 {
+			continue
+		}
+		if prev, ok := seen[tok]; ok {
+			dups = append(dups, fmt.Sprintf("%s (%s and %s)", tok, prev, h))
+		}
+		seen[tok] = h
+	}
+	return strings.Join(dups, ", ")
+}
+
+func lastLines(s string, n int) string {
+	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n") + "\n"
+}
+
+func copyFile(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(dst, b, 0o755)
+}
