@@ -7,8 +7,9 @@ import (
 )
 
 // TestCluster boots the three VMs once and runs the checks that need them:
-// the harness's own (hosts, mounts, visibility across clients) and the
-// cross-host lost-update check of dotlock (counter_test.go).
+// the harness's own (hosts, mounts, visibility across clients, fault
+// injection) and the cross-host lost-update check of dotlock
+// (counter_test.go).
 //
 //	DOTLOCK_VMTEST=1 go test -run TestCluster -v ./internal/vmtest
 func TestCluster(t *testing.T) {
@@ -18,6 +19,7 @@ func TestCluster(t *testing.T) {
 	t.Run("hosts", func(t *testing.T) { testHosts(t, c) })
 	t.Run("mounts", func(t *testing.T) { testMounts(t, c) })
 	t.Run("counter", func(t *testing.T) { testCounter(t, c, helper) })
+	t.Run("faults", func(t *testing.T) { testFaults(t, c) })
 	t.Logf("boot to runners %v, to mounts %v, whole test %v",
 		c.Booted.Round(time.Second), c.Ready.Round(time.Second), time.Since(begin).Round(time.Second))
 }
@@ -45,8 +47,8 @@ func testMounts(t *testing.T, c *Cluster) {
 	for _, m := range Mounts {
 		for _, h := range []string{A, B} {
 			line := c.Sh(h, 30*time.Second, "grep ' "+m.Path+" ' /proc/mounts")
-			if f := strings.Fields(line); len(f) < 4 || !strings.HasPrefix(f[2], m.Type) {
-				t.Errorf("%s on %s: %q", m.Name, h, line)
+			if f := strings.Fields(line); len(f) < 4 || !strings.HasPrefix(f[2], m.Type) || !hasOptions(f[3], m.Options) {
+				t.Errorf("%s on %s: %q; want type %s, options %s", m.Name, h, line, m.Type, m.Options)
 			}
 		}
 		f := m.Path + "/smoke-" + m.Name
@@ -58,4 +60,28 @@ func testMounts(t *testing.T, c *Cluster) {
 			t.Errorf("%s: B read %q, A wrote %q", m.Name, out, "from-a\n")
 		}
 	}
+}
+
+// hasOptions says whether the options the kernel shows (/proc/mounts)
+// include those asked for; actimeo=0 shows as its four parts, and the
+// nosharecache/nosharesock switches not at all.
+func hasOptions(shown, asked string) bool {
+	have := map[string]bool{}
+	for _, o := range strings.Split(shown, ",") {
+		have[o] = true
+	}
+	for _, o := range strings.Split(asked, ",") {
+		switch o {
+		case "nosharecache", "nosharesock":
+		case "actimeo=0":
+			if !have["acregmin=0"] && !have["actimeo=0"] {
+				return false
+			}
+		default:
+			if !have[o] {
+				return false
+			}
+		}
+	}
+	return true
 }

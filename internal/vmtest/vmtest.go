@@ -26,6 +26,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -143,7 +144,9 @@ func (c *Cluster) Teardown() {
 	}
 	if c.t.Failed() {
 		for name, v := range vms {
-			c.t.Logf("vmtest: console of %s (last lines):\n%s", name, v.consoleTail(30))
+			if tail := strings.TrimSpace(v.consoleTail(30)); tail != "" {
+				c.t.Logf("vmtest: console of %s (last lines):\n%s", name, tail)
+			}
 		}
 	}
 	if err := os.RemoveAll(c.dir); err != nil {
