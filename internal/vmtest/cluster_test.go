@@ -28,7 +28,7 @@ func TestCluster(t *testing.T) {
 func testHosts(t *testing.T, c *Cluster) {
 	names, boots := map[string]bool{}, map[string]bool{}
 	for _, h := range []string{S, A, B} {
-		out := c.Sh(h, 30*time.Second, "cat /proc/sys/kernel/hostname /proc/sys/kernel/random/boot_id")
+		out := c.Sh(t, h, 30*time.Second, "cat /proc/sys/kernel/hostname /proc/sys/kernel/random/boot_id")
 		f := strings.Fields(out)
 		if len(f) != 2 {
 			t.Fatalf("%s: hostname and boot ID: %q", h, out)
@@ -46,16 +46,16 @@ func testHosts(t *testing.T, c *Cluster) {
 func testMounts(t *testing.T, c *Cluster) {
 	for _, m := range Mounts {
 		for _, h := range []string{A, B} {
-			line := c.Sh(h, 30*time.Second, "grep ' "+m.Path+" ' /proc/mounts")
+			line := c.Sh(t, h, 30*time.Second, "grep ' "+m.Path+" ' /proc/mounts")
 			if f := strings.Fields(line); len(f) < 4 || !strings.HasPrefix(f[2], m.Type) || !hasOptions(f[3], m.Options) {
 				t.Errorf("%s on %s: %q; want type %s, options %s", m.Name, h, line, m.Type, m.Options)
 			}
 		}
 		f := m.Path + "/smoke-" + m.Name
-		c.Sh(A, 30*time.Second, "echo from-a >"+f)
+		c.Sh(t, A, 30*time.Second, "echo from-a >"+f)
 		// B never looked the name up, so no negative cache is in the way;
 		// still poll, within the longest cache bound (acdirmax 60 s).
-		out := c.Sh(B, 90*time.Second, "i=0; until cat "+f+" 2>/dev/null; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done")
+		out := c.Sh(t, B, 90*time.Second, "i=0; until cat "+f+" 2>/dev/null; do i=$((i+1)); [ $i -lt 600 ] || exit 1; sleep 0.1; done")
 		if out != "from-a\n" {
 			t.Errorf("%s: B read %q, A wrote %q", m.Name, out, "from-a\n")
 		}

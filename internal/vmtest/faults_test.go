@@ -24,7 +24,7 @@ func testFaults(t *testing.T, c *Cluster) {
 			t.Fatal(err)
 		}
 		// The state changes when the signal is delivered: poll for it.
-		c.Sh(A, 30*time.Second, "i=0; until grep -q '^State:.*"+s.state+"' /proc/"+strconv.Itoa(pid)+
+		c.Sh(t, A, 30*time.Second, "i=0; until grep -q '^State:.*"+s.state+"' /proc/"+strconv.Itoa(pid)+
 			"/status; do i=$((i+1)); [ $i -lt 100 ] || exit 1; sleep 0.1; done")
 	}
 	if err := p.Signal("KILL"); err != nil {
@@ -48,8 +48,8 @@ func testClock(t *testing.T, c *Cluster) {
 	if err := c.SetClock(B, time.Now().Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
-	a, _ := strconv.ParseInt(strings.TrimSpace(c.Sh(A, 30*time.Second, "date +%s")), 10, 64)
-	b, _ := strconv.ParseInt(strings.TrimSpace(c.Sh(B, 30*time.Second, "date +%s")), 10, 64)
+	a, _ := strconv.ParseInt(strings.TrimSpace(c.Sh(t, A, 30*time.Second, "date +%s")), 10, 64)
+	b, _ := strconv.ParseInt(strings.TrimSpace(c.Sh(t, B, 30*time.Second, "date +%s")), 10, 64)
 	if d := b - a; d < 3500 || d > 3700 {
 		t.Errorf("B's clock minus A's: %d s; want about 3600", d)
 	}
@@ -61,7 +61,7 @@ func testClock(t *testing.T, c *Cluster) {
 // testLink cuts A's link (S stops answering A's pings) and restores it.
 func testLink(t *testing.T, c *Cluster) {
 	ping := "/vmtest/busybox ping -c 1 -W 1 " + ServerIP
-	c.Sh(A, 30*time.Second, ping)
+	c.Sh(t, A, 30*time.Second, ping)
 	if err := c.SetLink(A, false); err != nil {
 		t.Fatal(err)
 	}
@@ -71,5 +71,5 @@ func testLink(t *testing.T, c *Cluster) {
 	if err := c.SetLink(A, true); err != nil {
 		t.Fatal(err)
 	}
-	c.Sh(A, 30*time.Second, "i=0; until "+ping+"; do i=$((i+1)); [ $i -lt 20 ] || exit 1; done")
+	c.Sh(t, A, 30*time.Second, "i=0; until "+ping+"; do i=$((i+1)); [ $i -lt 20 ] || exit 1; done")
 }

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"testing"
 	"time"
 )
 
@@ -54,13 +55,13 @@ func (c *Cluster) Run(host string, timeout time.Duration, argv ...string) (stdou
 	return p.Wait(timeout)
 }
 
-// Sh runs a shell script in guest host and fails the test if it does not
-// exit 0; it returns stdout.
-func (c *Cluster) Sh(host string, timeout time.Duration, script string) string {
-	c.t.Helper()
+// Sh runs a shell script in guest host and fails t if it does not exit
+// 0; it returns stdout.
+func (c *Cluster) Sh(t testing.TB, host string, timeout time.Duration, script string) string {
+	t.Helper()
 	out, errOut, exit, err := c.Run(host, timeout, "sh", "-c", script)
 	if err != nil || exit != 0 {
-		c.t.Fatalf("vmtest: on %s: %s: exit %d, %v\nstdout: %s\nstderr: %s", host, script, exit, err, out, errOut)
+		t.Fatalf("vmtest: on %s: %s: exit %d, %v\nstdout: %s\nstderr: %s", host, script, exit, err, out, errOut)
 	}
 	return out
 }
