@@ -101,6 +101,7 @@ func (c *Cluster) startVM(h, img, initrd string) error {
 	}
 	v.cmd = exec.Command("qemu-system-x86_64", args...)
 	v.cmd.Stdout, v.cmd.Stderr = log, log
+	dieWithTest(v.cmd)
 	if err := v.cmd.Start(); err != nil {
 		log.Close()
 		return fmt.Errorf("%s: %v", h, err)
