@@ -29,8 +29,10 @@ exec switch_root /newroot /vmtest/busybox init
 `
 
 // inittab runs stage2 under busybox init, which reaps orphans as PID 1 must.
+// The loop runs in busybox's shell: its read -t waits without a fork (a
+// sleep process 20 times a second cost a third of a core under TCG).
 const inittab = `::sysinit:/bin/sh /vmtest/stage2 setup
-::once:/bin/sh /vmtest/stage2 loop
+::once:/vmtest/busybox sh /vmtest/stage2 loop
 `
 
 // stage2 runs from the host's root: "setup" brings up the guest (hostname,
@@ -65,15 +67,16 @@ setup)
 	;;
 loop)
 	cd "/vmshare/ctl/$vmhost" || exit 1
+	mkfifo /run/vmtest-tick && exec 3<>/run/vmtest-tick
 	cat /proc/sys/kernel/random/boot_id >ready.tmp && mv ready.tmp ready
 	while :; do
 		for f in *.cmd; do
 			[ -e "$f" ] || continue
 			id=${f%.cmd}
 			mv "$f" "$id.sh"
-			(sh "$id.sh" >"$id.out" 2>"$id.err" </dev/null; echo $? >"$id.rc.tmp"; mv "$id.rc.tmp" "$id.rc") &
+			(/bin/sh "$id.sh" >"$id.out" 2>"$id.err" </dev/null; echo $? >"$id.rc.tmp"; mv "$id.rc.tmp" "$id.rc") &
 		done
-		sleep 0.05
+		read -t 0.05 x <&3 # nobody writes: a 50 ms wait
 	done
 	;;
 esac
