@@ -160,7 +160,7 @@ func (c *Cluster) poll(h string, deadline time.Time, cond func() bool) error {
 		default:
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out")
+			return errTimeout
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

@@ -71,7 +71,7 @@ func (c *Cluster) Sh(t testing.TB, host string, timeout time.Duration, script st
 func (p *Proc) Wait(timeout time.Duration) (stdout, stderr string, exit int, err error) {
 	done := func() bool { _, err := os.Stat(p.base + ".rc"); return err == nil }
 	if err := p.c.poll(p.Host, time.Now().Add(timeout), done); err != nil {
-		if err.Error() == "timed out" {
+		if err == errTimeout {
 			_ = p.Signal("KILL")
 		}
 		return p.read(".out"), p.read(".err"), -1, fmt.Errorf("vmtest: on %s: %s: %v", p.Host, p.read(".sh"), err)

@@ -166,5 +166,7 @@ func (c *Cluster) KillVM(host string) error {
 	return nil
 }
 
-// errStopped is returned by calls made after Teardown.
-var errStopped = errors.New("vmtest: cluster torn down")
+var (
+	errStopped = errors.New("vmtest: cluster torn down") // calls after Teardown
+	errTimeout = errors.New("timed out")
+)
