@@ -13,8 +13,8 @@
 // (build them with CGO_ENABLED=0) and collect results. Commands run in a
 // guest through a runner that polls a control directory in the share.
 //
-// Start skips the test, saying why, unless DOTLOCK_VMTEST is set (booting
-// takes about a minute of CPU), the test runs as root on linux/amd64, and
+// Start skips the test, saying why, unless DOTLOCK_VMTEST is set (a run
+// takes minutes of CPU), the test runs as root on linux/amd64, and
 // QEMU, a kernel with its modules and static busybox are installed:
 // .ci/setup-vms installs them on Debian.
 package vmtest
@@ -108,11 +108,11 @@ func Start(t testing.TB, opt Options) *Cluster {
 func unsupported() string {
 	switch {
 	case os.Getenv("DOTLOCK_VMTEST") == "":
-		return "set DOTLOCK_VMTEST=1 to boot three QEMU VMs (NFS/SMB server and two clients; about a minute of CPU)"
+		return "set DOTLOCK_VMTEST=1 to boot three QEMU VMs (NFS/SMB server and two clients; minutes of CPU)"
 	case runtime.GOOS != "linux" || runtime.GOARCH != "amd64":
 		return "needs linux/amd64, not " + runtime.GOOS + "/" + runtime.GOARCH
 	case os.Geteuid() != 0:
-		return "needs root (nfsd, mounts and 9p as root in the guests); run as root after bash .ci/setup-vms"
+		return "needs root (QEMU shares the host's whole / read-only, and guests write root's files to the share); run as root after bash .ci/setup-vms"
 	}
 	if _, err := exec.LookPath("qemu-system-x86_64"); err != nil {
 		return "qemu-system-x86_64 not found; run bash .ci/setup-vms"
