@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"time"
 
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
@@ -33,19 +32,10 @@ type target struct {
 type kind int
 
 const (
-	kindFree    kind = iota // nothing: the lock is made at the path
-	kindLock                // a dotlock lock of the format
-	kindObject              // the user's file or directory: lock beside it
-	kindUnclear             // empty: a lock being made or released, or the user's
+	kindFree   kind = iota // nothing: the lock is made at the path
+	kindLock               // a dotlock lock of the format
+	kindObject             // the user's file or directory: lock beside it
 )
-
-// oldEmpty: an empty file or directory last changed this long ago is no lock
-// being made (the engine breaks one after its grace period); it is the
-// user's. Far above the grace period, for clocks that differ between hosts.
-const oldEmpty = 10 * time.Minute
-
-// pollUnclear is how often an unclear path is looked at again.
-const pollUnclear = 50 * time.Millisecond
 
 // classify tells what st, found at abs, is for a lock of format ("" to
 // inspect an existing lock of either format).
@@ -76,7 +66,14 @@ func classifyFile(abs string, st fs.FileInfo, format string) (kind, error) {
 	case len(data) > 0:
 		return kindObject, nil
 	}
-	return unclearUnlessOld(st), nil
+	// Empty: the user's (this command creates P so, as flock does). A Go
+	// program's lock at P itself is empty for a moment while it is made;
+	// the command locks P.dotlock then, as it would for the user's file:
+	// a program shares the command's lock by locking P.dotlock
+	// (docs/COMPANION.md). Waiting to see, as this did, cost every run on
+	// such a path the grace period, and judged its age by this host's
+	// clock.
+	return kindObject, nil
 }
 
 func classifyDir(abs string, st fs.FileInfo, format string) (kind, error) {
@@ -88,10 +85,7 @@ func classifyDir(abs string, st fs.FileInfo, format string) (kind, error) {
 		return 0, err
 	}
 	if len(ents) == 0 {
-		if format == formatFile {
-			return kindObject, nil
-		}
-		return unclearUnlessOld(st), nil
+		return kindObject, nil // empty: the user's (see classifyFile)
 	}
 	for _, e := range ents {
 		if !lockcore.ProtocolName(e.Name()) {
@@ -104,20 +98,12 @@ func classifyDir(abs string, st fs.FileInfo, format string) (kind, error) {
 	return kindLock, nil
 }
 
-func unclearUnlessOld(st fs.FileInfo) kind {
-	if timeSince(st.ModTime()) > oldEmpty {
-		return kindObject
-	}
-	return kindUnclear
-}
-
 // resolve finds the lock for the lock path abs (absolute, checked): the
 // path itself if it is a dotlock lock of the format (made by the library,
 // or an older dotlock), else the companion of the file or directory there,
 // which is created, as flock does, if the path is free (unless inspect). A
 // path named *.dotlock is a lock path itself. An empty file or directory
-// is watched until it says which (for the grace period at most: then it is
-// the user's).
+// is the user's.
 func resolve(abs, format string, inspect bool) (target, error) {
 	if strings.HasSuffix(abs, companionSuffix) {
 		// A lock by its name: a companion named directly (the lock a Go
@@ -132,7 +118,6 @@ func resolve(abs, format string, inspect bool) (target, error) {
 		}
 		return target{abs: abs, format: format}, nil
 	}
-	deadline := time.Now().Add(lockcore.DefaultGrace)
 	for {
 		st, err := os.Lstat(abs)
 		switch {
@@ -153,19 +138,14 @@ func resolve(abs, format string, inspect bool) (target, error) {
 		if err != nil {
 			return target{}, err
 		}
-		if k == kindUnclear && time.Now().After(deadline) {
-			k = kindObject
-		}
 		switch k {
 		case kindFree, kindLock:
 			if format == "" {
 				format = detectFormat(abs, false)
 			}
 			return target{abs: abs, format: format}, nil
-		case kindObject:
-			return companionTarget(abs, format)
 		}
-		time.Sleep(pollUnclear) // polling the filesystem: nothing else tells
+		return companionTarget(abs, format)
 	}
 }
 
