@@ -103,8 +103,6 @@ func (h *handle) breakLock(ctx context.Context, force bool) (lockcore.Broken, er
 	return h.c.Break(ctx, force)
 }
 
-var timeSince = time.Since
-
 // lockOptions are the handle's options from the command line.
 func lockOptions(staleAfter time.Duration, prog *progress) []dl.Option {
 	var opts []dl.Option
