@@ -252,31 +252,14 @@ func TestWokenByReleaseOnThisHost(t *testing.T) {
 // reclaims it (the waiter is dead) instead of failing for ever with
 // "a waiter is in line".
 func TestDeadWaiterInLine(t *testing.T) {
-	dir := filepath.Join(testdir.New(t), "licence")
-	s, err := semaphore.New(dir, 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	held, err := s.TryAcquire()
-	if err != nil {
-		t.Fatal(err)
-	}
+	dir, s, held := fullSemaphore(t)
 	// The helper waits in line (the one slot is held), then is killed.
 	cmd := helperCmd(t, dir, 1, 0, "0s")
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	line := filepath.Join(dir, "turn", "owner")
-	for deadline := time.Now().Add(10 * time.Second); ; {
-		if o, err := os.ReadFile(line); err == nil && strings.Contains(string(o), "\npid: "+strconv.Itoa(cmd.Process.Pid)+"\n") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the helper never stood in line (%s)", line)
-		}
-		time.Sleep(time.Millisecond)
-	}
-	_, err = s.TryAcquire()
+	waitFor(t, "the helper in line", func() bool { return inLine(dir, cmd.Process.Pid) })
+	_, err := s.TryAcquire()
 	var le *dotlock.LockedError
 	if !errors.As(err, &le) || le.Cause != dotlock.WaitersQueued {
 		t.Fatalf("TryAcquire while a live waiter is in line: %v; want WaitersQueued", err)
@@ -291,4 +274,87 @@ func TestDeadWaiterInLine(t *testing.T) {
 		t.Fatalf("TryAcquire after the waiter in line was killed: %v", err)
 	}
 	slot.Release()
+}
+
+// Waiters are served in the order they came, across processes: the line
+// is a lock directory's queue. Four helpers join the line one after
+// another while the one slot is held; once it is freed, they hold it in
+// that order.
+func TestArrivalOrder(t *testing.T) {
+	dir, _, held := fullSemaphore(t)
+	const n = 4
+	var outs []*bufio.Scanner
+	var cmds []*exec.Cmd
+	for i := range n {
+		cmd := helperCmd(t, dir, 1, 1, "5ms")
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+		cmds, outs = append(cmds, cmd), append(outs, bufio.NewScanner(out))
+		// In line: the first holds the line, each other has a queue record.
+		waitFor(t, fmt.Sprintf("helper %d in line", i), func() bool {
+			if i == 0 {
+				return inLine(dir, cmd.Process.Pid)
+			}
+			ents, _ := os.ReadDir(filepath.Join(dir, "turn.queue"))
+			return len(ents) >= i
+		})
+	}
+	if err := held.Release(); err != nil {
+		t.Fatal(err)
+	}
+	var got []int64
+	for i, sc := range outs {
+		if !sc.Scan() || !strings.HasPrefix(sc.Text(), "in ") {
+			t.Fatalf("helper %d: %q", i, sc.Text())
+		}
+		at, _ := strconv.ParseInt(strings.Fields(sc.Text())[1], 10, 64)
+		got = append(got, at)
+		for sc.Scan() {
+		}
+		if err := cmds[i].Wait(); err != nil {
+			t.Fatalf("helper %d: %v", i, err)
+		}
+	}
+	for i := 1; i < n; i++ {
+		if got[i] < got[i-1] {
+			t.Errorf("helper %d held the slot before helper %d, which came first (CLOCK_MONOTONIC %v)", i, i-1, got)
+		}
+	}
+}
+
+// waitFor polls cond until it holds, failing after 10 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); !cond(); time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within 10 s", what)
+		}
+	}
+}
+
+// inLine reports whether process pid holds the line of dir's semaphore
+// (its head waiter).
+func inLine(dir string, pid int) bool {
+	o, err := os.ReadFile(filepath.Join(dir, "turn", "owner"))
+	return err == nil && strings.Contains(string(o), "\npid: "+strconv.Itoa(pid)+"\n")
+}
+
+// fullSemaphore makes a semaphore of one slot, held by the test.
+func fullSemaphore(t *testing.T) (string, *semaphore.Semaphore, *semaphore.Slot) {
+	dir := filepath.Join(testdir.New(t), "licence")
+	s, err := semaphore.New(dir, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	held, err := s.TryAcquire()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, s, held
 }
