@@ -118,7 +118,7 @@ func recordSize(dir string, n int) error {
 		return err
 	}
 	if foreign := foreignNames(names); len(foreign) > 0 {
-		return &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%w: a directory holding entries a semaphore does not make (%s)", dotlock.ErrNotLock, strings.Join(foreign, ", "))}
+		return notSemaphore(dir, foreign)
 	}
 	mine := "size." + strconv.Itoa(n)
 	err = os.Mkdir(filepath.Join(dir, mine), 0o777)
@@ -174,6 +174,11 @@ func foreignNames(names []string) []string {
 	return foreign
 }
 
+// notSemaphore is the error for a directory holding foreign names.
+func notSemaphore(dir string, foreign []string) error {
+	return &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%w: a directory holding entries a semaphore does not make (%s)", dotlock.ErrNotLock, strings.Join(foreign, ", "))}
+}
+
 func semaphoreName(name string) bool {
 	if n, ok := strings.CutPrefix(name, "size."); ok {
 		return n != "" && strings.Trim(n, "0123456789") == ""
@@ -203,7 +208,7 @@ func SizeOf(dir string) (int, error) {
 		return 0, err
 	}
 	if foreign := foreignNames(names); len(foreign) > 0 {
-		return 0, &fs.PathError{Op: "semaphore", Path: dir, Err: fmt.Errorf("%w: a directory holding entries a semaphore does not make (%s)", dotlock.ErrNotLock, strings.Join(foreign, ", "))}
+		return 0, notSemaphore(dir, foreign)
 	}
 	n := 0
 	for _, name := range names {

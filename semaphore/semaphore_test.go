@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -136,5 +137,32 @@ func TestUsersDirectoryRefused(t *testing.T) {
 	}
 	if _, err := semaphore.New(filepath.Join(dir, "report.txt"), 2); !errors.Is(err, dotlock.ErrNotLock) {
 		t.Errorf("New on a user's file: %v; want ErrNotLock", err)
+	}
+}
+
+// Two first users with different counts, at once: never both pass
+// (docs/PROTOCOL.md, "Counting lock": each lists after its own mkdir).
+// Both refused is allowed; then the next try succeeds.
+func TestSizeRace(t *testing.T) {
+	base := testdir.New(t)
+	for round := range 200 {
+		dir := filepath.Join(base, strconv.Itoa(round))
+		errs := make(chan error, 2)
+		start := make(chan struct{})
+		for _, n := range []int{2, 3} {
+			go func() {
+				<-start
+				_, err := semaphore.New(dir, n)
+				errs <- err
+			}()
+		}
+		close(start)
+		e1, e2 := <-errs, <-errs
+		if e1 == nil && e2 == nil {
+			t.Fatalf("round %d: users with 2 and 3 slots both passed", round)
+		}
+		if _, err := semaphore.New(dir, 2); err != nil && e1 != nil && e2 != nil {
+			t.Fatalf("round %d: both refused, and a later New with 2: %v", round, err)
+		}
 	}
 }

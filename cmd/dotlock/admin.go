@@ -60,6 +60,17 @@ func openExisting(path string, fileFlag bool, opts []dl.Option) (*handle, error)
 	return openHandle(t.abs, detectFormat(t.abs, fileFlag), opts)
 }
 
+// existingStatus opens the lock at path as openExisting does and reads
+// its status: what --status, --break and -u LOCKPATH start from.
+func existingStatus(path string, fileFlag bool, opts []dl.Option) (*handle, lockcore.Status, error) {
+	h, err := openExisting(path, fileFlag, opts)
+	if err != nil {
+		return nil, lockcore.Status{}, err
+	}
+	st, err := h.status()
+	return h, st, err
+}
+
 // --- status ---
 
 // jsonStatus is status --json's output. The field names are stable; the
@@ -155,11 +166,7 @@ func cmdStatus(args []string, stdout, stderr *os.File) int {
 	if code, ok := semaphoreStatus(path, asJSON, stdout, stderr); ok {
 		return code
 	}
-	h, err := openExisting(path, file, nil)
-	if err != nil {
-		return fail(stderr, errorCode(err), "%v", err)
-	}
-	st, err := h.status()
+	h, st, err := existingStatus(path, file, nil)
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
@@ -228,11 +235,7 @@ func cmdBreak(args []string, stdout, stderr *os.File) int {
 			}
 		}
 	}
-	h, err := openExisting(path, file, lockOptions(lease, nil))
-	if err != nil {
-		return fail(stderr, errorCode(err), "%v", err)
-	}
-	st, err := h.status()
+	h, st, err := existingStatus(path, file, lockOptions(lease, nil))
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}

@@ -311,11 +311,7 @@ func holdsUUID(st lockcore.Status, uuid string) bool {
 // unlockPath is -u LOCKPATH: it releases what --lock took (for pid, or
 // else for a process it runs under).
 func unlockPath(path string, pid int, file, verbose bool, stderr *os.File) int {
-	h, err := openExisting(path, file, nil)
-	if err != nil {
-		return fail(stderr, errorCode(err), "%v", err)
-	}
-	st, err := h.status()
+	h, st, err := existingStatus(path, file, nil)
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
 	}
