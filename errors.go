@@ -66,10 +66,15 @@ const (
 	// AllSlotsHeld means every slot of a semaphore is held (Owners names
 	// their holders).
 	AllSlotsHeld
+	// Unreachable means the network filesystem's client could not reach
+	// its server (Reason says how): Lock tries again until its context is
+	// done.
+	Unreachable
 )
 
 var causeNames = [...]string{"", "held alive", "held within lease", "being written", "newer format",
-	"waiters queued", "held by this handle", "last record unreadable", "contended", "guard held", "all slots held"}
+	"waiters queued", "held by this handle", "last record unreadable", "contended", "guard held", "all slots held",
+	"server unreachable"}
 
 // String names the cause in a few words, as the CLI prints it.
 func (c Cause) String() string {

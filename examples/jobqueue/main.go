@@ -14,7 +14,8 @@
 //	jobqueue -spool /mnt/nfs/spool -worker           # on each host
 //
 // Each worker claims a job with TryLock on spool/locks/JOB.lock, skips jobs
-// that are done, and writes the result with its hold's fencing token: a
+// that are done (marked in the job file, read under the lock: see doJob),
+// and writes the result with its hold's fencing token: a
 // result is refused if the job's result already carries a newer token, so
 // a worker that lost its lock (paused past its lease) cannot overwrite the
 // work of the worker that took over.
@@ -128,21 +129,50 @@ func doJob(dir, name string) (bool, error) {
 		return false, err
 	}
 	defer l.Unlock()
-	if _, err := os.Stat(result); err == nil {
-		return true, nil // done while we were claiming it
-	}
-	fmt.Printf("start %s %d\n", name, l.Token())
-	input, err := os.ReadFile(filepath.Join(dir, "jobs", name))
+	// Under the lock, whether the job is done is read from the job file
+	// itself, not from whether the result exists: on NFS and SMB a client
+	// may answer "no such file" from its cache for a file another host
+	// created seconds ago (stat and open alike), while opening a file
+	// that exists fetches its current content (close-to-open). Measured
+	// across two VMs with default mounts: jobs done twice on NFS v4.2 and
+	// SMB when this check was os.Stat(result).
+	job := filepath.Join(dir, "jobs", name)
+	input, err := os.ReadFile(job)
 	if err != nil {
 		return false, err
 	}
+	if strings.Contains(string(input), "\ndone ") {
+		return true, nil // done while we were claiming it
+	}
+	fmt.Printf("start %s %d\n", name, l.Token())
 	time.Sleep(*work) // the work itself
-	n, _ := strconv.Atoi(strings.TrimSpace(string(input)))
+	n, _ := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(input), "\n", 2)[0]))
 	if err := writeFenced(result, l.Token(), fmt.Sprintf("%d squared is %d, by pid %d\n", n, n*n, os.Getpid())); err != nil {
+		return false, err
+	}
+	if err := markDone(job, l.Token()); err != nil {
 		return false, err
 	}
 	fmt.Printf("done %s %d\n", name, l.Token())
 	return true, nil
+}
+
+// markDone appends "done TOKEN" to the job file, synced before the lock is
+// released: the next holder, on any host, reads it.
+func markDone(job string, token uint64) error {
+	f, err := os.OpenFile(job, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		return err
+	}
+	if _, err := fmt.Fprintf(f, "done %d\n", token); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
 }
 
 // writeFenced writes a result unless one with a newer token is there. The

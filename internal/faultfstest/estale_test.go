@@ -4,6 +4,7 @@ package faultfstest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -38,16 +39,15 @@ func TestStaleHandleIsGone(t *testing.T) {
 			name  string
 			errno syscall.Errno
 		}
-		faults := []fault{{OpOpen, c.record, syscall.ESTALE}, {OpRead, c.record, syscall.ESTALE}, {OpGetattr, c.record, syscall.ESTALE}}
+		// The record, opened while another host replaces it: SMB
+		// answered EINVAL, with and without O_DIRECT (on a network
+		// filesystem only: on a local one EINVAL is an error to report).
+		faults := []fault{{OpOpen, c.record, syscall.ESTALE}, {OpRead, c.record, syscall.ESTALE}, {OpGetattr, c.record, syscall.ESTALE}, {OpOpen, c.record, syscall.EINVAL}}
 		if c.kind == "lockdir" {
 			// The waiters' queue, listed while it is being removed: SMB
 			// answered ENOENT (and the waiter exited 66, "lock's
 			// directory does not exist"), NFS may answer ESTALE.
 			faults = append(faults, fault{OpReaddir, "x.lock.queue", syscall.ENOENT}, fault{OpReaddir, "x.lock.queue", syscall.ESTALE})
-			// The record, opened while another host removes the lock
-			// directory: SMB answered EINVAL (a network filesystem only:
-			// on a local one EINVAL is an error to report).
-			faults = append(faults, fault{OpOpen, "owner", syscall.EINVAL})
 		}
 		for i, fl := range faults {
 			op := fl.op
@@ -85,6 +85,130 @@ func TestStaleHandleIsGone(t *testing.T) {
 					t.Fatalf("Lock after %v on %s of %s: %v (faults: %v)", fl.errno, op, fl.name, err, f.Faults())
 				}
 				if err := waiter.Unlock(); err != nil {
+					t.Fatal(err)
+				}
+			})
+		}
+	}
+}
+
+// lockKind is one of the two lock packages, for the tests below.
+type lockKind struct {
+	kind string
+	open func(path string, opts ...dotlock.Option) (dotlock.Locker, error)
+}
+
+var lockKinds = []lockKind{
+	{"lockfile", func(p string, opts ...dotlock.Option) (dotlock.Locker, error) { return lockfile.New(p, opts...) }},
+	{"lockdir", func(p string, opts ...dotlock.Option) (dotlock.Locker, error) { return lockdir.New(p, opts...) }},
+}
+
+// newIn makes directory dir in f and returns a lock of kind k in it.
+func (k lockKind) newIn(t *testing.T, f *FS, dir string, opts ...dotlock.Option) dotlock.Locker {
+	t.Helper()
+	if err := os.Mkdir(filepath.Join(f.Backing, dir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := k.open(filepath.Join(f.Mount, dir, "x.lock"), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// TestReplacedSlotKeepsTokens: an SMB client answers EINVAL for a
+// last-record slot that another host replaced while this client keeps a
+// lease on the old file. That slot is not missing: taking it so would
+// start tokens again at 1. The acquirer reads it again (or comes back
+// later), and the token goes on.
+func TestReplacedSlotKeepsTokens(t *testing.T) {
+	f := MountT(t, Options{})
+	for _, c := range lockKinds {
+		t.Run(c.kind, func(t *testing.T) {
+			l := c.newIn(t, f, c.kind)
+			type tokener interface{ Token() uint64 }
+			for range 3 {
+				if err := l.TryLock(); err != nil {
+					t.Fatal(err)
+				}
+				if err := l.Unlock(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.Set(1, Rule{Op: OpOpen, Name: "x.lock.last", Errno: syscall.EINVAL, Times: 2})
+			defer f.Clear()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := l.Lock(ctx); err != nil {
+				t.Fatalf("Lock after EINVAL from P.last: %v (faults: %v)", err, f.Faults())
+			}
+			defer l.Unlock()
+			if got := l.(tokener).Token(); got != 4 {
+				t.Errorf("token %d after three holds and EINVAL from P.last; want 4 (faults: %v)", got, f.Faults())
+			}
+			if len(f.Faults()) == 0 {
+				t.Errorf("no fault fired: the test did not test")
+			}
+		})
+	}
+}
+
+// TestReplacedRecordIsLost: an SMB client answers EINVAL, with and without
+// O_DIRECT, for a holder's own record that another host replaced (took
+// over) while this client still holds a lease on it. Measured between two
+// VMs: a holder resumed after SIGSTOP got it at every heartbeat and never
+// learnt of its loss. It is the record gone: Lost fires.
+func TestReplacedRecordIsLost(t *testing.T) {
+	f := MountT(t, Options{})
+	for _, c := range lockKinds {
+		record := map[string]string{"lockfile": "x.lock", "lockdir": "owner"}[c.kind]
+		t.Run(c.kind, func(t *testing.T) {
+			l := c.newIn(t, f, c.kind, dotlock.WithHeartbeat(20*time.Millisecond))
+			if err := l.TryLock(); err != nil {
+				t.Fatal(err)
+			}
+			type loser interface{ Lost() <-chan struct{} }
+			f.Set(1, Rule{Op: OpOpen, Name: record, Errno: syscall.EINVAL, Times: 2})
+			defer f.Clear()
+			select {
+			case <-l.(loser).Lost():
+			case <-time.After(10 * time.Second):
+				// Not Fatal: Unlock stops the heartbeat first, which must
+				// not be inside the filesystem when it is unmounted.
+				t.Errorf("Lost never fired after EINVAL from the record at every open (faults: %v)", f.Faults())
+			}
+			if err := l.Unlock(); !errors.Is(err, dotlock.ErrLost) {
+				t.Errorf("Unlock after the loss: %v; want ErrLost", err)
+			}
+		})
+	}
+}
+
+// TestUnreachableIsRetried: an SMB client (soft, its default) answered
+// EAGAIN for opens under way while smbd restarted, and Lock failed with
+// it. Such errors say nothing about the lock: Lock tries again (its
+// context rules), and TryLock reports the lock as not to be had, with the
+// cause Unreachable.
+func TestUnreachableIsRetried(t *testing.T) {
+	f := MountT(t, Options{})
+	for _, c := range lockKinds {
+		op := map[string]Op{"lockfile": OpCreate, "lockdir": OpMkdir}[c.kind]
+		for _, errno := range []syscall.Errno{syscall.EAGAIN, syscall.ETIMEDOUT, syscall.ECONNRESET} {
+			t.Run(c.kind+"/"+errno.Error(), func(t *testing.T) {
+				l := c.newIn(t, f, c.kind+strconv.Itoa(int(errno)))
+				f.Set(1, Rule{Op: op, Name: "x.lock", Errno: errno, Times: 1})
+				var le *dotlock.LockedError
+				if err := l.TryLock(); !errors.As(err, &le) || le.Cause != dotlock.Unreachable {
+					t.Fatalf("TryLock with %v from the create: %v; want a LockedError, cause Unreachable", errno, err)
+				}
+				f.Set(1, Rule{Op: op, Name: "x.lock", Errno: errno, Times: 2})
+				defer f.Clear()
+				ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+				defer cancel()
+				if err := l.Lock(ctx); err != nil {
+					t.Fatalf("Lock with %v twice from the create: %v (faults: %v)", errno, err, f.Faults())
+				}
+				if err := l.Unlock(); err != nil {
 					t.Fatal(err)
 				}
 			})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/dotlock/dotlock"
@@ -35,6 +36,9 @@ func (l *Lock) TryLock() error {
 	var blocked *LockedError
 	for range 4 {
 		h, blk, err := l.attempt(ctx, ws)
+		if err != nil && l.transient(err) {
+			blk, err = &LockedError{Cause: dotlock.Unreachable, Reason: err.Error()}, nil
+		}
 		if err != nil {
 			<-l.sem
 			return l.pathErr("lock", l.tryErr(ctx, err))
@@ -73,6 +77,18 @@ func (l *Lock) Lock(ctx context.Context) error {
 	for {
 		woken := l.wake.channel()
 		h, blk, err := l.attempt(ctx, ws)
+		if err != nil && l.transient(err) {
+			// P6: the client cannot reach its server for now; look again
+			// after a poll's pause (not in line: that needs the server too).
+			if l.cfg.OnWait != nil {
+				l.cfg.OnWait(&LockedError{Cause: dotlock.Unreachable, Reason: err.Error()})
+			}
+			if err := ws.pause(ctx, woken, false); err != nil {
+				<-l.sem
+				return err
+			}
+			continue
+		}
 		if err != nil {
 			<-l.sem
 			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
@@ -154,6 +170,13 @@ func (l *Lock) createExcl(create func(fs.FileMode) (Entry, error), path string) 
 			return nil, true, err
 		}
 	}
+}
+
+// transient reports whether err, from an attempt on a network filesystem,
+// is one its client gives while it cannot reach the server (P6): the
+// attempt is made again, as if the lock were held.
+func (l *Lock) transient(err error) bool {
+	return transientErrno(err) && knownNetworkFS(filepath.Dir(l.store.Path()))
 }
 
 // maybeHeld reports whether a failed create may mean that the path is

@@ -92,6 +92,7 @@ func (d *lockDir) readOwner(name string, owner *int) ([]byte, error) {
 			return nil, d.openErr(name, err)
 		}
 		defer unix.Close(fd)
+		noDeferredClose(fd, d.path)
 		return readRecordFD(fd, d.join(name), direct == 0, owner)
 	}
 }

@@ -13,3 +13,6 @@ func knownNetworkFS(string) bool { return false }
 
 // slotFlag: reads are exact here (see fs_linux.go).
 const slotFlag = 0
+
+// noDeferredClose: see fs_linux.go.
+func noDeferredClose(fd int, dir string) {}

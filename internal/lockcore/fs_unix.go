@@ -40,6 +40,21 @@ func contendedErrno(err error) bool {
 		errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENOTEMPTY)
 }
 
+// transientErrno reports errors a network filesystem's client gives while
+// it cannot reach the server or reconnects to it: an SMB client (soft, its
+// default) answered EAGAIN for opens under way while smbd restarted.
+// They say nothing about the lock: Lock looks again (P6).
+func transientErrno(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EAGAIN, syscall.EINTR, syscall.ETIMEDOUT, syscall.EHOSTDOWN,
+		syscall.EHOSTUNREACH, syscall.ENETDOWN, syscall.ENETUNREACH, syscall.ENOTCONN, syscall.ECONNRESET,
+		syscall.ECONNABORTED, syscall.ECONNREFUSED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 // openFile is os.OpenFile; Windows needs more (see fs_windows.go).
 func openFile(name string, flag int, perm fs.FileMode) (*os.File, error) {
 	return os.OpenFile(name, flag, perm)

@@ -37,6 +37,10 @@ func contendedErrno(err error) bool {
 
 func networkFS(dir string) bool { return true }
 
+// transientErrno: see fs_unix.go; Windows' network errors are
+// contendedErrno's.
+func transientErrno(err error) bool { return false }
+
 // busyErrno reports errors that mean another process is removing or
 // renaming the entry right now: a directory being removed cannot be
 // opened meanwhile (a sharing violation).
@@ -187,3 +191,6 @@ func goneErr(err error) error { return err }
 
 // slotFlag: reads are exact here (see fs_linux.go).
 const slotFlag = 0
+
+// noDeferredClose: see fs_linux.go (Windows' own client is not that one).
+func noDeferredClose(fd int, dir string) {}

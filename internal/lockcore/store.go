@@ -84,6 +84,9 @@ func readSlot(name string) ([]byte, error) {
 	}
 	for _, extra := range []int{slotFlag, 0} {
 		b, st, err := readRecordFileFlags(name, extra)
+		if errors.As(err, new(replacedFile)) {
+			continue // never taken for a missing slot: tokens would restart
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -93,6 +96,18 @@ func readSlot(name string) ([]byte, error) {
 	}
 	return nil, &fs.PathError{Op: "read", Path: name, Err: errReadElsewhere}
 }
+
+// replacedFile is the EINVAL an SMB client gives for opening a name that
+// another host replaced while this client keeps a lease on the old file:
+// for the record at the lock path, the file is gone (the hold's record is
+// not there); a last-record slot is re-read instead (readSlot).
+type replacedFile struct{}
+
+func (replacedFile) Error() string {
+	return "invalid argument (this client holds the file once at this name, which another host replaced)"
+}
+func (replacedFile) Is(target error) bool { return target == fs.ErrNotExist }
+func (replacedFile) Unwrap() error        { return syscall.EINVAL }
 
 // readRecordFileFlags is readRecordFile, opening with extra flags, and
 // also returns what fstat said of the file read.
@@ -105,11 +120,22 @@ func readRecordFileFlags(name string, extra int) ([]byte, fs.FileInfo, error) {
 	f, err := openFile(name, flags|direct, 0)
 	if err != nil && direct != 0 && errors.Is(err, syscall.EINVAL) {
 		f, err = openFile(name, flags, 0) // no direct I/O here
+		if err != nil && errors.Is(err, syscall.EINVAL) {
+			// SMB, both ways: the name leads to another file than the
+			// one this client has cached (and holds a lease on) — another
+			// host replaced it. Measured: a SIGSTOPped holder, resumed
+			// after a takeover, got EINVAL at every beat and never
+			// learnt of its loss.
+			return nil, nil, &fs.PathError{Op: "open", Path: name, Err: replacedFile{}}
+		}
 	}
 	if err != nil {
 		return nil, nil, goneErr(noFollowError(name, err))
 	}
 	defer f.Close()
+	if rc, err := f.SyscallConn(); err == nil {
+		rc.Control(func(fd uintptr) { noDeferredClose(int(fd), filepath.Dir(name)) })
+	}
 	st, err := f.Stat()
 	if err != nil {
 		return nil, nil, goneErr(err)

@@ -8,18 +8,36 @@ import (
 
 // TestCluster boots the three VMs once and runs the checks that need them:
 // the harness's own (hosts, mounts, visibility across clients, fault
-// injection) and the cross-host lost-update check of dotlock
-// (counter_test.go).
+// injection), then dotlock's two-host suite on each real filesystem:
+// exclusion and tokens under contention (counter_test.go), a live holder
+// kept while the other host's clock jumps, takeovers after a SIGKILL, a
+// SIGSTOP, a cut link and a host crash (takeover_test.go), a server
+// restart mid-run (server_test.go), the job queue across hosts, the
+// mount options' claims (options_test.go) and the lock+unlock floors.
 //
 //	DOTLOCK_VMTEST=1 go test -run TestCluster -v ./internal/vmtest
 func TestCluster(t *testing.T) {
 	helper := buildHelper(t)
 	begin := time.Now()
 	c := Start(t, Options{})
+	if err := copyFile(helper, c.Share+"/vmlock"); err != nil {
+		t.Fatal(err)
+	}
 	t.Run("hosts", func(t *testing.T) { testHosts(t, c) })
 	t.Run("mounts", func(t *testing.T) { testMounts(t, c) })
-	t.Run("counter", func(t *testing.T) { testCounter(t, c, helper) })
 	t.Run("faults", func(t *testing.T) { testFaults(t, c) })
+	t.Run("counter", func(t *testing.T) { testCounter(t, c) })
+	t.Run("smb-deferred-close", func(t *testing.T) { testSMBDeferredClose(t, c) })
+	t.Run("floor", func(t *testing.T) { testFloor(t, c) })
+	t.Run("jobqueue", func(t *testing.T) { testJobQueue(t, c) })
+	t.Run("live", func(t *testing.T) { testLiveHolder(t, c) })
+	t.Run("kill", func(t *testing.T) { takeover(t, c, "kill", faultKill) })
+	t.Run("stop", func(t *testing.T) { takeover(t, c, "stop", faultStop) })
+	t.Run("chaos", func(t *testing.T) { testChaos(t, c, "chaos") })
+	t.Run("restart", func(t *testing.T) { testServerRestart(t, c) })
+	t.Run("partition", func(t *testing.T) { takeover(t, c, "partition", faultPartition) })
+	t.Run("crash", func(t *testing.T) { takeover(t, c, "crash", faultCrash) }) // kills B: last
+	measured.write(t, c)
 	t.Logf("boot to runners %v, to mounts %v, whole test %v",
 		c.Booted.Round(time.Second), c.Ready.Round(time.Second), time.Since(begin).Round(time.Second))
 }

@@ -8,8 +8,8 @@ import (
 )
 
 // testFaults checks the harness's fault injection: signals to a process in
-// a guest, one guest's clock, a client's link and a whole client killed.
-// It kills B, so it runs last.
+// a guest, one guest's clock and a client's link. (KillVM is checked by
+// the host-crash takeover, last.)
 func testFaults(t *testing.T, c *Cluster) {
 	p, err := c.Spawn(A, "sleep", "600")
 	if err != nil {
@@ -35,12 +35,6 @@ func testFaults(t *testing.T, c *Cluster) {
 	}
 	testClock(t, c)
 	testLink(t, c)
-	if err := c.KillVM(B); err != nil {
-		t.Fatal(err)
-	}
-	if _, _, _, err := c.Run(B, 30*time.Second, "true"); err == nil || !strings.Contains(err.Error(), "QEMU exited") {
-		t.Errorf("Run on a killed VM: %v; want QEMU exited", err)
-	}
 }
 
 // testClock sets B an hour ahead and checks that A's clock did not move.

@@ -135,3 +135,46 @@ func (c *Cluster) check(host string, argv ...string) error {
 	}
 	return err
 }
+
+// Output returns what the command has written to stdout so far.
+func (p *Proc) Output() string { return p.read(".out") }
+
+// WaitOutput waits until the command's stdout holds s and returns the
+// output so far; after timeout, or if the command exits first, it returns
+// an error.
+func (p *Proc) WaitOutput(s string, timeout time.Duration) (string, error) {
+	out := ""
+	seen := func() bool {
+		out = p.read(".out")
+		if strings.Contains(out, s) {
+			return true
+		}
+		_, err := os.Stat(p.base + ".rc")
+		return err == nil
+	}
+	if err := p.c.poll(p.Host, time.Now().Add(timeout), seen); err != nil {
+		return out, fmt.Errorf("vmtest: on %s: waiting for %q: %v", p.Host, s, err)
+	}
+	if !strings.Contains(out, s) {
+		return out, fmt.Errorf("vmtest: on %s: exited (%s) before writing %q; stderr: %s", p.Host, strings.TrimSpace(p.read(".rc")), s, p.read(".err"))
+	}
+	return out, nil
+}
+
+// Exited reports whether the command has exited.
+func (p *Proc) Exited() bool {
+	_, err := os.Stat(p.base + ".rc")
+	return err == nil
+}
+
+// Stacks returns the kernel stacks of the command's threads, for a report
+// on a command that hangs.
+func (p *Proc) Stacks() string {
+	pid, err := p.PID()
+	if err != nil {
+		return err.Error()
+	}
+	out, errOut, _, err := p.c.Run(p.Host, 30*time.Second, "sh", "-c",
+		fmt.Sprintf("for t in /proc/%d/task/*; do echo \"== $t $(cat $t/comm) $(cat $t/wchan)\"; cat $t/stack; done", pid))
+	return fmt.Sprintf("%s%s%v", out, errOut, err)
+}

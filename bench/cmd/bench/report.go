@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"os"
 	"sort"
 	"strings"
 	"time"
@@ -36,7 +37,7 @@ func render(res *Results) string {
 		}
 		w("\n")
 	}
-	w("\n✅ met, ❌ missed (by how much: the factor to gain), ℹ️ stated. Why each miss happens, and what would fix it, is under [Where targets are missed, and why](#where-targets-are-missed-and-why).\n\n")
+	w("\n✅ met, ❌ missed (by how much: the factor to gain), ℹ️ stated. Why each miss happens, and what would fix it, is under [Where targets are missed, and why](#where-targets-are-missed-and-why). Real NFS v3, NFS v4.2 and SMB 3.1.1 between VMs: [section 7](#7-real-nfs-and-smb-between-vms).\n\n")
 
 	w("## Machine\n\n")
 	w("| | |\n| --- | --- |\n")
@@ -252,6 +253,7 @@ func render(res *Results) string {
 	}
 
 	renderSlots(w, res)
+	renderNetFS(w)
 	w("## Where targets are missed, and why\n\n")
 	w("%s\n", analysis(res, targets))
 	return b.String()
@@ -366,6 +368,18 @@ func errCell(err error) string {
 		return msg
 	}
 	return "error: " + msg
+}
+
+// renderNetFS writes section 7 from netfs.md, which the VM suite writes
+// (internal/vmtest, TestCluster with DOTLOCK_VMTEST_REPORT=bench/netfs.md):
+// real NFS and SMB need three VMs and root, which a bench run does not
+// start.
+func renderNetFS(w func(string, ...any)) {
+	b, err := os.ReadFile("netfs.md")
+	if err != nil {
+		return
+	}
+	w("## 7. Real NFS and SMB between VMs\n\n%s\n", b)
 }
 
 // renderSlots writes scenario 6, the counting lock.

@@ -1,0 +1,144 @@
+package vmtest
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Chaos: two workers per host on each default mount and lock kind, each
+// taking the lock in a loop and adding one to a counter, while the test
+// SIGKILLs a random worker every chaosEvery and starts another in its
+// place.
+const (
+	chaosWorkers = 2 // per host and lock
+	chaosEvery   = 1500 * time.Millisecond
+	chaosFor     = 30 * time.Second
+)
+
+type chaosRun struct {
+	name, dir string
+	args      []string // vmlock counter, but -n
+	loop      []string // a worker's: args, looping until the stop file exists
+	live      []*Proc  // the workers running
+	all       []*Proc  // every worker started
+	kills     int
+}
+
+func (r *chaosRun) start(t *testing.T, c *Cluster, host string) *Proc {
+	p, err := c.Spawn(host, r.loop...)
+	must(t, err)
+	r.all = append(r.all, p)
+	return p
+}
+
+// testChaos checks that killed holders are reclaimed and nothing is lost:
+// at the end the counter must lie between the increments the workers
+// reported and that plus the number of kills (a worker killed between its
+// write and its report), no token may have been reported twice, and after
+// the chaos each host must take the lock again (dead holders reclaimed).
+//
+// Not on SMB: there the runs found two problems still open (issue 15). A
+// worker's open of the lock file hung in the kernel for minutes after
+// other workers were killed mid-operation (with or without
+// noDeferredClose), and a break of a dead holder's lock directory failed
+// with EACCES from the rename of its record. Both are recorded in
+// docs/VMTEST.md.
+func testChaos(t *testing.T, c *Cluster, tag string) {
+	stop := filepath.Join(c.Share, tag+"-stop")
+	var runs []*chaosRun
+	for _, lc := range lockCases() {
+		if lc.holderKind == "shared" {
+			continue
+		}
+		if lc.m.Type == "cifs" {
+			t.Logf("%s: skipped: SIGKILL chaos on SMB hangs a worker in the kernel's open (open problem, issue 15)", lc.name())
+			continue
+		}
+		r := &chaosRun{name: lc.name(), dir: fmt.Sprintf("%s/%s-%s-%s", lc.m.Path, tag, lc.m.Name, lc.holderKind)}
+		c.Sh(t, A, time.Minute, "mkdir "+r.dir+" && echo 0 >"+r.dir+"/counter")
+		r.args = []string{SharePath + "/vmlock", "counter", "-kind", lc.holderKind, "-lock", r.dir + "/lock", "-counter", r.dir + "/counter",
+			"-lease", lease.String(), "-heartbeat", heartbeat.String(), "-wait", "3m"}
+		r.loop = append(r.args[:len(r.args):len(r.args)], "-n", "1000000", "-release", SharePath+"/"+tag+"-stop")
+		for _, h := range []string{A, B} {
+			for range chaosWorkers {
+				r.live = append(r.live, r.start(t, c, h))
+			}
+		}
+		runs = append(runs, r)
+	}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
+	for k, end := 0, time.Now().Add(chaosFor); time.Now().Before(end); k++ {
+		time.Sleep(chaosEvery)
+		r := runs[k%len(runs)] // each lock in turn; a random worker of it
+		i := rng.IntN(len(r.live))
+		must(t, r.live[i].Signal("KILL"))
+		r.kills++
+		r.live[i] = r.start(t, c, r.live[i].Host)
+	}
+	if err := os.WriteFile(stop, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range runs {
+		chaosCheck(t, c, r)
+	}
+}
+
+// chaosCheck waits for r's workers and checks the counter and the tokens.
+func chaosCheck(t *testing.T, c *Cluster, r *chaosRun) {
+	failedBefore := t.Failed()
+	defer func() {
+		if t.Failed() && !failedBefore {
+			t.Logf("%s: the lock's files now, from A:\n%s", r.name, lockState(c, r.dir))
+		}
+	}()
+	reported := 0
+	seen := map[uint64]bool{}
+	deadline := time.Now().Add(3 * time.Minute)
+	for _, p := range r.all {
+		for !p.Exited() && time.Now().Before(deadline) {
+			time.Sleep(100 * time.Millisecond)
+		}
+		if !p.Exited() {
+			t.Errorf("%s: worker on %s still running 3 min after the stop; its threads in the kernel:\n%s", r.name, p.Host, p.Stacks())
+		}
+		out, errOut, exit, err := p.Wait(time.Second)
+		if err != nil || (exit != 0 && exit != 128+9) {
+			t.Errorf("%s: worker on %s: exit %d, %v\n%s%s", r.name, p.Host, exit, err, lastLines(out, 3), errOut)
+		}
+		for _, line := range strings.Split(out, "\n") {
+			var i, v int
+			var tok uint64
+			if n, _ := fmt.Sscanf(line, "hold %d token %d counter %d", &i, &tok, &v); n == 3 {
+				if seen[tok] {
+					t.Errorf("%s: token %d reported twice", r.name, tok)
+				}
+				seen[tok] = true
+				reported++
+			}
+		}
+	}
+	out := c.Sh(t, A, time.Minute, "cat "+r.dir+"/counter")
+	v, err := strconv.Atoi(strings.TrimSpace(out))
+	switch {
+	case err != nil:
+		t.Errorf("%s: counter %q", r.name, out)
+	case v < reported:
+		t.Errorf("%s: counter %d after %d reported increments: updates lost", r.name, v, reported)
+	case v > reported+r.kills:
+		t.Errorf("%s: counter %d, more than %d reported increments plus %d kills", r.name, v, reported, r.kills)
+	}
+	// The lock is not wedged: each host takes it once more.
+	for _, h := range []string{A, B} {
+		out, errOut, exit, err := c.Run(h, 4*time.Minute, append(r.args[:len(r.args):len(r.args)], "-n", "1")...)
+		if err != nil || exit != 0 {
+			t.Errorf("%s: a hold on %s after the chaos: exit %d, %v\n%s%s", r.name, h, exit, err, lastLines(out, 3), errOut)
+		}
+	}
+	t.Logf("%s: %d workers, %d SIGKILLs, %d increments reported, counter %d", r.name, len(r.all), r.kills, reported, v)
+}

@@ -1,0 +1,135 @@
+package vmtest
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// measured collects what TestCluster measured; with DOTLOCK_VMTEST_REPORT
+// set to a path, TestCluster writes it there as a section of
+// bench/RESULTS.md (bench/netfs.md, which the bench driver includes).
+var measured = &report{
+	floor:    map[string]map[string]float64{},
+	counter:  map[string][2]float64{},
+	takeover: map[string]map[string]time.Duration{},
+}
+
+type report struct {
+	mu       sync.Mutex
+	floor    map[string]map[string]float64       // mount: what: median ms
+	counter  map[string][2]float64               // mount/kind: holds, seconds
+	takeover map[string]map[string]time.Duration // fault: mount/kind: time
+}
+
+func (r *report) addFloor(mount string, med map[string]float64) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.floor[mount] = med
+}
+
+func (r *report) addCounter(mount, kind string, holds int, d time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.counter[mount+"/"+kind] = [2]float64{float64(holds), d.Seconds()}
+}
+
+func (r *report) addTakeovers(fault string, cases []lockCase, d []time.Duration) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m := map[string]time.Duration{}
+	for i, lc := range cases {
+		m[lc.name()] = d[i]
+	}
+	r.takeover[fault] = m
+}
+
+// write writes the report as markdown to the path DOTLOCK_VMTEST_REPORT
+// names, if set.
+func (r *report) write(t *testing.T, c *Cluster) {
+	path := os.Getenv("DOTLOCK_VMTEST_REPORT")
+	if path == "" {
+		return
+	}
+	if err := os.WriteFile(path, []byte(r.markdown(c)), 0o644); err != nil {
+		t.Error(err)
+	}
+}
+
+func (r *report) markdown(c *Cluster) string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	w := func(format string, a ...any) { fmt.Fprintf(&b, format, a...) }
+	var mounts []Mount
+	for _, m := range Mounts {
+		if m.Default {
+			mounts = append(mounts, m)
+		}
+	}
+	w("Written by `internal/vmtest`'s `TestCluster` with `DOTLOCK_VMTEST_REPORT` set (docs/VMTEST.md) on %s: ", time.Now().UTC().Format("2006-01-02 15:04 MST"))
+	w("three QEMU guests (a server with kernel nfsd and Samba exporting a tmpfs, and clients A and B), emulated (TCG: %v) on this machine's 2 cores, so every time below is far slower than on real hosts; compare them with the floors measured beside them. Default mount options. Lease 3 s, heartbeat 1 s.\n\n", c.AccelTCG)
+	w("| | ")
+	for _, m := range mounts {
+		w("%s (`%s`) | ", m.Name, m.Options)
+	}
+	w("\n| --- |%s\n", strings.Repeat(" ---: |", len(mounts)))
+	row := func(label string, cell func(m Mount) string) {
+		w("| %s | ", label)
+		for _, m := range mounts {
+			w("%s | ", cell(m))
+		}
+		w("\n")
+	}
+	floor := func(what, against string) func(Mount) string {
+		return func(m Mount) string {
+			f := r.floor[m.Name]
+			if f[what] == 0 {
+				return ""
+			}
+			if against == "" {
+				return fmt.Sprintf("%.1f ms", f[what])
+			}
+			return fmt.Sprintf("%.1f ms (%.1f×)", f[what], f[what]/f[against])
+		}
+	}
+	row("O_EXCL create + unlink (floor), from A, uncontended", floor("excl", ""))
+	row("mkdir + rmdir (floor)", floor("mkdir", ""))
+	row("lockfile lock+unlock (× O_EXCL floor)", floor("lockfile", "excl"))
+	row("lockdir lock+unlock (× mkdir floor)", floor("lockdir", "mkdir"))
+	row("lockdir RLock+RUnlock (× mkdir floor)", floor("lockdir-shared", "mkdir"))
+	for _, kind := range []string{"file", "dir", "shared"} {
+		row(fmt.Sprintf("cross-host handoffs/s, %s: A and B take turns on one lock, holds per second (ms per hold and handoff)", kind), func(m Mount) string {
+			v, ok := r.counter[m.Name+"/"+kind]
+			if !ok || v[1] == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%.2f/s (%.0f ms)", v[0]/v[1], 1000*v[1]/v[0])
+		})
+	}
+	faults := make([]string, 0, len(r.takeover))
+	for f := range r.takeover {
+		faults = append(faults, f)
+	}
+	sort.Strings(faults)
+	for _, f := range faults {
+		row("taken over after "+f+" (file, dir, shared)", func(m Mount) string {
+			var parts []string
+			for _, kind := range []string{"file", "dir", "shared"} {
+				if d, ok := r.takeover[f][m.Name+"/"+kind]; ok {
+					parts = append(parts, fmt.Sprintf("%.1f", d.Seconds()))
+				}
+			}
+			if parts == nil {
+				return ""
+			}
+			return strings.Join(parts, ", ") + " s"
+		})
+	}
+	w("\nHandoffs: 10 + 10 holds from A and B at once, each hold reading and rewriting a counter; the rate includes starting the two processes. Takeovers: from the moment the test asked for the fault (SIGKILL or SIGSTOP of A's holder, A's link cut, B's VM killed) to the other host's hold, with the other host waiting throughout.\n")
+	return b.String()
+}
