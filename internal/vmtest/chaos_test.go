@@ -47,8 +47,9 @@ func (r *chaosRun) start(t *testing.T, c *Cluster, host string) *Proc {
 // worker's open of the lock file hung in the kernel for minutes after
 // other workers were killed mid-operation (with or without
 // noDeferredClose), and a break of a dead holder's lock directory failed
-// with EACCES from the rename of its record. Both are recorded in
-// docs/VMTEST.md.
+// with EACCES from the rename of its record; once, a holder's Unlock
+// reported its lock removed. All are recorded in docs/VMTEST.md;
+// VMTEST_SMB_CHAOS=1 runs the SMB cases too.
 func testChaos(t *testing.T, c *Cluster, tag string) {
 	stop := filepath.Join(c.Share, tag+"-stop")
 	var runs []*chaosRun
@@ -56,8 +57,8 @@ func testChaos(t *testing.T, c *Cluster, tag string) {
 		if lc.holderKind == "shared" {
 			continue
 		}
-		if lc.m.Type == "cifs" {
-			t.Logf("%s: skipped: SIGKILL chaos on SMB hangs a worker in the kernel's open (open problem, issue 15)", lc.name())
+		if lc.m.Type == "cifs" && os.Getenv("VMTEST_SMB_CHAOS") == "" {
+			t.Logf("%s: skipped: SIGKILL chaos on SMB has open problems (issue 15, docs/VMTEST.md); VMTEST_SMB_CHAOS=1 runs it", lc.name())
 			continue
 		}
 		r := &chaosRun{name: lc.name(), dir: fmt.Sprintf("%s/%s-%s-%s", lc.m.Path, tag, lc.m.Name, lc.holderKind)}
