@@ -215,3 +215,30 @@ func TestUnreachableIsRetried(t *testing.T) {
 		}
 	}
 }
+
+// TestReplacedAtCheckNotLeftBehind: A6 reads back the record just written;
+// an SMB client's EINVAL there says only that it holds an older file once
+// at this name, not that ours is gone. The attempt gives its entry up
+// (removing its own record) and tries again — it used to walk away from
+// it, leaving a record naming this live process, which then blocked every
+// try on this host.
+func TestReplacedAtCheckNotLeftBehind(t *testing.T) {
+	f := MountT(t, Options{})
+	for _, c := range lockKinds {
+		record := map[string]string{"lockfile": "x.lock", "lockdir": "owner"}[c.kind]
+		t.Run(c.kind, func(t *testing.T) {
+			l := c.newIn(t, f, c.kind+"-a6")
+			f.Set(1, Rule{Op: OpOpen, Name: record, Errno: syscall.EINVAL, Times: 2})
+			defer f.Clear()
+			if err := l.TryLock(); err != nil {
+				t.Fatalf("TryLock with EINVAL from the check's read: %v (faults: %v)", err, f.Faults())
+			}
+			if len(f.Faults()) == 0 {
+				t.Errorf("no fault fired: the test did not test")
+			}
+			if err := l.Unlock(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}

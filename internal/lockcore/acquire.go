@@ -259,10 +259,15 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		return l.newHold(owner, e, now), nil, nil
 	}
 	e.Close()
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+	if replaced := undecidedGone(err); replaced || (err != nil && !errors.Is(err, fs.ErrNotExist)) {
 		// Undecided, and we will not hold it: our record, if it is there,
 		// names a live process, which no one on this host would break.
+		// (An SMB client's EINVAL says only that it holds an older file
+		// once at this name: ours may be there. Try again.)
 		l.abandon(ctx, ws, rec)
+		if replaced {
+			return nil, nil, nil
+		}
 		return nil, nil, err
 	}
 	return nil, nil, nil // displaced while undecided; try again

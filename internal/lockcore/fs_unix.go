@@ -121,3 +121,11 @@ type staleHandle struct{}
 func (staleHandle) Error() string        { return "stale file handle: removed by another client" }
 func (staleHandle) Is(target error) bool { return target == fs.ErrNotExist }
 func (staleHandle) Unwrap() error        { return syscall.ESTALE }
+
+// undecidedGone reports whether err says a record is gone only as far as
+// this client can tell: an SMB client's EINVAL (replacedFile, vanishing).
+// Ours may still be there; a caller that created one must not walk away
+// from it as if it had been removed.
+func undecidedGone(err error) bool {
+	return errors.As(err, new(replacedFile)) || errors.As(err, new(vanishing))
+}

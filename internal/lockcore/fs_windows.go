@@ -194,3 +194,6 @@ const slotFlag = 0
 
 // noDeferredClose: see fs_linux.go (Windows' own client is not that one).
 func noDeferredClose(fd int, dir string) {}
+
+// undecidedGone: see fs_unix.go.
+func undecidedGone(err error) bool { return errors.As(err, new(replacedFile)) }

@@ -92,11 +92,17 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 	}
 	if !known {
 		data, err := l.guard.Read()
-		if errors.Is(err, fs.ErrNotExist) || (err == nil && !bytes.Equal(data, rec)) {
+		// An SMB client's EINVAL (replacedFile) says only that it holds
+		// an older file once at this name: ours may be there.
+		undecided := undecidedGone(err)
+		if !undecided && (errors.Is(err, fs.ErrNotExist) || (err == nil && !bytes.Equal(data, rec))) {
 			return errGuardBusy // not ours: leave it alone
 		}
 		if err != nil {
 			b5()
+			if undecided {
+				return errGuardBusy
+			}
 			return err
 		}
 	}
@@ -116,6 +122,11 @@ func (l *Lock) guardLease() time.Duration { return 4 * l.cfg.StaleAfter }
 // holder is proven dead sooner.
 func (l *Lock) guardStale(ws *waitState) (bool, error) {
 	data, err := l.guard.Read()
+	if undecidedGone(err) {
+		// SMB: this client holds an older guard's file once at this
+		// name; the guard is there (the caller saw it). Look again later.
+		return false, nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		ws.guardObs.Reset() // as in inspect
 		foreignGuards.Delete(l.guard.Path())
