@@ -242,3 +242,31 @@ func TestReplacedAtCheckNotLeftBehind(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreachableIsRetriedShared: the same for shared holds, whose first
+// step is the breaker guard (measured: RLock failed with "open
+// P.break: resource temporarily unavailable" while smbd restarted).
+func TestUnreachableIsRetriedShared(t *testing.T) {
+	f := MountT(t, Options{})
+	l := lockKinds[1].newIn(t, f, "shared")
+	rw := l.(interface {
+		TryRLock() error
+		RLock(context.Context) error
+		RUnlock() error
+	})
+	f.Set(1, Rule{Op: OpCreate, Name: "x.lock.break", Errno: syscall.EAGAIN, Times: 1})
+	var le *dotlock.LockedError
+	if err := rw.TryRLock(); !errors.As(err, &le) || le.Cause != dotlock.Unreachable {
+		t.Fatalf("TryRLock with EAGAIN from the guard's create: %v; want a LockedError, cause Unreachable (faults: %v)", err, f.Faults())
+	}
+	f.Set(1, Rule{Op: OpCreate, Name: "x.lock.break", Errno: syscall.EAGAIN, Times: 2})
+	defer f.Clear()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := rw.RLock(ctx); err != nil {
+		t.Fatalf("RLock with EAGAIN twice from the guard's create: %v (faults: %v)", err, f.Faults())
+	}
+	if err := rw.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -104,6 +104,9 @@ func (l *Lock) Lock(ctx context.Context) error {
 			// A lock file announces itself and waits here (W4); a lock
 			// directory waits in line and in the queue (S2).
 			h, retry, err := l.kind.blocked(ctx, ws, blk, &last)
+			if err != nil && ctx.Err() == nil && l.transient(err) {
+				retry, err = false, nil // P6, as above: pause, look again
+			}
 			if err != nil {
 				<-l.sem
 				return l.ctxOr(ctx, "lock", err)

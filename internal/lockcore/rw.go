@@ -82,6 +82,9 @@ func (l *Lock) TryRLock() error {
 	defer ws.stop()
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
+		if err != nil && l.transient(err) {
+			return l.pathErr("rlock", &LockedError{Cause: dotlock.Unreachable, Reason: err.Error()})
+		}
 		if err != nil {
 			return l.pathErr("rlock", l.tryErr(ctx, err))
 		}
@@ -107,26 +110,39 @@ func (l *Lock) RLock(ctx context.Context) error {
 	}
 	ws := l.newWaitState()
 	defer ws.stop()
+	for {
+		woken := l.wake.channel()
+		h, err := l.rlockOnce(ctx, ws)
+		if err == nil {
+			l.installShared(h)
+			return nil
+		}
+		if ctx.Err() != nil || !l.transient(err) {
+			return l.ctxOr(ctx, "rlock", err)
+		}
+		// P6: the client cannot reach its server for now; look again.
+		if l.cfg.OnWait != nil {
+			l.cfg.OnWait(&LockedError{Cause: dotlock.Unreachable, Reason: err.Error()})
+		}
+		if err := ws.pause(ctx, woken, false); err != nil {
+			return err
+		}
+	}
+}
+
+// rlockOnce tries for a shared hold, then waits for one in line.
+func (l *Lock) rlockOnce(ctx context.Context, ws *waitState) (*hold, error) {
 	var blocked *LockedError
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
-		if err != nil {
-			return l.ctxOr(ctx, "rlock", err)
-		}
-		if h != nil {
-			l.installShared(h)
-			return nil
+		if err != nil || h != nil {
+			return h, err
 		}
 		if blocked = blk; blk != nil {
 			break // OnWait is told from the line or the queue
 		}
 	}
-	h, err := l.waitInLine(ctx, ws, false, blocked)
-	if err != nil {
-		return l.ctxOr(ctx, "rlock", err)
-	}
-	l.installShared(h)
-	return nil
+	return l.waitInLine(ctx, ws, false, blocked)
 }
 
 // tryShared makes one try at a shared hold, without queueing.
