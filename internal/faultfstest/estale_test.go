@@ -270,3 +270,36 @@ func TestUnreachableIsRetriedShared(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestUnreachableWhileInLine: a lock directory's waiter that meets such an
+// error while it waits in line (its queue and handoff go through the
+// breaker guard) keeps waiting, and gets the lock once it is free.
+func TestUnreachableWhileInLine(t *testing.T) {
+	f := MountT(t, Options{})
+	holder := lockKinds[1].newIn(t, f, "inline")
+	if err := holder.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	waiter, err := lockKinds[1].open(filepath.Join(f.Mount, "inline", "x.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Set(1, Rule{Op: OpCreate, Name: "x.lock.break", Errno: syscall.EAGAIN, Times: 2})
+	defer f.Clear()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { got <- waiter.Lock(ctx) }()
+	for len(f.Faults()) < 2 && ctx.Err() == nil && len(got) == 0 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := holder.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("Lock, waiting in line through EAGAIN from the guard's create: %v (faults: %v)", err, f.Faults())
+	}
+	if err := waiter.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -57,8 +57,7 @@ func fsClassOf(dir string) (fsClass, bool) {
 // locked, marks the file so). The request is an unlock of one byte far
 // beyond any record: it holds nothing, so it cannot stand in the way of a
 // write (SMB's byte-range locks are mandatory: a read lock on byte 0 made
-// the holder's own record write fail with EACCES), and cifs answers it
-// without asking the server. Best effort: on a mount with nobrl the
+// the holder's own record write fail with EACCES). Best effort: on a mount with nobrl the
 // request stays local and the close is deferred again (mount with
 // closetimeo=0 there).
 func noDeferredClose(fd int, dir string) {

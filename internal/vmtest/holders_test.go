@@ -26,6 +26,12 @@ type lockCase struct {
 
 func (lc lockCase) name() string { return lc.m.Name + "/" + lc.holderKind }
 
+// dir is the case's directory for the check tag: every mount shows the
+// same export, so each check and case needs one of its own.
+func (lc lockCase) dir(tag string) string {
+	return lc.m.Path + "/" + tag + "-" + lc.m.Name + "-" + lc.holderKind
+}
+
 // lockCases are the default mounts, each with a lock file, a lock
 // directory and a lock directory held shared.
 func lockCases() []lockCase {
@@ -54,7 +60,7 @@ func only(name string) bool {
 func each(t *testing.T, c *Cluster, tag string, f func(t *testing.T, lc lockCase, dir string)) {
 	var wg sync.WaitGroup
 	for _, lc := range lockCases() {
-		dir := fmt.Sprintf("%s/%s-%s-%s", lc.m.Path, tag, lc.m.Name, lc.holderKind)
+		dir := lc.dir(tag)
 		c.Sh(t, A, time.Minute, "mkdir "+dir)
 		wg.Add(1)
 		go func() {

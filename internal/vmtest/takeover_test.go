@@ -89,7 +89,7 @@ func takeover(t *testing.T, c *Cluster, tag string, f fault) {
 	tokens := make([]uint64, len(cases))
 	dirs := make([]string, len(cases))
 	for i, lc := range cases {
-		dirs[i] = fmt.Sprintf("%s/%s-%s-%s", lc.m.Path, tag, lc.m.Name, lc.holderKind)
+		dirs[i] = lc.dir(tag)
 		c.Sh(t, wanter, time.Minute, "mkdir "+dirs[i])
 		holders[i] = startHolder(t, c, f.holder, lc.holderKind, dirs[i]+"/lock", true)
 	}
