@@ -31,7 +31,10 @@ func (m *Mutex) TryLock() error { return m.e.TryLock() }
 
 // Lock waits, with backoff and jitter, until it holds the lock, or until ctx
 // is done and then returns ctx.Err() unchanged. It fails at once as
-// TryLock does for anything but a live holder. On a handle that holds the
+// TryLock does for anything but a live holder — except, on a network
+// filesystem, while the server cannot be reached (it waits) and for a
+// path holding something not a lock's (ErrNotLock once that has stood for
+// 2 s: a client may show one for a moment). On a handle that holds the
 // lock already, it waits for this handle's Unlock.
 func (m *Mutex) Lock(ctx context.Context) error { return m.e.Lock(ctx) }
 
@@ -39,7 +42,8 @@ func (m *Mutex) Lock(ctx context.Context) error { return m.e.Lock(ctx) }
 // if the record at the path is no longer this hold's (it is left alone).
 // It takes a few filesystem operations and no context; at worst, a
 // release failing with transient errors is retried for up to the lease
-// (WithStaleAfter; at least twice the grace period), and one whose lease
+// (WithStaleAfter; at least twice the grace period), or 4 leases while a
+// network filesystem's server cannot be reached, and one whose lease
 // lapsed first waits for a breaker guard held by others, up to 4 leases
 // for one left behind: 2 min with the defaults.
 func (m *Mutex) Unlock() error { return m.e.Unlock() }

@@ -77,10 +77,11 @@ func (l *Lock) Lock(ctx context.Context) error {
 	for {
 		woken := l.wake.channel()
 		h, blk, err := l.attempt(ctx, ws)
-		if err != nil && l.transient(err) {
-			// P6: the client cannot reach its server for now; look again
-			// after a poll's pause (not in line: that needs the server too).
-			if l.cfg.OnWait != nil {
+		if err != nil && l.lookAgain(ws, err) {
+			// P6: the client cannot reach its server for now, or answers
+			// oddly; look again after a poll's pause (not in line: that
+			// needs the server too).
+			if l.cfg.OnWait != nil && l.transient(err) {
 				l.cfg.OnWait(&LockedError{Cause: dotlock.Unreachable, Reason: err.Error()})
 			}
 			if err := ws.pause(ctx, woken, false); err != nil {
@@ -104,7 +105,7 @@ func (l *Lock) Lock(ctx context.Context) error {
 			// A lock file announces itself and waits here (W4); a lock
 			// directory waits in line and in the queue (S2).
 			h, retry, err := l.kind.blocked(ctx, ws, blk, &last)
-			if err != nil && ctx.Err() == nil && l.transient(err) {
+			if err != nil && ctx.Err() == nil && l.lookAgain(ws, err) {
 				retry, err = false, nil // P6, as above: pause, look again
 			}
 			if err != nil {
@@ -180,6 +181,33 @@ func (l *Lock) createExcl(create func(fs.FileMode) (Entry, error), path string) 
 // attempt is made again, as if the lock were held.
 func (l *Lock) transient(err error) bool {
 	return transientErrno(err) && knownNetworkFS(filepath.Dir(l.store.Path()))
+}
+
+// notLockSettle is how long a waiter on a network filesystem goes on
+// finding P not a lock's before it says so: twice the SMB client's
+// attribute cache (actimeo, 1 s).
+const notLockSettle = 2 * time.Second
+
+// lookAgain reports whether a waiter (Lock, RLock) should pause and look
+// again rather than fail with err: the client cannot reach its server
+// (transient), or P looks like no lock's on a network filesystem, for
+// less than notLockSettle so far. Measured: while smbd restarted, the
+// Linux client built a regular file at a lock directory's path from a
+// reply without attributes (its log: "bogus file nlink value 0"), and
+// kept it for its attribute cache's time; the lock directory was
+// healthy. A real stranger at P is still reported, notLockSettle later.
+func (l *Lock) lookAgain(ws *waitState, err error) bool {
+	if l.transient(err) {
+		return true
+	}
+	if !errors.Is(err, ErrNotLock) || !knownNetworkFS(filepath.Dir(l.store.Path())) {
+		return false
+	}
+	now := time.Now()
+	if ws.notLock.IsZero() {
+		ws.notLock = now
+	}
+	return now.Sub(ws.notLock) < notLockSettle
 }
 
 // maybeHeld reports whether a failed create may mean that the path is

@@ -15,13 +15,14 @@ import (
 //
 // It takes a few filesystem operations. Its worst case: a release that
 // fails with a transient error (EIO from a network filesystem, say) is
-// tried again for up to StaleAfter (at least twice Grace), since a record
-// left behind would name this live process, which no one on this host
-// breaks; and a release made under the breaker guard (after the hold's
+// tried again for up to StaleAfter (at least twice Grace), and for up to
+// 4×StaleAfter while the filesystem's server cannot be reached, since a
+// record left behind would name this live process, which no one on this
+// host breaks; and a release made under the breaker guard (after the hold's
 // lease lapsed; always for RUnlock) first waits for a guard held by
 // others, up to the guard's lease (4×StaleAfter) for one left behind by a
-// breaker that died on another host. With the defaults: 30 s, plus 2 min
-// for such a guard.
+// breaker that died on another host. With the defaults: 30 s (2 min with
+// the server unreachable), plus 2 min for such a guard.
 func (l *Lock) Unlock() error {
 	l.mu.Lock()
 	h := l.hold
@@ -68,11 +69,18 @@ type releaser struct {
 	h      *hold
 	ws     *waitState // across tries: a guard seen before is not new
 	proven bool       // R1 proved the entry ours by its inode (first try only)
+	failed bool       // a try failed: its R2 may have moved the record, its reply lost
+	left   bool       // a shared hold's record has left; what follows (S5) failed
 }
 
 // try is one try at the release.
 func (r *releaser) try() error {
 	l, h := r.l, r.h
+	if r.left {
+		// Only the group's change is left to do (the record is gone: a
+		// check would find it lost).
+		return l.underGuard(context.Background(), r.ws, func(time.Time) error { return l.rw.readerLeft() })
+	}
 	err := errGuardBusy
 	if now := l.cfg.Clock.Now(); !h.shared && !l.lapsed(h, now) {
 		deadline := h.lastBeat.Add(l.cfg.StaleAfter / 2)
@@ -91,24 +99,46 @@ func (r *releaser) try() error {
 	if err == nil && !h.shared {
 		l.kind.handOn()
 	}
+	r.failed = r.failed || err != nil
 	return err
 }
 
 // checkAndRetire is R1 then R2: the record at the path must be ours.
 func (r *releaser) checkAndRetire(deadline time.Time) error {
 	data, err := r.h.read()
+	o, perr := stale.Parse(data)
+	if err == nil && perr == nil && o.UUID == r.h.owner.UUID {
+		return r.retire(deadline)
+	}
+	if r.failed && r.retiredBefore() {
+		return nil
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return &LostError{Reason: "the lock was removed"}
 	}
 	if err != nil {
 		return notOurs(err)
 	}
-	// Ours: the record carries this hold's UUID (package-level mine
-	// compares whole records, for entries and guards).
-	if o, perr := stale.Parse(data); perr != nil || o.UUID != r.h.owner.UUID {
-		return lostTo(o, perr)
+	return lostTo(o, perr)
+}
+
+// retiredBefore reports whether an earlier try's R2 did move the record
+// to the last-record slot though it failed: its reply was lost (P6), or
+// an SMB client answered EAGAIN while reconnecting. The slot holding our
+// record says so (a successor's release would have replaced it with a
+// higher token). A lock directory may be left empty then: the next
+// acquirer frees it after the grace period (P5), under the guard; removing
+// it here, without the guard, could remove a successor's new one.
+func (r *releaser) retiredBefore() bool {
+	if r.h.shared {
+		return false // moved to a unique name, which R2 itself looks for
 	}
-	return r.retire(deadline)
+	data, err := r.l.store.ReadLast()
+	if err != nil {
+		return false
+	}
+	o, err := stale.Parse(data)
+	return err == nil && o.UUID == r.h.owner.UUID
 }
 
 // retire is R2: move the record to the last-record slot (publishing the
@@ -131,6 +161,7 @@ func (r *releaser) retire(deadline time.Time) error {
 		return &LostError{Reason: "the lock changed hands while being released"}
 	}
 	if r.h.shared {
+		r.left = true
 		return r.l.rw.readerLeft()
 	}
 	return nil

@@ -29,12 +29,15 @@ func doneUnlessLeft(ok bool, err error) error {
 
 // retry runs fn again while it fails, for up to the lease (StaleAfter, and
 // at least twice the grace period: each failed write of a guard leaves an
-// empty one that stands for the grace period), and
-// returns its first error if it never succeeds (a later ErrLost may be the
-// work of an earlier try whose reply was lost). It is for cleanups that
-// must not be given up at the first transient error (EIO from a network
-// filesystem, say): a record left at the path names this process, which
-// lives on, so no one on this host would ever break it.
+// empty one that stands for the grace period) — or, while a network
+// filesystem's server cannot be reached, for up to the guard's lease
+// (4×StaleAfter: 2 min by default, which outlasts a server's restart and
+// NFS's 90 s grace period; measured: an SMB client answered EAGAIN for
+// several seconds while smbd restarted) — and returns its first error if
+// it never succeeds (a later ErrLost may be the work of an earlier try
+// whose reply was lost). It is for cleanups that must not be given up at
+// the first transient error: a record left at the path names this
+// process, which lives on, so no one on this host would ever break it.
 func (l *Lock) retry(fn func() error) error {
 	first := fn()
 	if first == nil || permanent(first) {
@@ -43,11 +46,10 @@ func (l *Lock) retry(fn func() error) error {
 	// Backoff from 1 ms, whatever PollMin says (it may be long, for a
 	// holder), to at most PollMax or 100 ms.
 	delay, hi := time.Millisecond, min(max(l.cfg.PollMax, time.Millisecond), 100*time.Millisecond)
-	for start := time.Now(); time.Since(start) < max(l.cfg.StaleAfter, 2*l.cfg.Grace); {
+	for start, err := time.Now(), first; time.Since(start) < l.retryFor(err); {
 		time.Sleep(delay/2 + rand.N(delay/2+1))
 		delay = min(2*delay, hi)
-		err := fn()
-		if err == nil {
+		if err = fn(); err == nil {
 			return nil
 		}
 		if permanent(err) {
@@ -55,6 +57,14 @@ func (l *Lock) retry(fn func() error) error {
 		}
 	}
 	return first
+}
+
+// retryFor is how long retry goes on after a try failed with err.
+func (l *Lock) retryFor(err error) time.Duration {
+	if l.transient(err) {
+		return l.guardLease()
+	}
+	return max(l.cfg.StaleAfter, 2*l.cfg.Grace)
 }
 
 // permanent reports errors a retry cannot mend: the hold is lost, the

@@ -117,7 +117,7 @@ func (l *Lock) RLock(ctx context.Context) error {
 			l.installShared(h)
 			return nil
 		}
-		if ctx.Err() != nil || !l.transient(err) {
+		if ctx.Err() != nil || !l.lookAgain(ws, err) {
 			return l.ctxOr(ctx, "rlock", err)
 		}
 		// P6: the client cannot reach its server for now; look again.

@@ -20,6 +20,7 @@ type waitState struct {
 	gdelay    time.Duration // the same, waiting for a breaker guard
 	quick     int           // tries in a row that were not blocked
 	try       bool          // TryLock: cleanups are waited for briefly (tryCleanup)
+	notLock   time.Time     // when a try first found P not a lock's, on a network filesystem
 
 	// Wake-ups other than polling (notify_linux.go), set up once a wait
 	// begins, undone by stop.

@@ -34,7 +34,7 @@ func TestCluster(t *testing.T) {
 	t.Run("kill", func(t *testing.T) { takeover(t, c, "kill", faultKill) })
 	t.Run("stop", func(t *testing.T) { takeover(t, c, "stop", faultStop) })
 	t.Run("chaos", func(t *testing.T) { testChaos(t, c, "chaos") })
-	t.Run("restart", func(t *testing.T) { testServerRestart(t, c) })
+	t.Run("restart", func(t *testing.T) { testServerRestart(t, c, "restart") })
 	t.Run("partition", func(t *testing.T) { takeover(t, c, "partition", faultPartition) })
 	t.Run("crash", func(t *testing.T) { takeover(t, c, "crash", faultCrash) }) // kills B: last
 	measured.write(t, c)

@@ -1,6 +1,7 @@
 package vmtest
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -104,13 +105,14 @@ func counterRun(t *testing.T, c *Cluster, m Mount, kind, tag string, n int) {
 	}
 	// A helper that failed took fewer holds: count those it reported.
 	out, _, _, err := c.Run(A, time.Minute, "cat", counter)
-	if got, want := strings.TrimSpace(out), strconv.Itoa(holds); err != nil || got != want {
-		t.Errorf("%s: counter %q after %s holds (%v): updates lost", name, got, want, err)
+	got, perr := strconv.Atoi(strings.TrimSpace(out))
+	if err != nil || perr != nil || got != holds {
+		t.Errorf("%s: counter %q after %d holds (%v): updates lost", name, strings.TrimSpace(out), holds, errors.Join(err, perr))
 	}
 	if tag == "counter" && m.Default {
 		measured.addCounter(m.Name, kind, 2*n, time.Since(begin))
 	}
-	t.Logf("%s: %d holds (%d exclusive), %d distinct tokens, counter %s, %v", name, 2*n, holds, len(seen), strings.TrimSpace(out),
+	t.Logf("%s: %d holds (%d exclusive), %d distinct tokens, counter %d, %v", name, 2*n, holds, len(seen), got,
 		time.Since(begin).Round(100*time.Millisecond))
 }
 

@@ -151,13 +151,24 @@ func counter(c config) {
 	}
 }
 
-// bump adds one to the number in file and returns the new value.
+// bump adds one to the number in file and returns the new value. It
+// writes in place, fixed-width, in one write and without truncating: a
+// SIGKILL between os.WriteFile's truncation and its write left an empty
+// counter (chaos on SMB).
 func bump(file string) (int, error) {
 	v, err := readCounter(file)
 	if err != nil {
 		return 0, err
 	}
-	return v + 1, os.WriteFile(file, []byte(strconv.Itoa(v+1)+"\n"), 0o644)
+	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	if err != nil {
+		return 0, err
+	}
+	_, err = f.WriteAt([]byte(fmt.Sprintf("%020d\n", v+1)), 0)
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return v + 1, err
 }
 
 // steady reads the counter twice, 20 ms apart: a writer holding the lock
