@@ -3,6 +3,7 @@ package lockcore
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"time"
 
@@ -114,12 +115,20 @@ func (r *releaser) checkAndRetire(deadline time.Time) error {
 		return nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return &LostError{Reason: "the lock was removed"}
+		return r.lost("the lock was removed", err)
 	}
 	if err != nil {
 		return notOurs(err)
 	}
 	return lostTo(o, perr)
+}
+
+// lost is a release's LostError, with what was found and how long ago the
+// hold last proved itself (a lapse explains a loss; no lapse points at
+// the filesystem).
+func (r *releaser) lost(reason string, found error) *LostError {
+	ago := r.l.cfg.Clock.Now().Sub(r.h.lastBeat).Round(time.Millisecond)
+	return &LostError{Reason: fmt.Sprintf("%s (%v; the hold last proved itself %v before, lease %v)", reason, found, ago, r.l.cfg.StaleAfter)}
 }
 
 // retiredBefore reports whether an earlier try's R2 did move the record
@@ -158,7 +167,7 @@ func (r *releaser) retire(deadline time.Time) error {
 		return err
 	}
 	if !ok {
-		return &LostError{Reason: "the lock changed hands while being released"}
+		return r.lost("the lock changed hands while being released", errors.New("the rename found nothing at the path"))
 	}
 	if r.h.shared {
 		r.left = true

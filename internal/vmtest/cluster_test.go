@@ -10,8 +10,9 @@ import (
 // the harness's own (hosts, mounts, visibility across clients, fault
 // injection), then dotlock's two-host suite on each real filesystem:
 // exclusion and tokens under contention (counter_test.go), a live holder
-// kept while the other host's clock jumps, takeovers after a SIGKILL, a
-// SIGSTOP, a cut link and a host crash (takeover_test.go), a server
+// kept while the other host's clock jumps, a release's handoff latency,
+// takeovers after a SIGKILL, a SIGSTOP, a cut link and a host crash
+// (takeover_test.go), a server
 // restart mid-run (server_test.go), the job queue across hosts, the
 // mount options' claims (options_test.go) and the lock+unlock floors.
 //
@@ -31,6 +32,7 @@ func TestCluster(t *testing.T) {
 	t.Run("floor", func(t *testing.T) { testFloor(t, c) })
 	t.Run("jobqueue", func(t *testing.T) { testJobQueue(t, c) })
 	t.Run("live", func(t *testing.T) { testLiveHolder(t, c) })
+	t.Run("handoff", func(t *testing.T) { takeover(t, c, "handoff", faultRelease) })
 	t.Run("kill", func(t *testing.T) { takeover(t, c, "kill", faultKill) })
 	t.Run("stop", func(t *testing.T) { takeover(t, c, "stop", faultStop) })
 	t.Run("chaos", func(t *testing.T) { testChaos(t, c, "chaos") })

@@ -167,14 +167,14 @@ func (p *Proc) Exited() bool {
 	return err == nil
 }
 
-// Stacks returns the kernel stacks of the command's threads, for a report
-// on a command that hangs.
+// Stacks returns the kernel stacks of the command's threads and its open
+// files, for a report on a command that hangs.
 func (p *Proc) Stacks() string {
 	pid, err := p.PID()
 	if err != nil {
 		return err.Error()
 	}
 	out, errOut, _, err := p.c.Run(p.Host, 30*time.Second, "sh", "-c",
-		fmt.Sprintf("for t in /proc/%d/task/*; do echo \"== $t $(cat $t/comm) $(cat $t/wchan)\"; cat $t/stack; done", pid))
+		fmt.Sprintf("for t in /proc/%d/task/*; do echo \"== $t $(cat $t/comm) $(cat $t/wchan)\"; cat $t/stack; done; echo '== open files'; ls -l /proc/%d/fd", pid, pid))
 	return fmt.Sprintf("%s%s%v", out, errOut, err)
 }

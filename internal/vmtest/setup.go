@@ -29,6 +29,9 @@ var Mounts = []Mount{
 	{"nfs3-nocache", "/mnt/nfs3-nocache", "nfs", ServerIP + ":/export", "vers=3,actimeo=0,lookupcache=none,nosharecache", false},
 	{"nfs42-nocache", "/mnt/nfs42-nocache", "nfs", ServerIP + ":/", "vers=4.2,actimeo=0,lookupcache=none,nosharecache", false},
 	{"smb-nocache", "/mnt/smb-nocache", "cifs", "//" + ServerIP + "/export", "vers=3.1.1,cache=none,actimeo=0,nosharesock", false},
+	// What the README asks for where processes on SMB may be SIGKILLed:
+	// no leases, so none is left behind by a killed open (chaos_test.go).
+	{"smb-nolease", "/mnt/smb-nolease", "cifs", "//" + ServerIP + "/export", "vers=3.1.1,nolease,nosharesock", false},
 }
 
 // serverScript exports a tmpfs at /export over NFS (v3 at /export, v4 at

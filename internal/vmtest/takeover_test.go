@@ -40,9 +40,17 @@ type fault struct {
 	do, heal func(t *testing.T, c *Cluster, holders []*holder)
 	lost     bool // the holders live on and must learn they lost
 	hostGone bool // the holders' host stops answering the server
+	released bool // the holders release (no fault: a handoff)
 }
 
 var (
+	// Not a fault: the handoff latency of a release, measured the same way.
+	faultRelease = fault{name: "release", holder: A, released: true,
+		do: func(t *testing.T, c *Cluster, hs []*holder) {
+			for _, h := range hs {
+				h.Release()
+			}
+		}}
 	faultKill = fault{name: "SIGKILL", holder: A,
 		do: func(t *testing.T, c *Cluster, hs []*holder) { signalAll(t, c, hs, "KILL") }}
 	faultStop = fault{name: "SIGSTOP", holder: A, lost: true,
@@ -161,6 +169,10 @@ func checkOldHolder(t *testing.T, name string, h *holder, f fault) {
 		}
 		if out := h.finish(t); !strings.Contains(out, "unlock lost") {
 			t.Errorf("%s: the old holder's Unlock: %s; want ErrLost", name, out)
+		}
+	case f.released:
+		if out := h.finish(t); !strings.Contains(out, "unlock ok") {
+			t.Errorf("%s: the holder's Unlock: %s; want ok", name, out)
 		}
 	case f.holder == A:
 		if _, _, exit, err := h.Wait(time.Minute); err != nil || exit != 128+9 {
