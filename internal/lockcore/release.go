@@ -101,7 +101,7 @@ func (r *releaser) try() error {
 		l.kind.handOn()
 	}
 	r.failed = r.failed || err != nil
-	return err
+	return r.withLapse(err)
 }
 
 // checkAndRetire is R1 then R2: the record at the path must be ours.
@@ -115,7 +115,7 @@ func (r *releaser) checkAndRetire(deadline time.Time) error {
 		return nil
 	}
 	if errors.Is(err, fs.ErrNotExist) {
-		return r.lost("the lock was removed", err)
+		return &LostError{Reason: "the lock was removed (" + err.Error() + ")"}
 	}
 	if err != nil {
 		return notOurs(err)
@@ -123,12 +123,16 @@ func (r *releaser) checkAndRetire(deadline time.Time) error {
 	return lostTo(o, perr)
 }
 
-// lost is a release's LostError, with what was found and how long ago the
-// hold last proved itself (a lapse explains a loss; no lapse points at
-// the filesystem).
-func (r *releaser) lost(reason string, found error) *LostError {
-	ago := r.l.cfg.Clock.Now().Sub(r.h.lastBeat).Round(time.Millisecond)
-	return &LostError{Reason: fmt.Sprintf("%s (%v; the hold last proved itself %v before, lease %v)", reason, found, ago, r.l.cfg.StaleAfter)}
+// withLapse adds to a LostError how long before the hold last proved
+// itself, against the lease: a lapse explains the loss (its heartbeat
+// could not reach the filesystem in time); none points at the filesystem.
+func (r *releaser) withLapse(err error) error {
+	var le *LostError
+	if errors.As(err, &le) {
+		ago := r.l.cfg.Clock.Now().Sub(r.h.lastBeat).Round(time.Millisecond)
+		le.Reason += fmt.Sprintf(" (the hold last proved itself %v before; lease %v)", ago, r.l.cfg.StaleAfter)
+	}
+	return err
 }
 
 // retiredBefore reports whether an earlier try's R2 did move the record
@@ -167,7 +171,7 @@ func (r *releaser) retire(deadline time.Time) error {
 		return err
 	}
 	if !ok {
-		return r.lost("the lock changed hands while being released", errors.New("the rename found nothing at the path"))
+		return &LostError{Reason: "the lock changed hands while being released"}
 	}
 	if r.h.shared {
 		r.left = true

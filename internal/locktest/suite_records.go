@@ -604,6 +604,8 @@ func testLateRelease(t *testing.T, k Kind) {
 	err := l.Unlock()
 	if !errors.Is(err, lockcore.ErrLost) {
 		t.Errorf("Unlock after a pause past the lease, with a successor at the path = %v, want ErrLost", err)
+	} else if !strings.Contains(err.Error(), "last proved itself") {
+		t.Errorf("Unlock's ErrLost %q does not say when the hold last proved itself (a lapse explains a loss)", err)
 	}
 	if got := e.readRecord(); !bytes.Equal(got, succ) {
 		t.Fatalf("the late release disturbed the successor's lock; the path now holds %q", got)
