@@ -249,11 +249,7 @@ func TestReplacedAtCheckNotLeftBehind(t *testing.T) {
 func TestUnreachableIsRetriedShared(t *testing.T) {
 	f := MountT(t, Options{})
 	l := lockKinds[1].newIn(t, f, "shared")
-	rw := l.(interface {
-		TryRLock() error
-		RLock(context.Context) error
-		RUnlock() error
-	})
+	rw := l.(*dotlock.RWMutex)
 	f.Set(1, Rule{Op: OpCreate, Name: "x.lock.break", Errno: syscall.EAGAIN, Times: 1})
 	var le *dotlock.LockedError
 	if err := rw.TryRLock(); !errors.As(err, &le) || le.Cause != dotlock.Unreachable {

@@ -114,10 +114,7 @@ func TestReleaseReplyLost(t *testing.T) {
 func TestRUnlockFinishesGroupChange(t *testing.T) {
 	f := MountT(t, Options{})
 	l := lockKinds[1].newIn(t, f, "shared-left")
-	rw := l.(interface {
-		TryRLock() error
-		RUnlock() error
-	})
+	rw := l.(*dotlock.RWMutex)
 	if err := rw.TryRLock(); err != nil {
 		t.Fatal(err)
 	}
@@ -140,5 +137,40 @@ func TestRUnlockFinishesGroupChange(t *testing.T) {
 	}
 	if err := w.Unlock(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestReplacedAtReleaseNotLost: R1 reads the record back; an SMB client's
+// EINVAL there says only that it holds an older file once at this name
+// (as at A6 and B1), not that ours is gone. The release looks again — it
+// used to report ErrLost and walk away from a record naming this live
+// process, which then blocked every try on this host.
+func TestReplacedAtReleaseNotLost(t *testing.T) {
+	f := MountT(t, Options{})
+	for _, c := range lockKinds {
+		t.Run(c.kind, func(t *testing.T) {
+			l := c.newIn(t, f, c.kind+"-r1")
+			if err := l.TryLock(); err != nil {
+				t.Fatal(err)
+			}
+			f.Set(1, Rule{Op: OpOpen, Name: recordName[c.kind], Errno: syscall.EINVAL, Times: 2})
+			defer f.Clear()
+			if err := l.Unlock(); err != nil {
+				t.Fatalf("Unlock with EINVAL from R1's read: %v (faults: %v)", err, f.Faults())
+			}
+			if len(f.Faults()) == 0 {
+				t.Fatalf("no fault fired: the test did not test")
+			}
+			next, err := c.open(filepath.Join(f.Mount, c.kind+"-r1", "x.lock"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := next.TryLock(); err != nil {
+				t.Fatalf("TryLock after the release: %v", err)
+			}
+			if err := next.Unlock(); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

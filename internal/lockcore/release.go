@@ -114,6 +114,12 @@ func (r *releaser) checkAndRetire(deadline time.Time) error {
 	if r.failed && r.retiredBefore() {
 		return nil
 	}
+	if undecidedGone(err) && !r.l.lapsed(r.h, r.l.cfg.Clock.Now()) {
+		// An SMB client's EINVAL: it holds an older file once at this
+		// name. Within the lease no one may have taken ours: look again
+		// (past it, a takeover is what EINVAL most likely means).
+		return err
+	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return &LostError{Reason: "the lock was removed (" + err.Error() + ")"}
 	}
