@@ -49,7 +49,11 @@ func WithGrace(d time.Duration) Option {
 
 // WithPoll sets the shortest and longest wait between tries while blocked
 // (default 1 ms, and 50 ms or a tenth of the lease if that is shorter, but
-// not under lo): waiters back off, with jitter, from lo to hi.
+// not under lo): waiters back off, with jitter, from lo to hi. A lock
+// file's waiter on a network filesystem backs off to 10 ms at most, as
+// most of its tries there are one exclusive create; and of the waiters of
+// one host for one lock file only one tries at that pace, the others
+// once per heartbeat period or hi (docs/PROTOCOL.md, W6).
 func WithPoll(lo, hi time.Duration) Option {
 	return option(func(c *config.Config) { c.PollMin, c.PollMax = lo, hi })
 }

@@ -18,6 +18,9 @@
  *                        counts, so it is safe; H3 is what lets it count)
  *   BUG_LAST_PLUS0       A3 reuses P.last's token instead of adding one
  *   BUG_NO_LEASE         a remote holder's lease never lapses (liveness)
+ * ORIG_LOSS: H1 and R1 call a hold lost at once when its record is not at
+ * P, rather than deciding under the guard (a guard holder may have it
+ * aside for a moment, to put it back: a false loss, not a safety bug).
  * ORIG_BEAT, ORIG_REL, ORIG_GUARD model lock.go as it was before the bugs
  * this model found were fixed (H2 and R1 trusted a clock read taken before
  * them; B1 did not verify its guard, and B2 never judged a guard whose
@@ -306,7 +309,14 @@ H:	/* beat: now; lapsed? */
 	};
 H1:	/* is the record at P still ours? */
 	if
+#ifndef ORIG_LOSS
+	:: P.f != myf[me] && !guarded -> /* H1g: decide under the guard (a guard
+		 * holder may have it aside, to put it back) */
+		why = W_BEAT; goto B1
+	:: P.f != myf[me] && guarded -> printf("MSC: p%d H1 lost\n", me); res = 1; goto Hend
+#else
 	:: P.f != myf[me] -> printf("MSC: p%d H1 lost\n", me); res = 1; goto Hend
+#endif
 	:: else
 	fi;
 H2:	/* write the next heartbeat through our own file */
@@ -359,7 +369,13 @@ REL:	/* Unlock: now; lapsed? */
 R1:	/* the record at P must be ours */
 	atomic {
 		if
+#ifndef ORIG_LOSS
+		:: P.f != myf[me] && !guarded -> /* R1g: decide under the guard */
+			nopause[me] = 0; why = W_REL; goto B1
+		:: P.f != myf[me] && guarded -> nopause[me] = 0; res = 1; goto Rend
+#else
 		:: P.f != myf[me] -> nopause[me] = 0; res = 1; goto Rend
+#endif
 		:: else
 		fi;
 #ifndef ORIG_REL

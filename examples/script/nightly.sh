@@ -16,7 +16,7 @@
 #   15 2 * * *  /opt/jobs/nightly.sh /shared/nightly
 #
 # DIR holds input/ (the data), work/, report/ and the locks. dotlock must be
-# on PATH (go install ./cmd/dotlock), or named by $DOTLOCK.
+# on PATH (CGO_ENABLED=0 go install ./cmd/dotlock), or named by $DOTLOCK.
 
 set -eu
 DOTLOCK=${DOTLOCK:-dotlock}

@@ -72,6 +72,7 @@ func (l *Lock) Lock(ctx context.Context) error {
 	}
 	ws := l.newWaitState()
 	defer ws.stop()
+	ws.netOK = l.netWaits()
 	l.kind.yield(ctx)
 	var last string
 	for {
@@ -101,7 +102,7 @@ func (l *Lock) Lock(ctx context.Context) error {
 			l.install(h)
 			return nil
 		}
-		if blk != nil {
+		if blk != nil && !ws.takeProbed() {
 			// A lock file announces itself and waits here (W4); a lock
 			// directory waits in line and in the queue (S2).
 			h, retry, err := l.kind.blocked(ctx, ws, blk, &last)
@@ -148,7 +149,12 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 	}
 	if held {
 		// A2: someone (perhaps we, through a lost reply) has the path.
+		if ws.probeOK() {
+			ws.net.probed = true // W6: as last seen
+			return nil, ws.net.seen, nil
+		}
 		blk, err := l.inspect(ctx, ws)
+		ws.looked(blk)
 		return nil, blk, err
 	}
 	return l.complete(ctx, ws, e)

@@ -2,7 +2,7 @@
 // lockdir: acquisition with backoff and wake-ups, the breaker guard, the
 // heartbeat, fencing tokens and checked release, written once over the Store
 // primitive. docs/PROTOCOL.md explains it; the step names there (A1..A6,
-// B1..B5, H1..H3, R1..R3, S1..S6, W1..W5) appear in the comments here, and
+// B1..B5, H1..H3, R1..R3, S1..S6, W1..W6) appear in the comments here, and
 // label the steps of its model, docs/model/dotlock.pml (which splits some:
 // A1lost, B1w, B1v, B2, B4tmp; "model: X" below names them).
 //
@@ -14,6 +14,7 @@
 //	wait.go         a waiter's state, wake-ups and backoff (W1..W3)
 //	handoff.go      P.want and the releaser's yield (W4)
 //	line.go         the process's line for a lock directory (W5)
+//	hostline.go     the host's line for a lock file on a network filesystem (W6)
 //	judge.go        judging the record at the path, breaking it (B3, B4)
 //	guard.go        the breaker guard P.break (B1, B2, B5, A5)
 //	heartbeat.go    the heartbeat (H1..H3)

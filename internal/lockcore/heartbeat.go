@@ -103,7 +103,15 @@ func (l *Lock) beat(h *hold) error {
 		return nil
 	}
 	if !l.lapsed(h, now) {
-		return prove(h.lastBeat.Add(l.cfg.StaleAfter / 2))
+		err := prove(h.lastBeat.Add(l.cfg.StaleAfter / 2))
+		if !errors.Is(err, ErrLost) {
+			return err
+		}
+		// Within the lease no one takes a live hold: a record found gone
+		// or not ours may be in a guard holder's hands for a moment (an
+		// acquirer giving its entry up, B4, a group's change: each moves
+		// what is at the path and puts back what is not its own). Decide
+		// under the guard, once they are done (model: H1g).
 	}
 	// H3: after a lapse, prove the hold under the breaker guard, so that
 	// no breaker that judged the lease lapsed is still at work.

@@ -90,6 +90,15 @@ func (r *releaser) try() error {
 		} else {
 			err = r.checkAndRetire(deadline) // reads the record, to name who has it if not us
 		}
+		if errors.Is(err, ErrLost) {
+			// Within the lease no one takes a live hold; a record found
+			// gone or not ours may be in a guard holder's hands for a
+			// moment (an acquirer giving its entry up, B4, a group's
+			// change: each moves what is at the path, reads it, and puts
+			// back what is not its own). Decide under the guard, once they
+			// are done (model: R1g).
+			err = errGuardBusy
+		}
 	}
 	r.proven = false
 	if errors.Is(err, errGuardBusy) {

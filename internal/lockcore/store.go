@@ -1,6 +1,7 @@
 package lockcore
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -143,13 +144,41 @@ func readRecordFileFlags(name string, extra int) ([]byte, fs.FileInfo, error) {
 	if !st.Mode().IsRegular() {
 		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.Mode())}}
 	}
-	b, err := io.ReadAll(io.LimitReader(f, stale.MaxRecordSize+1))
+	b, err := readFew(f)
 	if err != nil {
 		return nil, nil, goneErr(err) // an *fs.PathError naming the file
 	}
 	b, err = vetRecord(name, b, func() string { return ownedBy(st.Sys()) })
 	return b, st, err
 }
+
+// readFew reads at most MaxRecordSize+1 bytes of a record file in as few
+// reads as it can: on a network filesystem with direct I/O each read is a
+// round trip, and io.ReadAll's growing buffer took three for a padded
+// record, and a fourth to see the end. A read that comes back short with a
+// record's last line at its end is taken for the whole file: a regular
+// file reads short only at its end, and Parse ignores what follows "end".
+func readFew(r io.Reader) ([]byte, error) {
+	buf := make([]byte, stale.MaxRecordSize+1)
+	n := 0
+	for n < len(buf) {
+		m, err := r.Read(buf[n:])
+		n += m
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, err
+		}
+		if m > 0 && n < len(buf) && bytes.HasSuffix(buf[:n], recordEnd) {
+			break
+		}
+	}
+	return buf[:n], nil
+}
+
+// recordEnd is how every record ends (package stale).
+var recordEnd = []byte("\nend\n")
 
 // ErrNotRecord says that something other than a record file stands where a
 // record should be: a symlink (never followed), a FIFO, a directory, a file

@@ -3,6 +3,7 @@
 package lockcore
 
 import (
+	"bytes"
 	"io/fs"
 	"os"
 	"sync"
@@ -158,6 +159,9 @@ func readRecordFD(fd int, name string, trustSize bool, owner *int) ([]byte, erro
 		n += m
 		if trustSize && int64(n) == st.Size {
 			break
+		}
+		if n < len(buf) && bytes.HasSuffix(buf[:n], recordEnd) {
+			break // as readFew: a short read that ends a record is all of it
 		}
 		if n == len(buf) && len(buf) <= stale.MaxRecordSize {
 			// Grew since fstat: read on, up to the bound.

@@ -27,6 +27,9 @@ type waitState struct {
 	watched bool         // changes at the path wake this waiter
 	exits   map[int]bool // local holders whose exit wakes this waiter
 	stops   []func()
+
+	netOK bool     // W6 applies: a lock file on a network filesystem (Lock only)
+	net   *netWait // its state, once blocked
 }
 
 func (l *Lock) newWaitState() *waitState { return &waitState{l: l} }
@@ -80,10 +83,19 @@ func (ws *waitState) pause(ctx context.Context, woken <-chan struct{}, retryNow 
 		}
 	}
 	ws.quick = 0
+	if !retryNow && ws.net != nil {
+		if line := ws.hostLineFor(); line != nil && !line.head {
+			return ws.awaitTurn(ctx, line, woken)
+		}
+	}
+	hi := cfg.PollMax
+	if ws.net != nil {
+		hi = min(hi, probeMax)
+	}
 	if ws.delay == 0 {
-		ws.delay = cfg.PollMin
+		ws.delay = min(cfg.PollMin, hi)
 	} else {
-		ws.delay = min(ws.delay*2, cfg.PollMax)
+		ws.delay = min(ws.delay*2, hi)
 	}
 	d := ws.delay/2 + rand.N(ws.delay/2+1)
 	t := time.NewTimer(d)
@@ -93,6 +105,7 @@ func (ws *waitState) pause(ctx context.Context, woken <-chan struct{}, retryNow 
 		return ctx.Err()
 	case <-woken:
 		ws.delay = 0
+		ws.wokeUp()
 		return nil
 	case <-t.C:
 		return nil

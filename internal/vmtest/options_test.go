@@ -82,18 +82,31 @@ func testFloor(t *testing.T, c *Cluster) {
 			continue
 		}
 		med := map[string]float64{}
+		calls := map[string]string{}
 		for _, line := range strings.Split(out, "\n") {
 			var name string
 			var ns, p90 float64
 			if n, _ := fmt.Sscanf(line, "floor %s %g %g", &name, &ns, &p90); n == 3 {
 				med[name] = ns / 1e6
 			}
+			if rest, ok := strings.CutPrefix(line, "calls "); ok {
+				name, detail, _ := strings.Cut(rest, " ")
+				calls[name] = detail
+			}
 		}
-		if len(med) != 5 {
+		if len(med) != 5 || len(calls) != 5 {
 			t.Errorf("%s: floor output: %s", m.Name, out)
 			continue
 		}
-		measured.addFloor(m.Name, med)
+		for name, detail := range calls {
+			// Nothing counted means the client's statistics were not
+			// found: the row would claim a free lock.
+			if total, _, _ := strings.Cut(detail, " "); total == "0.0" {
+				t.Errorf("%s: %s: no server calls counted: %s", m.Name, name, out)
+			}
+		}
+		measured.addFloor(m.Name, med, calls)
+		t.Logf("calls per round on %s: %v", m.Name, calls)
 		t.Logf("floor %s: O_EXCL %.1f ms, mkdir %.1f ms; lockfile %.1f ms (%.1f× O_EXCL), lockdir %.1f ms (%.1f× mkdir), shared %.1f ms (%.1f× mkdir)",
 			m.Name, med["excl"], med["mkdir"], med["lockfile"], med["lockfile"]/med["excl"],
 			med["lockdir"], med["lockdir"]/med["mkdir"], med["lockdir-shared"], med["lockdir-shared"]/med["mkdir"])

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -15,6 +16,7 @@ import (
 // bench/RESULTS.md (bench/netfs.md, which the bench driver includes).
 var measured = &report{
 	floor:    map[string]map[string]float64{},
+	calls:    map[string]map[string]string{},
 	counter:  map[string][2]float64{},
 	takeover: map[string]map[string]time.Duration{},
 }
@@ -22,14 +24,16 @@ var measured = &report{
 type report struct {
 	mu       sync.Mutex
 	floor    map[string]map[string]float64       // mount: what: median ms
+	calls    map[string]map[string]string        // mount: what: "TOTAL OP=N ..." per round
 	counter  map[string][2]float64               // mount/kind: holds, seconds
 	takeover map[string]map[string]time.Duration // fault: mount/kind: time
 }
 
-func (r *report) addFloor(mount string, med map[string]float64) {
+func (r *report) addFloor(mount string, med map[string]float64, calls map[string]string) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.floor[mount] = med
+	r.calls[mount] = calls
 }
 
 func (r *report) addCounter(mount, kind string, holds int, d time.Duration) {
@@ -102,6 +106,21 @@ func (r *report) markdown(c *Cluster) string {
 	row("lockfile lock+unlock (× O_EXCL floor)", floor("lockfile", "excl"))
 	row("lockdir lock+unlock (× mkdir floor)", floor("lockdir", "mkdir"))
 	row("lockdir RLock+RUnlock (× mkdir floor)", floor("lockdir-shared", "mkdir"))
+	callsRow := func(what, against string) func(Mount) string {
+		return func(m Mount) string {
+			n, _ := strconv.ParseFloat(firstField(r.calls[m.Name][what]), 64)
+			f, _ := strconv.ParseFloat(firstField(r.calls[m.Name][against]), 64)
+			if n == 0 || f == 0 {
+				return ""
+			}
+			return fmt.Sprintf("%.0f (%.1f×)", n, n/f)
+		}
+	}
+	row("server calls per O_EXCL create + write + close + unlink (floor)", callsRow("excl", "excl"))
+	row("server calls per mkdir + owner file + rmdir (floor)", callsRow("mkdir", "mkdir"))
+	row("server calls per lockfile lock+unlock (× O_EXCL floor's)", callsRow("lockfile", "excl"))
+	row("server calls per lockdir lock+unlock (× mkdir floor's)", callsRow("lockdir", "mkdir"))
+	row("server calls per lockdir RLock+RUnlock (× mkdir floor's)", callsRow("lockdir-shared", "mkdir"))
 	for _, kind := range []string{"file", "dir", "shared"} {
 		row(fmt.Sprintf("cross-host handoffs/s, %s: A and B take turns on one lock, holds per second (ms per hold and handoff)", kind), func(m Mount) string {
 			v, ok := r.counter[m.Name+"/"+kind]
@@ -134,6 +153,22 @@ func (r *report) markdown(c *Cluster) string {
 			return strings.Join(parts, ", ") + " s"
 		})
 	}
+	w("\nServer calls: what the client sent per round, counted by the client itself across 20 rounds (NFS: per-op RPCs in `/proc/self/mountstats`; SMB: commands in `/proc/fs/cifs/Stats`), the busiest first:\n\n")
+	w("| mount | round | calls | by operation |\n| --- | --- | ---: | --- |\n")
+	for _, m := range mounts {
+		for _, what := range []string{"excl", "mkdir", "lockfile", "lockdir", "lockdir-shared"} {
+			total, ops, _ := strings.Cut(r.calls[m.Name][what], " ")
+			if total != "" {
+				w("| %s | %s | %s | %s |\n", m.Name, what, total, ops)
+			}
+		}
+	}
 	w("\nHandoffs: 10 + 10 holds from A and B at once, each hold reading and rewriting a counter; the rate includes starting the two processes. Takeovers: from the moment the test asked for the fault (SIGKILL or SIGSTOP of A's holder, A's link cut, B's VM killed) to the other host's hold, with the other host waiting throughout. Handoff latency: the same, from the moment the test asked A's holders to release (they look for the request every 50 ms); B learns of a release only by polling.\n")
 	return b.String()
+}
+
+// firstField is s up to its first space.
+func firstField(s string) string {
+	f, _, _ := strings.Cut(s, " ")
+	return f
 }

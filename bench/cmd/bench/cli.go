@@ -109,3 +109,17 @@ func buildDotlock(root, dir string) (string, string, error) {
 	}
 	return out, static, nil
 }
+
+// cliOf is the median wall time of the command line called name.
+func cliOf(f *FSResults, name string) time.Duration {
+	for _, c := range f.CLI {
+		if c.Name == name && c.Err == nil && len(c.Times) > 0 {
+			return c.Median()
+		}
+	}
+	return 0
+}
+
+func cliWhy(*Results) string {
+	return "A Go program starts its runtime first (section 5's `dotlock --help` row); a dynamically linked build also loads the C library, which the command does not need (`CGO_ENABLED=0`, as the README's install line builds it). Beyond the start, dotlock reads its own process's start time and boot ID for the record, and starts the command through os/exec, which checks once per process that pidfds work (one more short-lived child)."
+}

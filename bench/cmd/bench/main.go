@@ -133,7 +133,11 @@ func main() {
 	}
 	if pair != nil {
 		res.Sys.FSTypes[pair.A] = "fuse.sshfs: one directory exported by sshd on 127.0.0.1, mounted twice (" + pair.B + ") with " + pair.opts
-		frs = append(frs, &FSResults{Dir: pair.A, Alt: pair.B, Type: res.Sys.FSTypes[pair.A]})
+		fr := &FSResults{Dir: pair.A, Alt: pair.B, Type: res.Sys.FSTypes[pair.A]}
+		if fr.counter, err = pair.startCounting(); err != nil {
+			res.Skipped = append(res.Skipped, "requests per lock+unlock on sshfs: "+err.Error())
+		}
+		frs = append(frs, fr)
 	}
 	for _, fr := range frs {
 		res.FS = append(res.FS, fr)
@@ -209,6 +213,13 @@ func scenario1(cfg config, res *Results, fr *FSResults) {
 	if res.HavePython {
 		fr.Uncontended = append(fr.Uncontended, uncontendedProc(pyImpl("soft", time.Millisecond, ""), fr.Dir, 5, ops))
 		fr.Uncontended = append(fr.Uncontended, uncontendedProc(pyImpl("flock", time.Millisecond, ""), fr.Dir, 5, ops))
+	}
+	if fr.counter != nil {
+		for _, name := range benchUncontended() {
+			if fr.Excluded[name] == "" && name != "flock" { // flock(2) is local to a mount: no requests
+				fr.Calls = append(fr.Calls, fr.counter.count(name, 20))
+			}
+		}
 	}
 }
 

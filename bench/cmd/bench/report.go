@@ -86,6 +86,9 @@ func render(res *Results) string {
 		}
 		w("\n")
 	}
+	for _, f := range res.FS {
+		renderCalls(w, f)
+	}
 	w("What each does: ")
 	var abouts []string
 	for _, n := range benchUncontended() {

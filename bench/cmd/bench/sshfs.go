@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -24,6 +25,10 @@ type sshfsPair struct {
 	procs  []*exec.Cmd
 	mounts []string
 	opts   string
+
+	sshfs     string   // the sshfs binary
+	args      []string // its arguments before the mount point
+	mountOpts string   // its -o options
 }
 
 // startSSHFS needs root, sshd, sshfs, ssh-keygen, fusermount and /dev/fuse.
@@ -111,9 +116,9 @@ func startSSHFS() (*sshfsPair, error) {
 		"GlobalKnownHostsFile=/dev/null", "StrictHostKeyChecking=no", "BatchMode=yes",
 		"LogLevel=ERROR", "port=" + strconv.Itoa(port), s.opts,
 	}, ",")
+	s.sshfs, s.args, s.mountOpts = tools["sshfs"], []string{"-f", "-F", "/dev/null", "root@127.0.0.1:" + export}, opts
 	for i, m := range []string{s.A, s.B} {
-		if err := s.spawn(filepath.Join(dir, fmt.Sprintf("sshfs-%d.log", i)), tools["sshfs"], "-f", "-F", "/dev/null",
-			"root@127.0.0.1:"+export, m, "-o", opts); err != nil {
+		if err := s.spawn(filepath.Join(dir, fmt.Sprintf("sshfs-%d.log", i)), s.sshfs, append(slices.Clone(s.args), m, "-o", opts)...); err != nil {
 			return fail(err)
 		}
 	}

@@ -35,6 +35,9 @@ type FSResults struct {
 	Scale       []ScaleResult
 	CLI         []CLIResult
 	Slots       []SlotsResult
+	Calls       []CallsResult // requests to the server per lock+unlock (sshfs)
+
+	counter *callCounter // counts the server's requests, where it can
 }
 
 // Dirs are the views of the filesystem: the mount, and a second one.

@@ -18,6 +18,7 @@ import (
 // "bench worker MODE SPEC ARGS...":
 //
 //	contend SPEC LOCK COUNTER ID OUT -> "ready"; stdin "go END_NS"; loop; "done N"
+//	rounds SPEC LOCK N               -> N+1 rounds of lock+unlock, silently
 //	hold SPEC LOCK                   -> "held"; then sleeps until killed
 //	wait SPEC LOCK TIMEOUT           -> "ready"; "acquired MONO_NS" or "timeout"
 //	slots SPEC DIR HOLD OUT          -> "ready"; stdin "go END_NS"; loop; "done N"
@@ -63,6 +64,23 @@ func worker(args []string) error {
 			}
 		}
 		fmt.Println("ok")
+		return nil
+	case "rounds":
+		if len(args) != 4 {
+			return fmt.Errorf("usage: bench worker rounds SPEC LOCK N")
+		}
+		n, err := strconv.Atoi(args[3])
+		if err != nil {
+			return err
+		}
+		for range n + 1 { // one more: the first is not counted
+			if err := l.Lock(); err != nil {
+				return err
+			}
+			if err := l.Unlock(); err != nil {
+				return err
+			}
+		}
 		return nil
 	case "uncontended":
 		if len(args) != 5 {

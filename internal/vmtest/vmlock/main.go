@@ -22,7 +22,9 @@
 // taken within -wait exits 2 ("timeout after D").
 //
 // floor times n lock+unlock rounds of each package against the O_EXCL and
-// mkdir floors in directory D ("floor NAME MEDIAN_NS P90_NS").
+// mkdir floors in directory D ("floor NAME MEDIAN_NS P90_NS"), and what
+// one round sent the server ("calls NAME TOTAL OP=N ...": NFS RPCs or SMB
+// commands, per round).
 //
 // cat prints FILE; with -nodefer it first makes a byte-range lock request
 // on it (an unlock, fcntl F_SETLK, of a byte far beyond the data), as

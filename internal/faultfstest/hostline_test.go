@@ -1,0 +1,143 @@
+//go:build linux
+
+package faultfstest
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/lockfile"
+)
+
+// lookups counts the lookups of the lock's name that reach the
+// filesystem (with its caches off, every attempt's create, open and stat
+// of it) while n waiters wait for a held lock for a while.
+func lookups(t *testing.T, f *FS, path string, n int, wait time.Duration) int {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for range n {
+		l, err := lockfile.New(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := l.Lock(ctx); err != context.Canceled {
+				errs <- err
+			}
+		}()
+	}
+	f.Set(1, Rule{Op: OpLookup, Name: "x.lock", Action: Delay}) // counts them
+	time.Sleep(wait)
+	count := len(f.Faults())
+	f.Clear()
+	cancel()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatalf("a waiter's Lock returned %v, want context.Canceled", err)
+	}
+	return count
+}
+
+// holdFromBacking takes the lock through the backing directory, as a
+// holder on another client would: its release is not seen by this
+// client's change notification.
+func holdFromBacking(t *testing.T, f *FS, dir string) *dotlock.Mutex {
+	t.Helper()
+	h, err := lockfile.New(filepath.Join(f.Backing, dir, "x.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := h.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
+// TestHostLineBoundsLooks: on a network filesystem the waiters of one
+// host for one lock take turns at polling the server (W6). Six waiters
+// must not look much more often than one: each of the others looks only
+// once a heartbeat period (7.5 s by default).
+func TestHostLineBoundsLooks(t *testing.T) {
+	f := MountT(t, Options{})
+	if err := os.Mkdir(filepath.Join(f.Backing, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	holder := holdFromBacking(t, f, "d")
+	defer holder.Unlock()
+	path := filepath.Join(f.Mount, "d", "x.lock")
+	const wait = 1500 * time.Millisecond
+	one := lookups(t, f, path, 1, wait)
+	six := lookups(t, f, path, 6, wait)
+	t.Logf("lookups of the lock in %v: one waiter %d, six waiters %d", wait, one, six)
+	if one == 0 {
+		t.Fatal("a waiter did not look at the lock at all")
+	}
+	if six > 2*one {
+		t.Errorf("six waiters looked %d times where one looked %d: want at most twice one's (one poller per host)", six, one)
+	}
+}
+
+// TestHostLineStuckHead: a head that never looks (here: the test holds
+// its flock) delays the others by at most a heartbeat period, as each
+// then looks itself; a release this client does not see still reaches
+// them.
+func TestHostLineStuckHead(t *testing.T) {
+	f := MountT(t, Options{})
+	if err := os.Mkdir(filepath.Join(f.Backing, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	holder := holdFromBacking(t, f, "d")
+	path := filepath.Join(f.Mount, "d", "x.lock")
+	sum := sha256.Sum256([]byte(path))
+	lineDir := filepath.Join(os.TempDir(), "dotlock-lines-"+strconv.Itoa(os.Geteuid()))
+	if err := os.MkdirAll(lineDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	head, err := os.OpenFile(filepath.Join(lineDir, hex.EncodeToString(sum[:16])), os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer head.Close()
+	if err := syscall.Flock(int(head.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		t.Fatal(err)
+	}
+	const beat = 300 * time.Millisecond
+	l, err := lockfile.New(path, dotlock.WithStaleAfter(4*beat), dotlock.WithHeartbeat(beat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*beat)
+	defer cancel()
+	f.Set(1, Rule{Op: OpRead, Name: "x.lock", Action: Delay}) // counts the waiter's looks
+	defer f.Clear()
+	got := make(chan error, 1)
+	go func() { got <- l.Lock(ctx) }()
+	// Once the waiter has read the holder's record twice (its first
+	// look, and the look again once it watches the path), it is blocked
+	// and follows the stuck head. The holder leaves through the backing
+	// directory, unseen by this client.
+	for len(got) == 0 && len(f.Faults()) < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := holder.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("Lock behind a stuck head of its host's line: %v (want the lock within a heartbeat period or two)", err)
+	}
+	l.Unlock()
+}

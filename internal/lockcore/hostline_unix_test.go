@@ -1,0 +1,69 @@
+//go:build unix
+
+package lockcore
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+)
+
+// A host line's file lives in a directory only its user may enter: one
+// that others could write in (or a symlink planted at its name) could hold
+// a planted line's head for ever. Such a directory gives no line, and the
+// waiter polls as before.
+func TestHostLineNeedsPrivateDir(t *testing.T) {
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	dir := filepath.Join(tmp, "dotlock-lines-"+strconv.Itoa(os.Geteuid()))
+
+	f, ok := openHostLine("a")
+	if !ok {
+		t.Fatal("no line in a fresh private directory")
+	}
+	g, ok := openHostLine("a")
+	if !ok {
+		t.Fatal("no second place in the line")
+	}
+	if !f.tryLock() || g.tryLock() {
+		t.Fatal("the line's head is not exclusive")
+	}
+	f.close()
+	if !g.tryLock() {
+		t.Fatal("the head did not pass on when the first left")
+	}
+	g.close()
+
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := openHostLine("a"); ok {
+		t.Error("a line in a directory others may write")
+	}
+	if err := os.Chmod(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(filepath.Join(dir, "a"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := openHostLine("a"); ok {
+		t.Error("a line file others may open for writing")
+	}
+	if err := os.Symlink(filepath.Join(dir, "a"), filepath.Join(dir, "b")); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := openHostLine("b"); ok {
+		t.Error("a line through a symlink")
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+	elsewhere := t.TempDir()
+	if err := os.Symlink(elsewhere, dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := openHostLine("a"); ok {
+		t.Error("a line in a directory reached through a symlink")
+	}
+}
