@@ -15,9 +15,10 @@ type lineFile struct{ fd int }
 
 // openHostLine opens (making it if need be) the line file name in this
 // user's private directory of lines, $TMPDIR/dotlock-lines-UID, which
-// must be a real directory this user owns and no one else may enter: in
-// a directory others may write, a planted file could hold the head for
-// ever (and followers would look only once a heartbeat period).
+// must be a real directory this user owns and no one else may enter, on a
+// local filesystem: in a directory others may write, a planted file could
+// hold the head for ever (and followers would look only once a heartbeat
+// period).
 func openHostLine(name string) (lineFile, bool) {
 	uid := os.Geteuid()
 	dir := filepath.Join(os.TempDir(), "dotlock-lines-"+strconv.Itoa(uid))
@@ -29,7 +30,10 @@ func openHostLine(name string) (lineFile, bool) {
 		return lineFile{}, false
 	}
 	defer unix.Close(dfd)
-	if !privateTo(dfd, uid, unix.S_IFDIR) {
+	if !privateTo(dfd, uid, unix.S_IFDIR) || !localFS(dir) {
+		// A network filesystem's flock may go to its server's lock
+		// manager (NFS: NLM), or stay local to each client: either way
+		// not a line of this host's waiters.
 		return lineFile{}, false
 	}
 	fd, err := unix.Openat(dfd, name, unix.O_RDONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
@@ -54,12 +58,19 @@ func privateTo(fd, uid int, typ uint32) bool {
 	return mode&unix.S_IFMT == typ && int(st.Uid) == uid && mode&0o077 == 0
 }
 
-// tryLock takes the line's head if no one has it; it keeps it if it has.
+// tryLock takes the line's head if no one has it, and keeps it if it
+// has. Any answer but "taken" or "held by another" (ENOLCK, say) is
+// taken for the head: a waiter that cannot tell must not wait for a head
+// that may never be.
 func (f lineFile) tryLock() bool {
 	for {
-		err := unix.Flock(f.fd, unix.LOCK_EX|unix.LOCK_NB)
-		if err != unix.EINTR {
-			return err == nil
+		switch err := unix.Flock(f.fd, unix.LOCK_EX|unix.LOCK_NB); err {
+		case unix.EINTR:
+			continue
+		case unix.EWOULDBLOCK:
+			return false
+		default:
+			return true
 		}
 	}
 }

@@ -1,5 +1,3 @@
-//go:build unix
-
 package lockcore
 
 import (
@@ -9,10 +7,11 @@ import (
 	"testing"
 )
 
-// A host line's file lives in a directory only its user may enter: one
-// that others could write in (or a symlink planted at its name) could hold
-// a planted line's head for ever. Such a directory gives no line, and the
-// waiter polls as before.
+// A host line's file lives in a directory only its user may enter, on a
+// local filesystem: one that others could write in (or a symlink planted
+// at its name) could hold a planted line's head for ever, and a network
+// filesystem's flock is not this host's. Such a directory gives no line,
+// and the waiter polls as before.
 func TestHostLineNeedsPrivateDir(t *testing.T) {
 	tmp := t.TempDir()
 	t.Setenv("TMPDIR", tmp)
@@ -65,5 +64,18 @@ func TestHostLineNeedsPrivateDir(t *testing.T) {
 	}
 	if _, ok := openHostLine("a"); ok {
 		t.Error("a line in a directory reached through a symlink")
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	// A $TMPDIR on a network filesystem: its flock is not this host's.
+	if _, ok := openHostLine("a"); !ok {
+		t.Fatal("no line in a fresh private directory")
+	}
+	networkDirs.Store(dir, classNetwork)
+	defer networkDirs.Delete(dir)
+	if _, ok := openHostLine("a"); ok {
+		t.Error("a line on a network filesystem")
 	}
 }
