@@ -1,6 +1,7 @@
 package stale
 
 import (
+	"bytes"
 	"fmt"
 	"strconv"
 	"strings"
@@ -63,8 +64,10 @@ func (e *RecordError) Error() string {
 
 // Marshal encodes o as an owner record. The token and heartbeat lines have
 // fixed widths, so that they can be rewritten in place.
-func (o Owner) Marshal() []byte {
-	b := make([]byte, 0, 512)
+func (o Owner) Marshal() []byte { return o.appendRecord(make([]byte, 0, PaddedSize)) }
+
+// appendRecord appends o's record to b.
+func (o Owner) appendRecord(b []byte) []byte {
 	b = append(b, magic...)
 	b = strconv.AppendInt(b, FormatVersion, 10)
 	b = appendField(b, "\nuuid: ", clean(o.UUID))
@@ -130,7 +133,8 @@ func (o Owner) TokenOffset() int64 {
 
 // HeartbeatOffset is the offset of the heartbeat line in o.Marshal().
 func (o Owner) HeartbeatOffset() int64 {
-	return int64(len(o.Marshal()) - beatLineLen - len("end\n"))
+	var buf [PaddedSize]byte // on the stack: only the length is wanted
+	return int64(len(o.appendRecord(buf[:0])) - beatLineLen - len("end\n"))
 }
 
 // beatLineLen is the fixed length of the heartbeat line.
@@ -163,13 +167,13 @@ func LooksLikeRecord(data []byte) bool {
 	// All NUL bytes: a record whose size a network filesystem's client
 	// knows but whose data it has not got (sshfs with its caches, NFS
 	// after a host crash): being written, as an empty one.
-	if strings.Trim(string(data), "\x00") == "" {
+	if len(bytes.Trim(data, "\x00")) == 0 {
 		return true
 	}
 	if len(data) <= len(magic) {
-		return strings.HasPrefix(magic, string(data))
+		return bytes.HasPrefix([]byte(magic), data)
 	}
-	return strings.HasPrefix(string(data), magic)
+	return bytes.HasPrefix(data, []byte(magic))
 }
 
 // Parse decodes an owner record. Unknown keys are ignored, so that newer
