@@ -6,9 +6,12 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -52,6 +55,51 @@ func lookups(t *testing.T, f *FS, path string, n int, wait time.Duration) int {
 	return count
 }
 
+// waiterEnv makes the test binary a waiter process: it waits for the
+// lock file named there until it is killed.
+const waiterEnv = "FAULTFSTEST_WAITER"
+
+func TestMain(m *testing.M) {
+	if path := os.Getenv(waiterEnv); path != "" {
+		l, err := lockfile.New(path)
+		if err == nil {
+			err = l.Lock(context.Background())
+		}
+		fmt.Println("Lock returned:", err) // a failure: the test kills it first
+		os.Exit(1)
+	}
+	os.Exit(m.Run())
+}
+
+// lookupsOfProcesses is lookups with each waiter a process of its own,
+// as the waiters of a host are: their line is a flock between processes.
+func lookupsOfProcesses(t *testing.T, f *FS, path string, n int, wait time.Duration) int {
+	t.Helper()
+	var procs []*exec.Cmd
+	outs := make([]*strings.Builder, n)
+	for i := range n {
+		c := exec.Command(os.Args[0])
+		c.Env = append(os.Environ(), waiterEnv+"="+path)
+		outs[i] = &strings.Builder{}
+		c.Stdout, c.Stderr = outs[i], outs[i]
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		procs = append(procs, c)
+	}
+	f.Set(1, Rule{Op: OpLookup, Name: "x.lock", Action: Delay}) // counts them
+	time.Sleep(wait)
+	count := len(f.Faults())
+	f.Clear()
+	for i, c := range procs {
+		c.Process.Kill()
+		if err := c.Wait(); err == nil || c.ProcessState.ExitCode() != -1 {
+			t.Fatalf("waiter process %d ended by itself (%v): %s", i, err, outs[i])
+		}
+	}
+	return count
+}
+
 // holdFromBacking takes the lock through the backing directory, as a
 // holder on another client would: its release is not seen by this
 // client's change notification.
@@ -70,24 +118,33 @@ func holdFromBacking(t *testing.T, f *FS, dir string) *dotlock.Mutex {
 // TestHostLineBoundsLooks: on a network filesystem the waiters of one
 // host for one lock take turns at polling the server (W6). Six waiters
 // must not look much more often than one: each of the others looks only
-// once a heartbeat period (7.5 s by default).
+// once a heartbeat period (7.5 s by default). The waiters are goroutines
+// with a handle each, then processes, as a host's waiters are: their
+// line is a flock between processes.
 func TestHostLineBoundsLooks(t *testing.T) {
-	f := MountT(t, Options{})
-	if err := os.Mkdir(filepath.Join(f.Backing, "d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	holder := holdFromBacking(t, f, "d")
-	defer holder.Unlock()
-	path := filepath.Join(f.Mount, "d", "x.lock")
-	const wait = 1500 * time.Millisecond
-	one := lookups(t, f, path, 1, wait)
-	six := lookups(t, f, path, 6, wait)
-	t.Logf("lookups of the lock in %v: one waiter %d, six waiters %d", wait, one, six)
-	if one == 0 {
-		t.Fatal("a waiter did not look at the lock at all")
-	}
-	if six > 2*one {
-		t.Errorf("six waiters looked %d times where one looked %d: want at most twice one's (one poller per host)", six, one)
+	for _, c := range []struct {
+		waiters string
+		count   func(t *testing.T, f *FS, path string, n int, wait time.Duration) int
+	}{{"goroutines", lookups}, {"processes", lookupsOfProcesses}} {
+		t.Run(c.waiters, func(t *testing.T) {
+			f := MountT(t, Options{})
+			if err := os.Mkdir(filepath.Join(f.Backing, "d"), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			holder := holdFromBacking(t, f, "d")
+			defer holder.Unlock()
+			path := filepath.Join(f.Mount, "d", "x.lock")
+			const wait = 1500 * time.Millisecond
+			one := c.count(t, f, path, 1, wait)
+			six := c.count(t, f, path, 6, wait)
+			t.Logf("lookups of the lock in %v: one waiter %d, six waiters %d (%s)", wait, one, six, c.waiters)
+			if one == 0 {
+				t.Fatal("a waiter did not look at the lock at all")
+			}
+			if six > 2*one {
+				t.Errorf("six waiters (%s) looked %d times where one looked %d: want at most twice one's (one poller per host)", c.waiters, six, one)
+			}
+		})
 	}
 }
 

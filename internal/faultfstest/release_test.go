@@ -51,13 +51,7 @@ func TestReleaseOutlastsOutage(t *testing.T) {
 			if tries < 2 {
 				t.Fatalf("%d faults fired: the test did not test", tries)
 			}
-			next, err := c.open(filepath.Join(f.Mount, c.kind+"-outage", "x.lock"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := next.TryLock(); err != nil {
-				t.Fatalf("TryLock after the release: %v", err)
-			}
+			next := takeAfter(t, c, f, c.kind+"-outage", "the release")
 			if next.Token() != tok+1 {
 				t.Errorf("token after the release: %d; want %d", next.Token(), tok+1)
 			}
@@ -128,13 +122,7 @@ func TestRUnlockFinishesGroupChange(t *testing.T) {
 	if len(f.Faults()) != 1 {
 		t.Fatalf("faults: %v; want one: the test did not test", f.Faults())
 	}
-	w, err := lockKinds[1].open(filepath.Join(f.Mount, "shared-left", "x.lock"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := w.TryLock(); err != nil {
-		t.Fatalf("TryLock after the last reader left: %v", err)
-	}
+	w := takeAfter(t, lockKinds[1], f, "shared-left", "the last reader left")
 	if err := w.Unlock(); err != nil {
 		t.Fatal(err)
 	}
@@ -161,16 +149,25 @@ func TestReplacedAtReleaseNotLost(t *testing.T) {
 			if len(f.Faults()) == 0 {
 				t.Fatalf("no fault fired: the test did not test")
 			}
-			next, err := c.open(filepath.Join(f.Mount, c.kind+"-r1", "x.lock"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := next.TryLock(); err != nil {
-				t.Fatalf("TryLock after the release: %v", err)
-			}
+			next := takeAfter(t, c, f, c.kind+"-r1", "the release")
 			if err := next.Unlock(); err != nil {
 				t.Fatal(err)
 			}
 		})
 	}
+}
+
+// takeAfter opens a new handle on the lock in dir of f and takes it with
+// TryLock: the lock must be free after what happened (when). It returns
+// the handle, holding.
+func takeAfter(t *testing.T, k lockKind, f *FS, dir, when string) dotlock.Locker {
+	t.Helper()
+	l, err := k.open(filepath.Join(f.Mount, dir, "x.lock"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TryLock(); err != nil {
+		t.Fatalf("TryLock after %s: %v", when, err)
+	}
+	return l
 }

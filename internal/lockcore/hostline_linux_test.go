@@ -79,3 +79,12 @@ func TestHostLineNeedsPrivateDir(t *testing.T) {
 		t.Error("a line on a network filesystem")
 	}
 }
+
+// A flock that fails other than "held by another" (here: no such
+// descriptor) makes its caller a head: no waiter waits for a head that
+// may never be.
+func TestHostLineFlockErrorMakesHead(t *testing.T) {
+	if !(lineFile{fd: -1}).tryLock() {
+		t.Error("a line whose flock fails (EBADF) kept its waiter from heading it")
+	}
+}

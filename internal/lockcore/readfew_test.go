@@ -70,3 +70,24 @@ func TestReadFewReadsOnAfterShortPieces(t *testing.T) {
 		t.Fatalf("readFew of a huge file = %d bytes, %v; want %d", len(got), err, stale.MaxRecordSize+1)
 	}
 }
+
+// readAll is the rule both record readers (readFew, and readRecordFD for
+// a lock directory's records) stop by: a short read is the whole file only
+// if it ends with a record's last line.
+func TestReadAllRule(t *testing.T) {
+	for _, c := range []struct {
+		got  string
+		size int
+		want bool
+	}{
+		{"dotlock owner record v1\nuuid: x\nend\n", 4097, true},
+		{"dotlock owner record v1\nuuid: x\nend\n", len("dotlock owner record v1\nuuid: x\nend\n"), false}, // filled the buffer: there may be more
+		{"dotlock owner record v1\nkey: legend", 4097, false},
+		{"dotlock owner record v1\nkey: legend\n", 4097, false},
+		{"", 4097, false},
+	} {
+		if got := readAll([]byte(c.got), c.size); got != c.want {
+			t.Errorf("readAll(%q, %d) = %v, want %v", c.got, c.size, got, c.want)
+		}
+	}
+}

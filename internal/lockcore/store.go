@@ -155,9 +155,7 @@ func readRecordFileFlags(name string, extra int) ([]byte, fs.FileInfo, error) {
 // readFew reads at most MaxRecordSize+1 bytes of a record file in as few
 // reads as it can: on a network filesystem with direct I/O each read is a
 // round trip, and io.ReadAll's growing buffer took three for a padded
-// record, and a fourth to see the end. A read that comes back short with a
-// record's last line at its end is taken for the whole file: a regular
-// file reads short only at its end, and Parse ignores what follows "end".
+// record, and a fourth to see the end.
 func readFew(r io.Reader) ([]byte, error) {
 	buf := make([]byte, stale.MaxRecordSize+1)
 	n := 0
@@ -170,11 +168,19 @@ func readFew(r io.Reader) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if m > 0 && n < len(buf) && bytes.HasSuffix(buf[:n], recordEnd) {
+		if m > 0 && readAll(buf[:n], len(buf)) {
 			break
 		}
 	}
 	return buf[:n], nil
+}
+
+// readAll reports whether got, read into a buffer of size bytes and short
+// of filling it, is the whole record file: it ends with a record's last
+// line. A regular file reads short only at its end, and Parse ignores
+// what follows "end"; so no read more is needed to see the end of file.
+func readAll(got []byte, size int) bool {
+	return len(got) < size && bytes.HasSuffix(got, recordEnd)
 }
 
 // recordEnd is how every record ends (package stale).

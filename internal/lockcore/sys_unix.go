@@ -3,7 +3,6 @@
 package lockcore
 
 import (
-	"bytes"
 	"io/fs"
 	"os"
 	"sync"
@@ -160,8 +159,8 @@ func readRecordFD(fd int, name string, trustSize bool, owner *int) ([]byte, erro
 		if trustSize && int64(n) == st.Size {
 			break
 		}
-		if n < len(buf) && bytes.HasSuffix(buf[:n], recordEnd) {
-			break // as readFew: a short read that ends a record is all of it
+		if readAll(buf[:n], len(buf)) {
+			break
 		}
 		if n == len(buf) && len(buf) <= stale.MaxRecordSize {
 			// Grew since fstat: read on, up to the bound.

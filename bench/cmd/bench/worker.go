@@ -55,13 +55,8 @@ func worker(args []string) error {
 	}
 	switch mode {
 	case "probe":
-		for range 2 {
-			if err := l.Lock(); err != nil {
-				return err
-			}
-			if err := l.Unlock(); err != nil {
-				return err
-			}
+		if err := cycle(l, 2); err != nil {
+			return err
 		}
 		fmt.Println("ok")
 		return nil
@@ -73,15 +68,7 @@ func worker(args []string) error {
 		if err != nil {
 			return err
 		}
-		for range n + 1 { // one more: the first is not counted
-			if err := l.Lock(); err != nil {
-				return err
-			}
-			if err := l.Unlock(); err != nil {
-				return err
-			}
-		}
-		return nil
+		return cycle(l, n+1) // one more: the first is not counted
 	case "uncontended":
 		if len(args) != 5 {
 			return fmt.Errorf("usage: bench worker uncontended SPEC LOCK BATCHES BATCHDUR")
@@ -136,22 +123,24 @@ func worker(args []string) error {
 	return fmt.Errorf("unknown worker mode %q", mode)
 }
 
+// cycle locks and unlocks l n times.
+func cycle(l bench.Locker, n int) error {
+	for range n {
+		if err := l.Lock(); err != nil {
+			return err
+		}
+		if err := l.Unlock(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // uncontendedLoop prints "batch NS_PER_OP ALLOCS_PER_OP BYTES_PER_OP" for
 // each batch of lock+unlock cycles, batches sized to about bd each.
 func uncontendedLoop(l bench.Locker, batches int, bd time.Duration) error {
-	cycle := func(n int) error {
-		for range n {
-			if err := l.Lock(); err != nil {
-				return err
-			}
-			if err := l.Unlock(); err != nil {
-				return err
-			}
-		}
-		return nil
-	}
 	t0 := time.Now()
-	if err := cycle(20); err != nil {
+	if err := cycle(l, 20); err != nil {
 		return err
 	}
 	per := time.Since(t0) / 20
@@ -161,7 +150,7 @@ func uncontendedLoop(l bench.Locker, batches int, bd time.Duration) error {
 		var m0, m1 runtime.MemStats
 		runtime.ReadMemStats(&m0)
 		t := time.Now()
-		if err := cycle(ops); err != nil {
+		if err := cycle(l, ops); err != nil {
 			return err
 		}
 		dt := time.Since(t)
