@@ -77,6 +77,14 @@ func (l *Lock) Lock(ctx context.Context) error {
 	var last string
 	for {
 		woken := l.wake.channel()
+		if ws.giveWayToLong(ctx) { // W7: held, as last seen
+			if err := ws.pause(ctx, woken, false); err != nil {
+				<-l.sem
+				return err
+			}
+			continue
+		}
+		woken = l.wake.channel()
 		h, blk, err := l.attempt(ctx, ws)
 		if err != nil && l.lookAgain(ws, err) {
 			// P6: the client cannot reach its server for now, or answers
@@ -101,6 +109,9 @@ func (l *Lock) Lock(ctx context.Context) error {
 		if h != nil {
 			l.install(h)
 			return nil
+		}
+		if blk != nil {
+			ws.markLong()
 		}
 		if blk != nil && !ws.takeProbed() {
 			// A lock file announces itself and waits here (W4); a lock

@@ -99,7 +99,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		}
 	}
 	moved := false
-	dst, err := retireTarget(s.owner(), func(dst string) error { return d.moveOut(OwnerFile, dst) }, s.path, keep)
+	dst, err := retireTarget(s.owner(), func(dst string) error { return d.moveOut(OwnerFile, dst) }, s.path, keep, check == nil)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// No record: the victim, if approved, is an empty directory.

@@ -40,7 +40,10 @@ func (l *Lock) handoffWindow() time.Duration {
 // the handoff window passes. (Once someone else has held it, the handoff
 // has happened; waiting then would be waiting for another releaser doing
 // the same: two looping processes each yielding to the other until their
-// windows passed.)
+// windows passed.) Unless a long waiter on another host marked P.want
+// since that hold (W7): then it gives way all the same. On a network
+// filesystem it also looks at P every probeMax while it waits, for a
+// taker on another host, whom inotify does not see.
 //
 // Waiters never remove P.want, not even once served: others may have
 // announced themselves there too, and would not learn that their
@@ -59,23 +62,151 @@ func (l *Lock) yield(ctx context.Context) {
 	if !emptyFile(want) {
 		return // none; or not dotlock's: never removed (P10)
 	}
-	if last, err := l.lastToken(l.store, &stale.Observation{}); err == nil && last != mine {
-		return // held by someone else since
+	net := l.netWaits()
+	if last, err := l.lastToken(l.store, &stale.Observation{}); err == nil && last != mine && !(net && l.markedAfterLast()) {
+		return // held by someone else since, and no one waits long (W7)
 	}
+	if !l.giveWay(ctx, window, net, true) && ctx.Err() == nil && emptyFile(want) {
+		syscall.Unlink(want) // a file only: never a planted directory
+	}
+}
+
+// markedAfterLast reports whether P.want was marked since the last hold
+// that left wrote its record (W7).
+func (l *Lock) markedAfterLast() bool {
+	after, _, _ := l.wantMark()
+	return after
+}
+
+// giveWay waits until the lock is taken or window passes, and reports
+// whether it saw it taken: until its path appears, or (anyChange) changes
+// at all. inotify sees this host's changes; on a network filesystem (poll)
+// another host's taker is seen by looking every probeMax.
+func (l *Lock) giveWay(ctx context.Context, window time.Duration, poll, anyChange bool) bool {
 	woken := l.wake.channel()
 	stop := watchPath(l.store.Path(), l.wake)
 	defer stop()
-	if _, err := os.Lstat(l.store.Path()); err == nil {
-		return // taken already
+	end := time.NewTimer(window)
+	defer end.Stop()
+	var tick <-chan time.Time
+	if poll {
+		t := time.NewTicker(probeMax)
+		defer t.Stop()
+		tick = t.C
 	}
-	t := time.NewTimer(window)
-	defer t.Stop()
-	select {
-	case <-woken:
-	case <-ctx.Done():
-	case <-t.C:
-		if emptyFile(want) {
-			syscall.Unlink(want) // a file only: never a planted directory
+	for {
+		if _, err := os.Lstat(l.store.Path()); err == nil {
+			return true
+		}
+		select {
+		case <-woken:
+			if anyChange {
+				return true
+			}
+			woken = l.wake.channel() // the release's own events, say
+		case <-ctx.Done():
+			return false
+		case <-end.C:
+			return false
+		case <-tick:
 		}
 	}
+}
+
+// Turns across hosts (W7). On a network filesystem a release wakes this
+// host's waiters at once (inotify), while another host's learn of it only
+// by probing: the lock went round one host's processes, and the other's
+// rarely got in (fairness 0.19 on two sshfs mounts). So a waiter that has
+// waited longWait handoff windows marks P.want (sets its times to now)
+// every half window while it waits; and a waiter that has not waited that
+// long, woken by a release here, or a releaser coming back, gives way when
+// P.want was marked after the last hold that left wrote its record (on
+// NFS both times are the server's). A mark, as P.want itself, only orders
+// who tries first.
+
+// longWait is how many handoff windows a long waiter has waited: about
+// that long may a host's own handoffs go on before another host's waiter
+// gets a turn, a trade between fairness and the handoffs a prompt local
+// wake-up allows.
+const longWait = 4
+
+// markLong marks P.want if this waiter has waited long (W7).
+func (ws *waitState) markLong() {
+	n := ws.net
+	if n == nil {
+		return
+	}
+	now := time.Now()
+	window := ws.l.handoffWindow()
+	if now.Sub(n.since) < longWait*window || now.Sub(n.marked) < max(probeMax, window/2) {
+		return
+	}
+	n.marked = now
+	if touchNow(ws.l.store.Path()+wantSuffix) == syscall.ENOENT {
+		ws.announce()
+	}
+}
+
+// waitedLong reports whether this waiter marks P.want (W7).
+func (ws *waitState) waitedLong() bool {
+	n := ws.net
+	return n != nil && time.Since(n.since) >= longWait*ws.l.handoffWindow()
+}
+
+// wantMark compares P.want's time with the last record's (W7): after is
+// a mark since the last hold that left wrote its record; sameSecond, the
+// same whole second where times are whole seconds (sshfs: SFTP's), which
+// may be a mark just after; at is P.want's time.
+func (l *Lock) wantMark() (after, sameSecond bool, at time.Time) {
+	w, err := os.Lstat(l.store.Path() + wantSuffix)
+	if err != nil || !w.Mode().IsRegular() {
+		return false, false, time.Time{}
+	}
+	last, err := os.Lstat(lastSlot(l.store.Path(), 0))
+	if err != nil || !last.Mode().IsRegular() {
+		return false, false, time.Time{}
+	}
+	at = w.ModTime()
+	return at.After(last.ModTime()), at.Nanosecond() == 0 && at.Equal(last.ModTime()), at
+}
+
+// longWaiterMarked reports whether a waiter finds a long waiter's mark
+// (W7). It gives way once to each mark: a live long waiter marks again
+// (a new time), while a stale mark — or one in the same whole second as
+// the last record, or one made by a client whose clock is ahead — then
+// costs each waiter one give-way at most.
+func (ws *waitState) longWaiterMarked(use bool) bool {
+	after, same, at := ws.l.wantMark()
+	n := ws.net
+	if !after && !same || at.Equal(n.gaveWay) {
+		return false
+	}
+	if use {
+		n.gaveWay = at
+	}
+	return true
+}
+
+// giveWayToLong is W7 for a waiter that has not waited long itself. Woken
+// by a change here (a release on this host, seen at once), it lets a long
+// waiter elsewhere have the free lock first. Between its whole looks it
+// does not probe while the last look found a long waiter's mark: the long
+// waiter probes, and a probe here could take the lock the moment it is
+// freed. It reports whether this try was skipped so: held, as last seen.
+func (ws *waitState) giveWayToLong(ctx context.Context) (skipped bool) {
+	n := ws.net
+	if n == nil || ws.waitedLong() {
+		return false
+	}
+	if !n.woke {
+		return n.longAhead && ws.probeOK()
+	}
+	l := ws.l
+	if _, err := os.Lstat(l.store.Path()); err == nil || !ws.longWaiterMarked(true) {
+		return false // held (the try finds out by whom), or no long waiter
+	}
+	// A long waiter probes every probeMax: one that has not taken the
+	// lock by then is gone.
+	l.giveWay(ctx, min(l.handoffWindow(), 2*probeMax), true, false)
+	return false
 }

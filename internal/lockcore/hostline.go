@@ -29,12 +29,16 @@ import (
 // netWait is what a lock file's waiter on a network filesystem keeps
 // for W6: its place in its host's line, and its probes.
 type netWait struct {
-	line     *hostLine
-	noLine   bool         // it has none
-	probed   bool         // the last try was a probe
-	seen     *LockedError // who the last whole look found in the way
-	lookedAt time.Time    // when
-	woke     bool         // woken since
+	line      *hostLine
+	noLine    bool         // it has none
+	probed    bool         // the last try was a probe
+	seen      *LockedError // who the last whole look found in the way
+	lookedAt  time.Time    // when
+	woke      bool         // woken since
+	since     time.Time    // when it was first found blocked
+	marked    time.Time    // when it last marked P.want (W7)
+	longAhead bool         // the last look found a long waiter's mark (W7)
+	gaveWay   time.Time    // the whole-second mark it last gave way to (W7)
 }
 
 // hostLine is one waiter's place in its host's line.
@@ -136,10 +140,11 @@ func (ws *waitState) probeOK() bool {
 // needs none.
 func (ws *waitState) looked(blk *LockedError) {
 	if ws.net == nil && ws.netOK && blk != nil {
-		ws.net = &netWait{}
+		ws.net = &netWait{since: time.Now()}
 	}
 	if n := ws.net; n != nil {
 		n.seen, n.lookedAt, n.woke = blk, time.Now(), false
+		n.longAhead = blk != nil && !ws.waitedLong() && ws.longWaiterMarked(false)
 	}
 }
 

@@ -92,6 +92,9 @@ func (f fileLayout) blocked(ctx context.Context, ws *waitState, blk *LockedError
 	// the last one ahead of it.
 	ws.announce()
 	if ws.follow(blk) {
+		// The watch is new: the try again is a whole look (no probe,
+		// W6), and reports to OnWait.
+		ws.wokeUp()
 		return nil, true, nil
 	}
 	if s := blk.Error(); s != *last && f.l.cfg.OnWait != nil {

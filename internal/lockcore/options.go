@@ -1,6 +1,8 @@
 package lockcore
 
 import (
+	"time"
+
 	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/internal/config"
 	"github.com/dotlock/dotlock/stale"
@@ -63,6 +65,9 @@ func WithChecker(ch *stale.Checker) Option { return option(func(c *Config) { c.C
 func WithCreateHook(f func() error) Option {
 	return option(func(c *Config) { c.AfterCreate = f })
 }
+
+// WithHandoff (tests) sets the handoff window (W4, W7).
+func WithHandoff(d time.Duration) Option { return option(func(c *Config) { c.Handoff = d }) }
 
 // WithAfterBeat (tests) has f told each heartbeat's result: nil, or the
 // error (ErrLost) that ends the hold.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"syscall"
 
 	"github.com/dotlock/dotlock/stale"
 )
@@ -35,8 +36,9 @@ func lastSlot(path string, i int) string {
 // lock directory, relative to its descriptor). A rename refused onto a slot of
 // another user's moves on to the next slot; one refused onto a missing
 // slot, or our own, is a real failure (src is not ours to move), reported
-// with whose it is.
-func retireTarget(src string, move func(dst string) error, path string, keep bool) (string, error) {
+// with whose it is. own says src is this caller's own record (a release,
+// R2: R1 proved it ours).
+func retireTarget(src string, move func(dst string) error, path string, keep, own bool) (string, error) {
 	if !keep {
 		dst := tempName(path)
 		// A rename to a unique name that fails, yet whose target exists,
@@ -57,7 +59,7 @@ func retireTarget(src string, move func(dst string) error, path string, keep boo
 	atomic := !localFS(filepath.Dir(path))
 	for i := range maxSlots {
 		dst := lastSlot(path, i)
-		err := intoSlot(path, move, dst, atomic)
+		err := intoSlot(path, move, dst, atomic, own)
 		if err == nil || !errors.Is(err, fs.ErrPermission) {
 			return dst, err
 		}
@@ -71,20 +73,29 @@ func retireTarget(src string, move func(dst string) error, path string, keep boo
 // intoSlot renames src over the slot dst. On a network filesystem, one
 // rename: a lost reply (P6) must not make a put-back replace the record
 // just moved in; records there are synced, so ext4 on the server has
-// nothing to force out. On a local filesystem the old record is moved
-// aside first rather than renamed over — ext4 forces out the data of a file
-// renamed over another (auto_da_alloc): a lock and unlock took 106 µs
-// instead of 29 µs — and put back if the rename fails, so that no failure
-// loses the token. In a sticky directory moving aside fails for another
-// user's slot, and the rename onto it then fails too. Only a file is moved
-// aside: never a directory planted there.
-func intoSlot(path string, move func(dst string) error, dst string, atomic bool) error {
+// nothing to force out. On a local filesystem the old record is not
+// renamed over — ext4 forces out the data of a file renamed over another
+// (auto_da_alloc): a create, write and rename over took 82 µs, against
+// 17 µs with the old record removed first. A release (own) removes it:
+// its own record, still at the path, carries a higher token than the one
+// removed (A3 read the chain), and a rename of one's own file that then
+// fails (EIO, ENOSPC) is tried again, so no token is lost. Anyone else's
+// rename may be refused (another user's record in a sticky directory), so
+// a breaker moves the old record aside and puts it back if the rename
+// fails; in a sticky directory moving aside fails for another user's
+// slot, and the rename onto it then fails too. unlink(2) never removes a
+// directory planted there, and only a file is moved aside.
+func intoSlot(path string, move func(dst string) error, dst string, atomic, own bool) error {
 	// Only a record's slot is replaced: anything else there (a user's
 	// file, planted during the hold) is not dotlock's (P10).
 	if _, err := readRecord(dst); err != nil && !errors.Is(err, fs.ErrNotExist) && errors.Is(err, ErrNotLock) {
 		return err
 	}
 	if atomic {
+		return move(dst)
+	}
+	if own {
+		syscall.Unlink(dst)
 		return move(dst)
 	}
 	aside := tempName(path)

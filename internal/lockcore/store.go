@@ -263,7 +263,7 @@ func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
 func (s *FileStore) ReadLast() ([]byte, error) { return readLast(s.path) }
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
-	dst, err := retireTarget(s.path, func(dst string) error { return rename(s.path, dst) }, s.path, keep)
+	dst, err := retireTarget(s.path, func(dst string) error { return rename(s.path, dst) }, s.path, keep, check == nil)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil

@@ -72,7 +72,7 @@ func retireFile(p string, keep bool, check func([]byte) bool) (bool, error) {
 	}
 	defer d.close()
 	name := filepath.Base(p)
-	dst, err := retireTarget(p, func(dst string) error { return d.rename(name, filepath.Base(dst)) }, p, false)
+	dst, err := retireTarget(p, func(dst string) error { return d.rename(name, filepath.Base(dst)) }, p, false, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
