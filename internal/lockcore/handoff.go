@@ -74,7 +74,11 @@ func (l *Lock) yield(ctx context.Context) {
 // markedAfterLast reports whether P.want was marked since the last hold
 // that left wrote its record (W7).
 func (l *Lock) markedAfterLast() bool {
-	after, _, _ := l.wantMark()
+	last, err := os.Lstat(lastSlot(l.store.Path(), 0)) // its own, just read
+	if err != nil {
+		return false
+	}
+	after, _, _ := l.wantMark(last.ModTime())
 	return after
 }
 
@@ -120,9 +124,9 @@ func (l *Lock) giveWay(ctx context.Context, window time.Duration, poll, anyChang
 // waited longWait handoff windows marks P.want (sets its times to now)
 // every half window while it waits; and a waiter that has not waited that
 // long, woken by a release here, or a releaser coming back, gives way when
-// P.want was marked after the last hold that left wrote its record (on
-// NFS both times are the server's). A mark, as P.want itself, only orders
-// who tries first.
+// P.want was marked after the record that held the lock was written (on
+// NFS both times are the server's; an SMB client sends its own clock's).
+// A mark, as P.want itself, only orders who tries first.
 
 // longWait is how many handoff windows a long waiter has waited: about
 // that long may a host's own handoffs go on before another host's waiter
@@ -153,21 +157,41 @@ func (ws *waitState) waitedLong() bool {
 	return n != nil && time.Since(n.since) >= longWait*ws.l.handoffWindow()
 }
 
-// wantMark compares P.want's time with the last record's (W7): after is
-// a mark since the last hold that left wrote its record; sameSecond, the
-// same whole second where times are whole seconds (sshfs: SFTP's), which
-// may be a mark just after; at is P.want's time.
-func (l *Lock) wantMark() (after, sameSecond bool, at time.Time) {
-	w, err := os.Lstat(l.store.Path() + wantSuffix)
+// wantMark compares P.want's time with ref, the time of a record that
+// held the lock (W7): after is a mark since that record was written;
+// sameSecond, the same whole second where times are whole seconds (sshfs:
+// SFTP's), which may be a mark just after; at is P.want's time.
+func (l *Lock) wantMark(ref time.Time) (after, sameSecond bool, at time.Time) {
+	if ref.IsZero() {
+		return false, false, time.Time{}
+	}
+	// Through an open: a stat may be answered from the client's attribute
+	// cache (an SMB client's for a second, or as long as it holds a
+	// lease), where an open asks the server.
+	f, err := openFile(l.store.Path()+wantSuffix, os.O_RDONLY|oNoFollow|oNonblock, 0)
+	if err != nil {
+		return false, false, time.Time{}
+	}
+	w, err := f.Stat()
+	f.Close()
 	if err != nil || !w.Mode().IsRegular() {
 		return false, false, time.Time{}
 	}
-	last, err := os.Lstat(lastSlot(l.store.Path(), 0))
-	if err != nil || !last.Mode().IsRegular() {
-		return false, false, time.Time{}
-	}
 	at = w.ModTime()
-	return at.After(last.ModTime()), at.Nanosecond() == 0 && at.Equal(last.ModTime()), at
+	return at.After(ref), at.Nanosecond() == 0 && at.Equal(ref), at
+}
+
+// heldAt is the time of the record at P, which a whole look found held.
+// A waiter compares marks with it rather than with P.last's: a lookup of
+// P.last before any hold left (none yet) would leave a cached "no such
+// file" behind (an SMB client trusts one for a second), and the waiter's
+// A3 could then read no last record and start tokens again (seen between
+// the VMs, P7).
+func (l *Lock) heldAt() time.Time {
+	if st, err := os.Lstat(l.store.Path()); err == nil {
+		return st.ModTime()
+	}
+	return time.Time{}
 }
 
 // longWaiterMarked reports whether a waiter finds a long waiter's mark
@@ -176,8 +200,8 @@ func (l *Lock) wantMark() (after, sameSecond bool, at time.Time) {
 // the last record, or one made by a client whose clock is ahead — then
 // costs each waiter one give-way at most.
 func (ws *waitState) longWaiterMarked(use bool) bool {
-	after, same, at := ws.l.wantMark()
 	n := ws.net
+	after, same, at := ws.l.wantMark(n.heldAt)
 	if !after && !same || at.Equal(n.gaveWay) {
 		return false
 	}

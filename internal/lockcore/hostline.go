@@ -39,6 +39,7 @@ type netWait struct {
 	marked    time.Time    // when it last marked P.want (W7)
 	longAhead bool         // the last look found a long waiter's mark (W7)
 	gaveWay   time.Time    // the whole-second mark it last gave way to (W7)
+	heldAt    time.Time    // the time of the record the last look found at P
 }
 
 // hostLine is one waiter's place in its host's line.
@@ -144,7 +145,11 @@ func (ws *waitState) looked(blk *LockedError) {
 	}
 	if n := ws.net; n != nil {
 		n.seen, n.lookedAt, n.woke = blk, time.Now(), false
-		n.longAhead = blk != nil && !ws.waitedLong() && ws.longWaiterMarked(false)
+		n.longAhead = false
+		if blk != nil && !ws.waitedLong() {
+			n.heldAt = ws.l.heldAt()
+			n.longAhead = ws.longWaiterMarked(false)
+		}
 	}
 }
 

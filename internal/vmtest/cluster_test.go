@@ -9,7 +9,8 @@ import (
 // TestCluster boots the three VMs once and runs the checks that need them:
 // the harness's own (hosts, mounts, visibility across clients, fault
 // injection), then dotlock's two-host suite on each real filesystem:
-// exclusion and tokens under contention (counter_test.go), a live holder
+// exclusion and tokens under contention (counter_test.go), turns across
+// hosts (turns_test.go), a live holder
 // kept while the other host's clock jumps, a release's handoff latency,
 // takeovers after a SIGKILL, a SIGSTOP, a cut link and a host crash
 // (takeover_test.go), a server
@@ -28,6 +29,7 @@ func TestCluster(t *testing.T) {
 	t.Run("mounts", func(t *testing.T) { testMounts(t, c) })
 	t.Run("faults", func(t *testing.T) { testFaults(t, c) })
 	t.Run("counter", func(t *testing.T) { testCounter(t, c) })
+	t.Run("turns", func(t *testing.T) { testTurns(t, c) })
 	t.Run("smb-deferred-close", func(t *testing.T) { testSMBDeferredClose(t, c) })
 	t.Run("floor", func(t *testing.T) { testFloor(t, c) })
 	t.Run("jobqueue", func(t *testing.T) { testJobQueue(t, c) })

@@ -18,6 +18,7 @@ var measured = &report{
 	floor:    map[string]map[string]float64{},
 	calls:    map[string]map[string]string{},
 	counter:  map[string][2]float64{},
+	turns:    map[string][]int{},
 	takeover: map[string]map[string]time.Duration{},
 }
 
@@ -26,6 +27,7 @@ type report struct {
 	floor    map[string]map[string]float64       // mount: what: median ms
 	calls    map[string]map[string]string        // mount: what: "TOTAL OP=N ..." per round
 	counter  map[string][2]float64               // mount/kind: holds, seconds
+	turns    map[string][]int                    // mount: holds per process (A, A, B, B)
 	takeover map[string]map[string]time.Duration // fault: mount/kind: time
 }
 
@@ -40,6 +42,12 @@ func (r *report) addCounter(mount, kind string, holds int, d time.Duration) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.counter[mount+"/"+kind] = [2]float64{float64(holds), d.Seconds()}
+}
+
+func (r *report) addTurns(mount string, holds []int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.turns[mount] = holds
 }
 
 func (r *report) addTakeovers(fault string, cases []lockCase, d []time.Duration) {
@@ -130,6 +138,9 @@ func (r *report) markdown(c *Cluster) string {
 			return fmt.Sprintf("%.2f/s (%.0f ms)", v[0]/v[1], 1000*v[1]/v[0])
 		})
 	}
+	row(fmt.Sprintf("lock file, 2 processes on A and 2 on B for %v: holds per process (A, A, B, B; not run on SMB: docs/PROTOCOL.md, W7)", turnsFor), func(m Mount) string {
+		return turnsCell(r.turns[m.Name])
+	})
 	faults := make([]string, 0, len(r.takeover))
 	for f := range r.takeover {
 		faults = append(faults, f)
