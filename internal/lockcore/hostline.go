@@ -27,7 +27,7 @@ import (
 // property depends on who heads a line.
 
 // netWait is what a lock file's waiter on a network filesystem keeps
-// for W6: its place in its host's line, and its probes.
+// for W6 (its place in its host's line, and its probes) and W7.
 type netWait struct {
 	line      *hostLine
 	noLine    bool         // it has none
@@ -38,7 +38,7 @@ type netWait struct {
 	since     time.Time    // when it was first found blocked
 	marked    time.Time    // when it last marked P.want (W7)
 	longAhead bool         // the last look found a long waiter's mark (W7)
-	gaveWay   time.Time    // the whole-second mark it last gave way to (W7)
+	gaveWay   time.Time    // the mark it last gave way to (W7)
 	heldAt    time.Time    // the time of the record the last look found at P
 }
 
