@@ -119,9 +119,23 @@ func localFS(dir string) bool { return directFlag(dir) == 0 }
 // wrote (see notRecordYet).
 func knownNetworkFS(dir string) bool { return !localFS(dir) }
 
-// touchNow sets name's times to now (the server's, on NFS), never through
-// a symlink: a long waiter's mark on P.want (W7).
+// touchNow sets the times of name, an empty regular file, to now (the
+// server's, on NFS): a long waiter's mark on P.want (W7). Through a
+// descriptor opened without following a symlink, and only if what it
+// opened is dotlock's kind of P.want: a directory, FIFO or non-empty file
+// planted there is a stranger's, and is left as it is.
 func touchNow(name string) error {
-	now := []unix.Timespec{{Nsec: unix.UTIME_NOW}, {Nsec: unix.UTIME_NOW}}
-	return unix.UtimesNanoAt(unix.AT_FDCWD, name, now, unix.AT_SYMLINK_NOFOLLOW)
+	fd, err := unix.Open(name, unix.O_WRONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG || st.Size != 0 {
+		return unix.EEXIST
+	}
+	return unix.UtimesNanoAt(fd, "", nil, unix.AT_EMPTY_PATH)
 }

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 )
 
 // A host line's file lives in a directory only its user may enter, on a
@@ -86,5 +87,48 @@ func TestHostLineNeedsPrivateDir(t *testing.T) {
 func TestHostLineFlockErrorMakesHead(t *testing.T) {
 	if !(lineFile{fd: -1}).tryLock() {
 		t.Error("a line whose flock fails (EBADF) kept its waiter from heading it")
+	}
+}
+
+// A long waiter's mark (W7) sets the times of dotlock's P.want, an empty
+// file, and of nothing else planted at its name: not a directory, a
+// non-empty file (a user's), nor what a symlink points to.
+func TestTouchNowLeavesStrangersAlone(t *testing.T) {
+	dir := t.TempDir()
+	old := time.Date(2020, 1, 2, 3, 4, 5, 0, time.UTC)
+	target := filepath.Join(dir, "target")
+	for name, make := range map[string]func(string) error{
+		"dir":      func(p string) error { return os.Mkdir(p, 0o755) },
+		"nonempty": func(p string) error { return os.WriteFile(p, []byte("data"), 0o644) },
+		"symlink": func(p string) error {
+			if err := os.WriteFile(target, nil, 0o644); err != nil {
+				return err
+			}
+			return os.Symlink(target, p)
+		},
+		"want": func(p string) error { return os.WriteFile(p, nil, 0o644) },
+	} {
+		p := filepath.Join(dir, name)
+		if err := make(p); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range []string{p, target} {
+			if err := os.Chtimes(f, old, old); err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+		}
+		err := touchNow(p)
+		moved := func(f string) bool {
+			st, err := os.Lstat(f)
+			return err == nil && !st.ModTime().Equal(old)
+		}
+		switch {
+		case name == "want" && (err != nil || !moved(p)):
+			t.Errorf("%s: touchNow: %v, time moved %v; want it marked", name, err, moved(p))
+		case name == "symlink" && (err == nil || moved(target)):
+			t.Errorf("%s: touchNow: %v; its target was marked", name, err)
+		case name != "want" && name != "symlink" && (err == nil || moved(p)):
+			t.Errorf("%s: touchNow: %v; it was marked", name, err)
+		}
 	}
 }
