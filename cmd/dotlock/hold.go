@@ -280,23 +280,34 @@ func keep(h *handle, o stale.Owner, shared bool, lease time.Duration, w keeperWa
 		case <-exited:
 			exited = nil // judged below: the notice may be of another process with the PID since
 		case <-fdTick:
-			if !sameFile(o.PID, w.fd, keeperFD, w.path) {
-				h.release(shared)
-				return
+			if sameFile(o.PID, w.fd, keeperFD, w.path) {
+				continue
 			}
-			continue
 		case <-t.C:
+			if checker.Judge(o).Verdict != stale.Dead {
+				// Released by unlock (or broken)? The heartbeat finds out
+				// too, but only at its next beat (the lease/4).
+				if released(h, o) {
+					return
+				}
+				continue
+			}
 		}
-		if checker.Judge(o).Verdict == stale.Dead {
+		// The holder closed its descriptor or died: release, unless that
+		// was done for it (dotlock -u) — a release of a hold already gone
+		// would decide so under the guard, making files after the holder
+		// thought the lock done with.
+		if !released(h, o) {
 			h.release(shared) // checked: a breaker may have been quicker
-			return
 		}
-		// Released by unlock (or broken)? The heartbeat finds out too, but
-		// only at its next beat (the lease/4).
-		if st, err := h.status(); err == nil && !holdsUUID(st, o.UUID) {
-			return
-		}
+		return
 	}
+}
+
+// released reports whether the hold o is no longer at its lock.
+func released(h *handle, o stale.Owner) bool {
+	st, err := h.status()
+	return err == nil && !holdsUUID(st, o.UUID)
 }
 
 func holdsUUID(st lockcore.Status, uuid string) bool {
