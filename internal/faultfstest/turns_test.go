@@ -159,3 +159,63 @@ func TestOnWaitAtOnce(t *testing.T) {
 		t.Errorf("OnWait came after %d lookups of the lock: want it after the first looks (a few), not after probes", looks)
 	}
 }
+
+// TestReturningReleaserSeesRemoteTaker (W4 on a network filesystem): a
+// releaser that comes straight back gives way to an announced waiter; when
+// the taker is on another client, which its inotify does not see, it
+// looks at P while it gives way. Without those looks the window passed
+// unseen, and it removed P.want as stale though a waiter had just been
+// served (and others may have announced themselves there).
+func TestReturningReleaserSeesRemoteTaker(t *testing.T) {
+	a := MountT(t, Options{})
+	b := mountAgain(t, a)
+	opts := []dotlock.Option{lockcore.WithHandoff(500 * time.Millisecond), dotlock.WithPoll(time.Millisecond, 10*time.Millisecond)}
+	blocked := make(chan struct{}, 1)
+	releaser, err := lockfile.New(filepath.Join(b.Mount, "x.lock"), append(opts, dotlock.WithOnWait(func(*dotlock.LockedError) {
+		select {
+		case blocked <- struct{}{}:
+		default:
+		}
+	}))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waiter, err := lockfile.New(filepath.Join(a.Mount, "x.lock"), opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := releaser.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	got := make(chan error, 1)
+	go func() { got <- waiter.Lock(ctx) }()
+	for start := time.Now(); !marked(filepath.Join(a.Backing, "x.lock.want"), time.Time{}); { // announced
+		if time.Since(start) > 10*time.Second {
+			t.Fatal("the waiter never announced itself in P.want")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	b.Set(1, Rule{Op: OpUnlink, Name: "x.lock.want", Action: Delay}) // counts them
+	defer b.Clear()
+	if err := releaser.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	again := make(chan error, 1)
+	go func() { again <- releaser.Lock(ctx) }()
+	if err := <-got; err != nil {
+		t.Fatalf("the waiter on the other client: %v", err)
+	}
+	<-blocked // the releaser gave way, then found the lock held
+	if n := len(b.Faults()); n != 0 {
+		t.Errorf("the returning releaser removed P.want %d times: it did not see the other client's waiter take the lock", n)
+	}
+	if err := waiter.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-again; err != nil {
+		t.Fatalf("the releaser, again: %v", err)
+	}
+	releaser.Unlock()
+}

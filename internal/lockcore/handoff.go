@@ -141,8 +141,7 @@ func (ws *waitState) markLong() {
 		return
 	}
 	now := time.Now()
-	window := ws.l.handoffWindow()
-	if now.Sub(n.since) < longWait*window || now.Sub(n.marked) < max(probeMax, window/2) {
+	if !ws.waitedLong() || now.Sub(n.marked) < max(probeMax, ws.l.handoffWindow()/2) {
 		return
 	}
 	n.marked = now
