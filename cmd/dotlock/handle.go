@@ -99,6 +99,13 @@ func (h *handle) adopt(uuid string, shared bool) (stale.Owner, error) {
 
 func (h *handle) releaseFor(o stale.Owner) error { return h.c.ReleaseFor(o) }
 
+// drop forgets what the handle holds, leaving the lock as it is.
+func (h *handle) drop() {
+	if h.c != nil {
+		h.c.Drop()
+	}
+}
+
 func (h *handle) breakLock(ctx context.Context, force bool) (lockcore.Broken, error) {
 	return h.c.Break(ctx, force)
 }

@@ -272,6 +272,9 @@ func keep(h *handle, o stale.Owner, shared bool, lease time.Duration, w keeperWa
 		defer ft.Stop()
 		fdTick = ft.C
 	}
+	// Whatever ends the keeping, no heartbeat may be under way at exit: it
+	// could be one deciding under the guard, whose guard exit would leave.
+	defer h.drop()
 	lost, exited := h.lost(), exitNotice(o.PID)
 	for {
 		select {

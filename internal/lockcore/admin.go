@@ -204,6 +204,27 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 	return h.owner, nil
 }
 
+// Drop forgets the handle's holds without touching the lock, once a
+// heartbeat under way has finished. It is for a process about to exit whose
+// hold was released for it (ReleaseFor): exit cuts a beat short, and a beat
+// that finds its record gone decides under the breaker guard (H1g), so an
+// exit then leaves an empty guard that others wait out for the grace
+// period.
+func (l *Lock) Drop() {
+	l.mu.Lock()
+	hs := l.readers
+	if l.hold != nil {
+		hs = append(hs, l.hold)
+		defer func() { <-l.sem }()
+	}
+	l.hold, l.readers = nil, nil
+	l.mu.Unlock()
+	for _, h := range hs {
+		l.stopHeartbeat(h)
+		h.entry.Close()
+	}
+}
+
 // ReleaseFor releases, from any process, the hold whose record is o (found by
 // its UUID: the lock's record, or a reader's in a shared group). It is the
 // checked release (R1..R3), always under the breaker guard: if the record at

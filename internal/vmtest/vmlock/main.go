@@ -42,6 +42,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/dotlock/dotlock"
@@ -158,11 +159,14 @@ func counter(c config) {
 // SIGKILL between os.WriteFile's truncation and its write left an empty
 // counter (chaos on SMB).
 func bump(file string) (int, error) {
-	v, err := readCounter(file)
-	if err != nil {
-		return 0, err
-	}
-	f, err := os.OpenFile(file, os.O_WRONLY, 0)
+	var v int
+	var f *os.File
+	err := untilReached(func() (err error) {
+		if v, err = readCounter(file); err == nil {
+			f, err = os.OpenFile(file, os.O_WRONLY, 0)
+		}
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -188,8 +192,35 @@ func steady(file string) (int, error) {
 	return v, err
 }
 
+// untilReached runs fn again while it fails as a network client does while
+// its server restarts (TestCluster/restart: EAGAIN from an SMB open, seen
+// once), for up to a minute. Only steps before a write: a write that
+// failed may have been made, and made again would count twice.
+func untilReached(fn func() error) error {
+	for end := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+		err := fn()
+		if err == nil || !serverAway(err) || time.Now().After(end) {
+			return err
+		}
+	}
+}
+
+func serverAway(err error) bool {
+	for _, e := range []syscall.Errno{syscall.EAGAIN, syscall.EINTR, syscall.ETIMEDOUT, syscall.EHOSTDOWN,
+		syscall.ENOTCONN, syscall.ECONNRESET, syscall.ECONNREFUSED} {
+		if errors.Is(err, e) {
+			return true
+		}
+	}
+	return false
+}
+
 func readCounter(file string) (int, error) {
-	b, err := os.ReadFile(file)
+	var b []byte
+	err := untilReached(func() (err error) {
+		b, err = os.ReadFile(file)
+		return err
+	})
 	if err != nil {
 		return 0, err
 	}
