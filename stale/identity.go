@@ -41,7 +41,7 @@ func Self(token uint64, mode string, now time.Time) (Owner, error) {
 	if err != nil {
 		return Owner{}, err
 	}
-	me, err := selfProcess()
+	me, pid, err := selfProcess()
 	if err != nil {
 		return Owner{}, err
 	}
@@ -50,7 +50,7 @@ func Self(token uint64, mode string, now time.Time) (Owner, error) {
 		UUID:     uuid.NewString(),
 		Token:    token,
 		Mode:     mode,
-		PID:      os.Getpid(),
+		PID:      pid,
 		Host:     id.Host,
 		BootID:   id.BootID,
 		PIDNS:    id.PIDNS,
@@ -63,16 +63,20 @@ func Self(token uint64, mode string, now time.Time) (Owner, error) {
 
 var (
 	selfOnce sync.Once
+	selfPID  int
 	selfProc Process
 	selfErr  error
 )
 
-func selfProcess() (Process, error) {
+// selfProcess is this process, looked up once: a Go program does not fork
+// without exec, so neither its PID nor its start time changes.
+func selfProcess() (Process, int, error) {
 	selfOnce.Do(func() {
-		selfProc, selfErr = SystemProcesses{}.Lookup(os.Getpid())
+		selfPID = os.Getpid()
+		selfProc, selfErr = SystemProcesses{}.Lookup(selfPID)
 		if selfErr == nil && !selfProc.Exists {
-			selfErr = fmt.Errorf("stale: cannot find own process %d", os.Getpid())
+			selfErr = fmt.Errorf("stale: cannot find own process %d", selfPID)
 		}
 	})
-	return selfProc, selfErr
+	return selfProc, selfPID, selfErr
 }

@@ -93,7 +93,12 @@ func (d *lockDir) readOwner(name string, owner *int) ([]byte, error) {
 		}
 		defer unix.Close(fd)
 		noDeferredClose(fd, d.path)
-		return readRecordFD(fd, d.join(name), direct == 0, owner)
+		var st unix.Stat_t
+		data, err := readRecordFD(fd, d.join(name), direct == 0, &st)
+		if owner != nil && st.Mode != 0 {
+			*owner = int(st.Uid)
+		}
+		return data, err
 	}
 }
 

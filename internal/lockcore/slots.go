@@ -87,9 +87,12 @@ func retireTarget(src string, move func(dst string) error, path string, keep, ow
 // directory planted there, and only a file is moved aside.
 func intoSlot(path string, move func(dst string) error, dst string, atomic, own bool) error {
 	// Only a record's slot is replaced: anything else there (a user's
-	// file, planted during the hold) is not dotlock's (P10).
-	if _, err := readRecord(dst); err != nil && !errors.Is(err, fs.ErrNotExist) && errors.Is(err, ErrNotLock) {
-		return err
+	// file, planted during the hold) is not dotlock's (P10). The slot A3
+	// read, unchanged, is known to be one (seen_unix.go).
+	if !stillRecord(dst) {
+		if _, err := readRecord(dst); err != nil && !errors.Is(err, fs.ErrNotExist) && errors.Is(err, ErrNotLock) {
+			return err
+		}
 	}
 	if atomic {
 		return move(dst)
@@ -140,6 +143,8 @@ func readSlots(path string) ([][]byte, error) {
 	for i := range maxSlots {
 		data, err := readSlot(lastSlot(path, i))
 		switch {
+		case errors.Is(err, fs.ErrNotExist) && i == 0:
+			return recs, confirmMissing(lastSlot(path, 0))
 		case errors.Is(err, fs.ErrNotExist):
 			return recs, nil
 		case err != nil:
@@ -149,6 +154,45 @@ func readSlots(path string) ([][]byte, error) {
 		}
 	}
 	return recs, nil
+}
+
+// errCachedMissing: a network filesystem's client said a slot does not
+// exist, but the server lists it.
+var errCachedMissing = errors.New("this client's cache says it does not exist, but the server lists it (another host made it): looked up again once the cache lapses")
+
+// confirmMissing asks the server, on a network filesystem, whether the
+// slot name that a lookup found missing really is. A client may answer a
+// lookup from a negative entry it cached when the name was missing: the
+// Linux SMB client trusts one for a second (cifs_d_revalidate), and a
+// process that looked P.last up before any hold had left (a waiter, a
+// status) would then, for that second, read no last record although
+// another host has just made one, and start tokens again (P7). A listing
+// of the directory is the server's answer. It is made only for slot 0,
+// which is missing only until a lock's first hold leaves; a listing that
+// fails (a directory that may be searched, not read) leaves the lookup's
+// answer as it was.
+func confirmMissing(name string) error {
+	dir := filepath.Dir(name)
+	if !knownNetworkFS(dir) {
+		return nil
+	}
+	d, err := os.Open(dir)
+	if err != nil {
+		return nil
+	}
+	defer d.Close()
+	base := filepath.Base(name)
+	for {
+		names, err := d.Readdirnames(1024)
+		for _, n := range names {
+			if n == base {
+				return &fs.PathError{Op: "read", Path: name, Err: errCachedMissing}
+			}
+		}
+		if err != nil {
+			return nil
+		}
+	}
 }
 
 // readLast returns the record with the highest token in the chain (or, if

@@ -81,7 +81,7 @@ var errReadElsewhere = errors.New("the file read is no longer the one at this na
 // a smaller token).
 func readSlot(name string) ([]byte, error) {
 	if directFlag(filepath.Dir(name)) == 0 {
-		return readRecord(name) // local: exact
+		return readSlotLocal(name) // local: exact
 	}
 	for _, extra := range []int{slotFlag, 0} {
 		b, st, err := readRecordFileFlags(name, extra)

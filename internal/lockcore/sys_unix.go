@@ -100,11 +100,22 @@ func createExclFile(name string, perm fs.FileMode) (Entry, error) {
 }
 
 // readRecordLocal reads a record with one open, fstat, read and close.
-func readRecordLocal(name string) ([]byte, error) { return readRecordLocalOwner(name, nil) }
+func readRecordLocal(name string) ([]byte, error) { return readRecordLocalStat(name, nil) }
 
-// readRecordLocalOwner is readRecordLocal that also sets *owner, if owner
-// is not nil, to the uid of the file read (from the same fstat).
+// readRecordLocalOwner is readRecordLocal that also sets *owner to the uid
+// of the file read (from the same fstat).
 func readRecordLocalOwner(name string, owner *int) ([]byte, error) {
+	var st unix.Stat_t
+	data, err := readRecordLocalStat(name, &st)
+	if st.Mode != 0 {
+		*owner = int(st.Uid)
+	}
+	return data, err
+}
+
+// readRecordLocalStat is readRecordLocal that also sets *seen, if seen is
+// not nil, to the fstat of the file read.
+func readRecordLocalStat(name string, seen *unix.Stat_t) ([]byte, error) {
 	var fd int
 	var err error
 	for {
@@ -117,21 +128,21 @@ func readRecordLocalOwner(name string, owner *int) ([]byte, error) {
 		return nil, goneErr(noFollowError(name, &fs.PathError{Op: "open", Path: name, Err: err}))
 	}
 	defer unix.Close(fd)
-	return readRecordFD(fd, name, true, owner)
+	return readRecordFD(fd, name, true, seen)
 }
 
 // readRecordFD reads the record file open at fd (named name, for errors),
 // at most MaxRecordSize+1 bytes. With trustSize, reading stops at the size
 // fstat reports (one read less); not on a network filesystem, whose
-// attribute cache may report an old size. If owner is not nil, it is set
-// to the file's uid (from the same fstat).
-func readRecordFD(fd int, name string, trustSize bool, owner *int) ([]byte, error) {
+// attribute cache may report an old size. If seen is not nil, it is set to
+// the file's fstat.
+func readRecordFD(fd int, name string, trustSize bool, seen *unix.Stat_t) ([]byte, error) {
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return nil, goneErr(&fs.PathError{Op: "stat", Path: name, Err: err})
 	}
-	if owner != nil {
-		*owner = int(st.Uid)
+	if seen != nil {
+		*seen = st
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
 		return nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(unixMode(uint32(st.Mode))) + ownedBy(&st)}}
