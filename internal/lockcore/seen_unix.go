@@ -3,6 +3,7 @@
 package lockcore
 
 import (
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -30,9 +31,9 @@ func stampOf(st *unix.Stat_t) fileStamp {
 }
 
 // seenRecords maps a slot's path to the stamp of the record read there.
-// Bounded: entries are taken by the release that uses them, and past
-// maxSeen paths (a process that acquires many locks it never releases)
-// nothing more is remembered.
+// Bounded: entries are taken by the release that uses them, and the map is
+// emptied when it reaches maxSeen paths (a process that reads many slots
+// it never replaces: waiters, readers, lost holds).
 var seenRecords = struct {
 	sync.Mutex
 	m map[string]fileStamp
@@ -40,16 +41,21 @@ var seenRecords = struct {
 
 const maxSeen = 1024
 
-// readSlotLocal reads a slot on a local filesystem, remembering it if it
-// is a record.
+// readSlotLocal reads a slot, remembering it if it is a record on a
+// filesystem where its stamp can be trusted: a local one (an attribute
+// cache could vouch for a file its server has replaced; on systems where
+// localFS cannot tell, none is), with times finer than a second (with
+// whole seconds, as on ext4 with small inodes or FAT, a same-size rewrite
+// within the second would keep the stamp).
 func readSlotLocal(name string) ([]byte, error) {
 	var st unix.Stat_t
 	data, err := readRecordLocalStat(name, &st)
-	if err == nil {
+	if err == nil && (st.Mtim.Nsec != 0 || st.Ctim.Nsec != 0) && localFS(filepath.Dir(name)) {
 		seenRecords.Lock()
-		if len(seenRecords.m) < maxSeen {
-			seenRecords.m[name] = stampOf(&st)
+		if len(seenRecords.m) >= maxSeen {
+			clear(seenRecords.m)
 		}
+		seenRecords.m[name] = stampOf(&st)
 		seenRecords.Unlock()
 	}
 	return data, err

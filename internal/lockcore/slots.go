@@ -3,6 +3,7 @@ package lockcore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -168,9 +169,9 @@ var errCachedMissing = errors.New("this client's cache says it does not exist, b
 // status) would then, for that second, read no last record although
 // another host has just made one, and start tokens again (P7). A listing
 // of the directory is the server's answer. It is made only for slot 0,
-// which is missing only until a lock's first hold leaves; a listing that
-// fails (a directory that may be searched, not read) leaves the lookup's
-// answer as it was.
+// which is missing only until a lock's first hold leaves. A directory that
+// may be searched but not read leaves the lookup's answer as it was; a
+// listing that fails part way is an error (the attempt comes back).
 func confirmMissing(name string) error {
 	dir := filepath.Dir(name)
 	if !knownNetworkFS(dir) {
@@ -189,8 +190,11 @@ func confirmMissing(name string) error {
 				return &fs.PathError{Op: "read", Path: name, Err: errCachedMissing}
 			}
 		}
-		if err != nil {
+		switch {
+		case errors.Is(err, io.EOF):
 			return nil
+		case err != nil:
+			return &fs.PathError{Op: "readdir", Path: dir, Err: unwrapPath(err)}
 		}
 	}
 }

@@ -46,6 +46,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock"
+	dlconfig "github.com/dotlock/dotlock/internal/config"
 	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/lockfile"
 )
@@ -119,6 +120,9 @@ func open(c config, path string) (locker, *dotlock.RWMutex) {
 }
 
 func counter(c config) {
+	if c.lease > 0 {
+		serverWait = c.lease / 2
+	}
 	l, rw := open(c, c.lock)
 	for i := 0; i < c.n && (c.release == "" || !exists(c.release)); i++ {
 		ctx, cancel := context.WithTimeout(context.Background(), c.wait)
@@ -162,7 +166,7 @@ func bump(file string) (int, error) {
 	var v int
 	var f *os.File
 	err := untilReached(func() (err error) {
-		if v, err = readCounter(file); err == nil {
+		if v, err = readCounterOnce(file); err == nil {
 			f, err = os.OpenFile(file, os.O_WRONLY, 0)
 		}
 		return err
@@ -192,12 +196,16 @@ func steady(file string) (int, error) {
 	return v, err
 }
 
+// serverWait bounds untilReached: half the lease, within which the hold
+// the counter's steps run under cannot have been broken.
+var serverWait = dlconfig.DefaultStaleAfter / 2
+
 // untilReached runs fn again while it fails as a network client does while
 // its server restarts (TestCluster/restart: EAGAIN from an SMB open, seen
-// once), for up to a minute. Only steps before a write: a write that
+// once), for up to serverWait. Only steps before a write: a write that
 // failed may have been made, and made again would count twice.
 func untilReached(fn func() error) error {
-	for end := time.Now().Add(time.Minute); ; time.Sleep(100 * time.Millisecond) {
+	for end := time.Now().Add(serverWait); ; time.Sleep(100 * time.Millisecond) {
 		err := fn()
 		if err == nil || !serverAway(err) || time.Now().After(end) {
 			return err
@@ -215,12 +223,16 @@ func serverAway(err error) bool {
 	return false
 }
 
-func readCounter(file string) (int, error) {
-	var b []byte
-	err := untilReached(func() (err error) {
-		b, err = os.ReadFile(file)
+func readCounter(file string) (v int, err error) {
+	err = untilReached(func() (err error) {
+		v, err = readCounterOnce(file)
 		return err
 	})
+	return v, err
+}
+
+func readCounterOnce(file string) (int, error) {
+	b, err := os.ReadFile(file)
 	if err != nil {
 		return 0, err
 	}
