@@ -99,6 +99,9 @@ func (h *handle) adopt(uuid string, shared bool) (stale.Owner, error) {
 
 func (h *handle) releaseFor(o stale.Owner) error { return h.c.ReleaseFor(o) }
 
+// beat heartbeats the handle's hold now (a handle without a timer).
+func (h *handle) beat() { h.c.Beat() }
+
 // drop forgets what the handle holds, leaving the lock as it is.
 func (h *handle) drop() {
 	if h.c != nil {

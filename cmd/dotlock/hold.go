@@ -232,7 +232,9 @@ func cmdKeeper(args []string) int {
 		}
 	}
 	signal.Ignore(keeperIgnored...) // SIGTERM still ends it: the lock stays the holder's
-	h, err := openHandle(rest[0], format, lockOptions(lease, nil))
+	// The keeper beats itself, each time right after it saw its hold still
+	// at the lock (keep).
+	h, err := openHandle(rest[0], format, append(lockOptions(lease, nil), lockcore.WithManualHeartbeat()))
 	if err != nil {
 		return say("keeper: %v", err)
 	}
@@ -262,10 +264,15 @@ const keeperFD = 3
 const fdPoll = 20 * time.Millisecond
 
 // keep heartbeats the hold o until it is lost, its holder dies, or the
-// holder's descriptor w closes.
+// holder's descriptor w closes. It beats only right after a look that
+// found the hold still at the lock: a beat that found it released by
+// dotlock -u would decide so under the guard (H1g), making the guard's
+// file in a directory the script may be removing.
 func keep(h *handle, o stale.Owner, shared bool, lease time.Duration, w keeperWatch, checker *stale.Checker) {
-	t := time.NewTicker(min(time.Second, max(lease/4, 10*time.Millisecond)))
+	beatEvery := lease / 4 // lockcore's default heartbeat
+	t := time.NewTicker(min(time.Second, max(beatEvery, 10*time.Millisecond)))
 	defer t.Stop()
+	lastBeat := time.Now()
 	var fdTick <-chan time.Time
 	if w.path != "" {
 		ft := time.NewTicker(fdPoll)
@@ -286,12 +293,15 @@ func keep(h *handle, o stale.Owner, shared bool, lease time.Duration, w keeperWa
 			if sameFile(o.PID, w.fd, keeperFD, w.path) {
 				continue
 			}
-		case <-t.C:
+		case now := <-t.C:
 			if checker.Judge(o).Verdict != stale.Dead {
-				// Released by unlock (or broken)? The heartbeat finds out
-				// too, but only at its next beat (the lease/4).
+				// Released by unlock (or broken)?
 				if released(h, o) {
 					return
+				}
+				if now.Sub(lastBeat) >= beatEvery-beatEvery/8 {
+					h.beat()
+					lastBeat = now
 				}
 				continue
 			}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -53,4 +54,47 @@ func drain(fd int) []string {
 			off += unix.SizeofInotifyEvent + l
 		}
 	}
+}
+
+// After dotlock -u released a hold taken with lock --pid, its keeper must
+// make nothing in the lock's directory before it exits: a heartbeat that
+// found the hold released decided so under the guard, making P.break
+// after the script was done with the lock. The keeper now beats only right
+// after it saw the hold still there. With a 0.2 s lease it beats every
+// 50 ms and looks as often, so a beat used to fall between the unlock and
+// the keeper's next look in about half of the rounds.
+func TestKeeperBeatsOnlyWhileHeld(t *testing.T) {
+	dir := testdir.New(t)
+	lock := filepath.Join(dir, "x.dotlock")
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Skip("no inotify: ", err)
+	}
+	defer unix.Close(fd)
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+		t.Fatal(err)
+	}
+	for round := range 6 {
+		sh := startProc(t, dir, []string{"L=" + lock}, "sh", "-c",
+			`"$DOTLOCK" --lock --stale-after 0.2 --pid $$ "$L" || exit 9; read x; "$DOTLOCK" -u "$L" || exit 8; echo unlocked; read x; exit 0`)
+		waitKeeper(t, lock)
+		fmt.Fprintln(sh.stdin)
+		sh.out.wait(t, "shell", "unlocked")
+		drain(fd) // what the lock and the unlock made
+		waitKeepersGone(t, lock)
+		made := drain(fd)
+		sh.closeStdin()
+		if code := sh.finish(); code != 0 {
+			t.Fatalf("shell: exit %d: %s", code, sh.err.text())
+		}
+		if len(made) > 0 {
+			t.Fatalf("round %d: after the unlock, the keeper made %v in the lock's directory", round, made)
+		}
+	}
+}
+
+// waitKeeper waits until lock has a keeper, heartbeating.
+func waitKeeper(t *testing.T, lock string) {
+	t.Helper()
+	eventually(t, "a keeper of "+lock, func() bool { return len(keepers(lock)) == 1 })
 }

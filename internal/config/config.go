@@ -50,6 +50,7 @@ type Config struct {
 	AfterCreate func() error  // test hook: a create whose reply is lost
 	Handoff     time.Duration // test hook: the handoff window, if not 0
 	AfterBeat   func(error)   // test hook: told each heartbeat's result
+	ManualBeat  bool          // no heartbeat timer: the handle's owner calls Beat
 }
 
 // The bridge to package dotlock, which sets both when it is loaded (every

@@ -19,27 +19,55 @@ func (l *Lock) install(h *hold) {
 
 // startHeartbeat rewrites h's heartbeat every Heartbeat until stopped or
 // lost (H1..H3). A timer rather than a goroutine per hold: nothing runs
-// between beats.
+// between beats. With ManualBeat the owner of the handle beats (Beat).
 func (l *Lock) startHeartbeat(h *hold) {
+	if l.cfg.ManualBeat {
+		return
+	}
 	h.beatMu.Lock()
 	defer h.beatMu.Unlock()
 	h.timer = time.AfterFunc(l.cfg.Heartbeat, func() {
-		h.beatMu.Lock()
-		defer h.beatMu.Unlock()
-		if h.stopped {
-			return
-		}
-		err := l.beat(h)
-		if err != nil {
-			h.lostErr = err
-			close(h.lost)
-		} else {
+		if l.beatOnce(h) { // (a Stop meanwhile: the timer's next run returns at once)
 			h.timer.Reset(l.cfg.Heartbeat)
 		}
-		if l.cfg.AfterBeat != nil {
-			l.cfg.AfterBeat(err) // after the loss is published
-		}
 	})
+}
+
+// beatOnce beats h unless its heartbeat was stopped or the hold is lost,
+// and reports whether it beat and the hold stands.
+func (l *Lock) beatOnce(h *hold) bool {
+	h.beatMu.Lock()
+	defer h.beatMu.Unlock()
+	if h.stopped || h.lostErr != nil {
+		return false
+	}
+	err := l.beat(h)
+	if err != nil {
+		h.lostErr = err
+		close(h.lost)
+	}
+	if l.cfg.AfterBeat != nil {
+		l.cfg.AfterBeat(err) // after the loss is published
+	}
+	return err == nil
+}
+
+// Beat runs one heartbeat of each of the handle's holds now (H1..H3), for
+// a handle made with ManualBeat; a hold found lost is published through
+// Lost as by the timer's beats. The command's keeper beats itself, right
+// after it has seen its hold still at the lock: a beat that found it
+// released (dotlock -u, from another process) would decide so under the
+// guard, making files after the script was done with the lock.
+func (l *Lock) Beat() {
+	l.mu.Lock()
+	hs := append([]*hold(nil), l.readers...)
+	if l.hold != nil {
+		hs = append(hs, l.hold)
+	}
+	l.mu.Unlock()
+	for _, h := range hs {
+		l.beatOnce(h)
+	}
 }
 
 // stopHeartbeat stops h's heartbeat; a beat under way finishes first.
@@ -47,7 +75,9 @@ func (l *Lock) stopHeartbeat(h *hold) {
 	h.beatMu.Lock()
 	defer h.beatMu.Unlock()
 	h.stopped = true
-	h.timer.Stop()
+	if h.timer != nil {
+		h.timer.Stop()
+	}
 }
 
 // lapsed reports whether h went so long without a heartbeat that another

@@ -72,3 +72,7 @@ func WithHandoff(d time.Duration) Option { return option(func(c *Config) { c.Han
 // WithAfterBeat (tests) has f told each heartbeat's result: nil, or the
 // error (ErrLost) that ends the hold.
 func WithAfterBeat(f func(error)) Option { return option(func(c *Config) { c.AfterBeat = f }) }
+
+// WithManualHeartbeat makes a handle without a heartbeat timer: its owner
+// beats with Beat, at least every Heartbeat (the command's keeper).
+func WithManualHeartbeat() Option { return option(func(c *Config) { c.ManualBeat = true }) }
