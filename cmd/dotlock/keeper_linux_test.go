@@ -18,14 +18,7 @@ import (
 func TestKeeperLeavesUnlockedAlone(t *testing.T) {
 	dir := testdir.New(t)
 	lock := filepath.Join(dir, "lock") + companionSuffix
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		t.Skip("no inotify: ", err)
-	}
-	defer unix.Close(fd)
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
-		t.Fatal(err)
-	}
+	fd := watchCreates(t, dir)
 	sh := startProc(t, dir, nil, "bash", "-c", `exec 10<>lock; "$DOTLOCK" -n 10 || exit 9; "$DOTLOCK" -u 10 || exit 8; echo unlocked`)
 	sh.out.wait(t, "shell", "unlocked")
 	drain(fd) // what the lock and the unlock made
@@ -36,6 +29,21 @@ func TestKeeperLeavesUnlockedAlone(t *testing.T) {
 	if made := drain(fd); len(made) > 0 {
 		t.Errorf("after the shell exited, its keeper made %v in the lock's directory: it released a hold already released", made)
 	}
+}
+
+// watchCreates is an inotify descriptor (closed at the test's end) told
+// of every name made in dir; drain reads them.
+func watchCreates(t *testing.T, dir string) int {
+	t.Helper()
+	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
+	if err != nil {
+		t.Skip("no inotify: ", err)
+	}
+	t.Cleanup(func() { unix.Close(fd) })
+	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
+		t.Fatal(err)
+	}
+	return fd
 }
 
 // drain returns the names of the inotify events queued on fd.
@@ -66,14 +74,7 @@ func drain(fd int) []string {
 func TestKeeperBeatsOnlyWhileHeld(t *testing.T) {
 	dir := testdir.New(t)
 	lock := filepath.Join(dir, "x.dotlock")
-	fd, err := unix.InotifyInit1(unix.IN_NONBLOCK | unix.IN_CLOEXEC)
-	if err != nil {
-		t.Skip("no inotify: ", err)
-	}
-	defer unix.Close(fd)
-	if _, err := unix.InotifyAddWatch(fd, dir, unix.IN_CREATE|unix.IN_MOVED_TO); err != nil {
-		t.Fatal(err)
-	}
+	fd := watchCreates(t, dir)
 	for round := range 6 {
 		sh := startProc(t, dir, []string{"L=" + lock}, "sh", "-c",
 			`"$DOTLOCK" --lock --stale-after 0.2 --pid $$ "$L" || exit 9; read x; "$DOTLOCK" -u "$L" || exit 8; echo unlocked; read x; exit 0`)
