@@ -117,6 +117,9 @@ func TestManualBeat(t *testing.T) {
 			if n, lost := beats.Load(), losses.Load(); n != 2 || lost != 1 {
 				t.Fatalf("beats %d (losses %d), want 2 (1): a lost hold must not be beaten again", n, lost)
 			}
+			if err := l.Unlock(); !errors.Is(err, ErrLost) { // and closes the entry (Windows cannot remove an open file)
+				t.Fatalf("Unlock after the loss: %v, want ErrLost", err)
+			}
 		})
 	}
 }
