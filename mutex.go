@@ -20,7 +20,11 @@ type Mutex struct{ e handle.Engine }
 
 // TryLock takes the lock if it is free or its holder is proven dead, and
 // otherwise returns an error matching ErrLocked that names the holder (a
-// handle that holds the lock already gets ErrLocked too). It waits for
+// handle that holds the lock already gets ErrLocked too). A holder on
+// another host is proven dead by its record staying unchanged for the
+// lease: one call cannot see that, but the handle's calls watch it
+// together, so TryLock repeated for longer than the lease takes a lock
+// whose holder stopped heartbeating. It waits for
 // others at most 1 s in all: a breaker guard (the path + ".break") held
 // that long — a break or handoff under way, or a guard left behind — is
 // reported as ErrLocked naming it. Its own filesystem operations take what

@@ -16,7 +16,9 @@ import (
 // TryLock takes the lock if it can be had now: if it is free, or its holder
 // is proven dead. Otherwise it returns an error matching ErrLocked that names
 // the holder. A holder on another host is judged by its lease, which one
-// call cannot watch; Lock can. It waits for others at most tryWait (1 s)
+// call cannot watch: a handle's tries watch it together (tryState), so that
+// tries repeated for longer than the lease take a lock whose holder has
+// stopped heartbeating, as Lock does. It waits for others at most tryWait (1 s)
 // in all: for a breaker guard held by someone else (a break or handoff
 // under way, or a guard left behind; then the error matches ErrLocked and
 // names the guard), and for the cleanup of an attempt that failed (ENOSPC,
@@ -31,8 +33,8 @@ func (l *Lock) TryLock() error {
 	// The only wait is for a breaker guard, which is held briefly.
 	ctx, cancel := tryContext()
 	defer cancel()
-	ws := l.newWaitState()
-	ws.try = true
+	ws := l.tryState()
+	defer l.triedWith(ws)
 	var blocked *LockedError
 	for range 4 {
 		h, blk, err := l.attempt(ctx, ws)
@@ -57,6 +59,27 @@ func (l *Lock) TryLock() error {
 		blocked = &LockedError{Cause: dotlock.Contended, Reason: "contended"}
 	}
 	return l.pathErr("lock", blocked)
+}
+
+// tryState is the wait state of a try, carrying what the handle's earlier
+// tries saw at the path: a record unchanged since is as old as they saw it
+// (judge). Without it a try would see every record for the first time,
+// and tries alone (a semaphore's, a caller's loop) would never take a lock
+// from a holder on another host that died (TestRemoteHolderLapses).
+func (l *Lock) tryState() *waitState {
+	ws := l.newWaitState()
+	ws.try = true
+	l.mu.Lock()
+	ws.holder = l.tried
+	l.mu.Unlock()
+	return ws
+}
+
+// triedWith keeps what the try ws saw at the path for the next one.
+func (l *Lock) triedWith(ws *waitState) {
+	l.mu.Lock()
+	l.tried = ws.holder
+	l.mu.Unlock()
 }
 
 // Lock waits until it holds the lock or ctx is done, and then returns

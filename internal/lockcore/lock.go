@@ -31,7 +31,8 @@ type Lock struct {
 
 	mu      sync.Mutex
 	hold    *hold
-	readers []*hold // shared holds (lock directories only)
+	readers []*hold           // shared holds (lock directories only)
+	tried   stale.Observation // the record at the path as TryLock and TryRLock last saw it (tryState)
 }
 
 // hold is one successful acquisition.

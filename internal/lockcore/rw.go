@@ -77,8 +77,8 @@ func (l *Lock) TryRLock() error {
 	}
 	ctx, cancel := tryContext() // waits for others as TryLock does
 	defer cancel()
-	ws := l.newWaitState()
-	ws.try = true
+	ws := l.tryState()
+	defer l.triedWith(ws)
 	defer ws.stop()
 	for range 4 {
 		h, blk, err := l.tryShared(ctx, ws)
