@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/internal/testdir"
 	"github.com/dotlock/dotlock/semaphore"
 	"github.com/dotlock/dotlock/stale"
 )
@@ -21,7 +22,7 @@ import (
 // to reclaim it.)
 func TestRemoteHolderLapses(t *testing.T) {
 	const lease = 300 * time.Millisecond
-	dir := t.TempDir()
+	dir := testdir.New(t)
 	sem, err := semaphore.New(filepath.Join(dir, "sem"), 1, dotlock.WithStaleAfter(lease))
 	if err != nil {
 		t.Fatal(err)

@@ -62,23 +62,25 @@ func (l *Lock) TryLock() error {
 }
 
 // tryState is the wait state of a try, carrying what the handle's earlier
-// tries saw at the path: a record unchanged since is as old as they saw it
-// (judge). Without it a try would see every record for the first time,
-// and tries alone (a semaphore's, a caller's loop) would never take a lock
-// from a holder on another host that died (TestRemoteHolderLapses).
+// tries watched (the holder's record, a group's readers', the guard's): a
+// record unchanged since is as old as they saw it (judge). Without it a
+// try would see every record for the first time, and tries alone (a
+// semaphore's, a caller's loop) would never take a lock from a holder on
+// another host that died, nor break a guard left by a breaker that died
+// there (TestRemoteHolderLapses).
 func (l *Lock) tryState() *waitState {
 	ws := l.newWaitState()
 	ws.try = true
 	l.mu.Lock()
-	ws.holder = l.tried
+	ws.sightings = l.tried.clone()
 	l.mu.Unlock()
 	return ws
 }
 
-// triedWith keeps what the try ws saw at the path for the next one.
+// triedWith keeps what the try ws watched for the next one.
 func (l *Lock) triedWith(ws *waitState) {
 	l.mu.Lock()
-	l.tried = ws.holder
+	l.tried = ws.sightings
 	l.mu.Unlock()
 }
 
@@ -360,6 +362,7 @@ func (l *Lock) abandon(ctx context.Context, ws *waitState, rec []byte) {
 	ctx, cancel := ws.cleanupCtx(ctx)
 	defer cancel()
 	gws := l.newWaitState()
+	gws.guardObs = ws.guardObs // the guard the attempt waited for is as old as it saw it
 	retire := func(time.Time) error {
 		ok, err := l.store.Retire(false, func(moved []byte) bool {
 			return len(moved) == 0 || mine(moved, rec, uuid)

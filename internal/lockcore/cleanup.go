@@ -18,16 +18,18 @@ func (ws *waitState) cleanupCtx(ctx context.Context) (context.Context, context.C
 	return context.WithCancel(ctx)
 }
 
-// cleanup runs fn as retry does (for up to the lease, with a context of
-// its own), waiting for it until ctx is done; then fn goes on in the
-// background. Given up, a cleanup would leave a record naming this live
-// process, or a guard, which blocks this host; but a caller out of time
-// (ENOSPC, say: every try failed for the lease) must not wait for it.
+// cleanup runs fn as retry does (with a context of its own, for up to the
+// guard's lease: a cleanup under the guard may have to wait out a guard
+// left by a breaker that died on another host), waiting for it until ctx
+// is done; then fn goes on in the background. Given up, a cleanup would
+// leave a record naming this live process, or a guard, which blocks this
+// host; but a caller out of time (ENOSPC, say: every try failed for the
+// lease) must not wait for it.
 func (l *Lock) cleanup(ctx context.Context, fn func(bg context.Context) error) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		bg, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter+l.cfg.Grace)
+		bg, cancel := context.WithTimeout(context.Background(), l.guardLease()+l.cfg.Grace)
 		defer cancel()
 		l.retry(func() error { return fn(bg) })
 	}()

@@ -31,8 +31,8 @@ type Lock struct {
 
 	mu      sync.Mutex
 	hold    *hold
-	readers []*hold           // shared holds (lock directories only)
-	tried   stale.Observation // the record at the path as TryLock and TryRLock last saw it (tryState)
+	readers []*hold   // shared holds (lock directories only)
+	tried   sightings // what TryLock and TryRLock last watched (tryState)
 }
 
 // hold is one successful acquisition.

@@ -41,10 +41,16 @@ func TestTriesWatchTheLease(t *testing.T) {
 				}
 				write := func(beat uint64) error { // whole, as a holder's heartbeat is
 					o.Beat, o.BeatTime = beat, time.Now()
-					if err := os.WriteFile(record+".new", o.Marshal(), 0o644); err != nil {
+					tmp := filepath.Join(filepath.Dir(path), "record.new") // not in the lock directory
+					if err := os.WriteFile(tmp, o.Marshal(), 0o644); err != nil {
 						return err
 					}
-					return os.Rename(record+".new", record)
+					err := os.Rename(tmp, record)
+					for try := 0; err != nil && try < 100; try++ {
+						time.Sleep(time.Millisecond) // Windows: not while a try has it open
+						err = os.Rename(tmp, record)
+					}
+					return err
 				}
 				if err := write(0); err != nil {
 					t.Fatal(err)
@@ -103,5 +109,43 @@ func TestTriesWatchTheLease(t *testing.T) {
 				}
 			})
 		}
+	}
+}
+
+// TestTriesOutlastDeadRemoteGuard: a breaker guard left by a breaker that
+// died on another host stands for the guard's lease (4 leases). A TryLock
+// meanwhile gives its entry up after its 1 s, under the guard, in the
+// background; that cleanup must outlast the guard's lease. It gave up
+// after one lease, leaving the entry with a record naming this live
+// process, which no try on this host would ever take again.
+func TestTriesOutlastDeadRemoteGuard(t *testing.T) {
+	const lease = 750 * time.Millisecond // the guard's: 3 s, past a TryLock's 1 s
+	for _, kind := range []string{"lockfile", "lockdir"} {
+		t.Run(kind, func(t *testing.T) {
+			path := filepath.Join(testdir.New(t), "x.lock")
+			o, err := stale.Self(0, stale.ModeBreaker, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			o.Host, o.BootID = "elsewhere", "boot-elsewhere-0000"
+			if err := os.WriteFile(path+guardSuffix, o.Marshal(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			l := openerOf(kind)(t, path, WithStaleAfter(lease))
+			start := time.Now()
+			for time.Since(start) < 12*lease {
+				err := l.TryLock()
+				if err == nil {
+					t.Logf("taken after %v (the guard's lease: %v)", time.Since(start).Round(time.Millisecond), 4*lease)
+					l.Unlock()
+					return
+				}
+				if !errors.Is(err, ErrLocked) {
+					t.Fatal(err)
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			t.Fatalf("TryLock tried for %v and never took the lock past a guard left by a dead breaker on another host (the guard's lease: %v)", 12*lease, 4*lease)
+		})
 	}
 }

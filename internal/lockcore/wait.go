@@ -10,17 +10,13 @@ import (
 
 // waitState is what one acquisition remembers between tries.
 type waitState struct {
-	l         *Lock
-	holder    stale.Observation             // the record at the lock path, for leases and grace
-	readerObs map[string]*stale.Observation // a shared group's reader records
-	last      stale.Observation             // an unreadable last record
-	guardObs  stale.Observation             // the breaker guard's record
-	orphanObs stale.Observation             // the guard's record, when its holder lives here
-	delay     time.Duration
-	gdelay    time.Duration // the same, waiting for a breaker guard
-	quick     int           // tries in a row that were not blocked
-	try       bool          // TryLock: cleanups are waited for briefly (tryCleanup)
-	notLock   time.Time     // when a try first found P not a lock's, on a network filesystem
+	l *Lock
+	sightings
+	delay   time.Duration
+	gdelay  time.Duration // the same, waiting for a breaker guard
+	quick   int           // tries in a row that were not blocked
+	try     bool          // TryLock: cleanups are waited for briefly (tryCleanup)
+	notLock time.Time     // when a try first found P not a lock's, on a network filesystem
 
 	// Wake-ups other than polling (notify_linux.go), set up once a wait
 	// begins, undone by stop.
@@ -33,6 +29,29 @@ type waitState struct {
 }
 
 func (l *Lock) newWaitState() *waitState { return &waitState{l: l} }
+
+// sightings are the records a wait has watched, for leases and grace
+// periods: how long each has stood unchanged.
+type sightings struct {
+	holder    stale.Observation             // the record at the lock path
+	readerObs map[string]*stale.Observation // a shared group's reader records
+	last      stale.Observation             // an unreadable last record
+	guardObs  stale.Observation             // the breaker guard's record
+	orphanObs stale.Observation             // the guard's record, when its holder lives here
+}
+
+// clone is a copy of s that shares nothing with it.
+func (s sightings) clone() sightings {
+	c := s
+	if s.readerObs != nil {
+		c.readerObs = make(map[string]*stale.Observation, len(s.readerObs))
+		for k, ob := range s.readerObs {
+			o := *ob
+			c.readerObs[k] = &o
+		}
+	}
+	return c
+}
 
 // follow arranges for the waiter to be woken by changes at the lock path
 // (W1) and by the exit of the live local holders named in blk (a wake-up only
