@@ -103,11 +103,7 @@ func (h *handle) releaseFor(o stale.Owner) error { return h.c.ReleaseFor(o) }
 func (h *handle) beat() { h.c.Beat() }
 
 // drop forgets what the handle holds, leaving the lock as it is.
-func (h *handle) drop() {
-	if h.c != nil {
-		h.c.Drop()
-	}
-}
+func (h *handle) drop() { h.c.Drop() }
 
 func (h *handle) breakLock(ctx context.Context, force bool) (lockcore.Broken, error) {
 	return h.c.Break(ctx, force)

@@ -212,9 +212,8 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 // period.
 func (l *Lock) Drop() {
 	l.mu.Lock()
-	hs := l.readers
+	hs := l.holds()
 	if l.hold != nil {
-		hs = append(hs, l.hold)
 		defer func() { <-l.sem }()
 	}
 	l.hold, l.readers = nil, nil

@@ -60,14 +60,20 @@ func (l *Lock) beatOnce(h *hold) bool {
 // guard, making files after the script was done with the lock.
 func (l *Lock) Beat() {
 	l.mu.Lock()
-	hs := append([]*hold(nil), l.readers...)
-	if l.hold != nil {
-		hs = append(hs, l.hold)
-	}
+	hs := l.holds()
 	l.mu.Unlock()
 	for _, h := range hs {
 		l.beatOnce(h)
 	}
+}
+
+// holds are the handle's holds, shared and exclusive (a copy). l.mu held.
+func (l *Lock) holds() []*hold {
+	hs := append([]*hold(nil), l.readers...)
+	if l.hold != nil {
+		hs = append(hs, l.hold)
+	}
+	return hs
 }
 
 // stopHeartbeat stops h's heartbeat; a beat under way finishes first.

@@ -27,11 +27,7 @@ func TestTriesWatchTheLease(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				path := filepath.Join(testdir.New(t), "x.lock")
-				o, err := stale.Self(41, stale.ModeExclusive, time.Now())
-				if err != nil {
-					t.Fatal(err)
-				}
-				o.Host, o.BootID = "elsewhere", "boot-elsewhere-0000"
+				o := remoteOwner(t, 41, stale.ModeExclusive)
 				record := path
 				if kind == "lockdir" {
 					if err := os.Mkdir(path, 0o755); err != nil {
@@ -123,11 +119,7 @@ func TestTriesOutlastDeadRemoteGuard(t *testing.T) {
 	for _, kind := range []string{"lockfile", "lockdir"} {
 		t.Run(kind, func(t *testing.T) {
 			path := filepath.Join(testdir.New(t), "x.lock")
-			o, err := stale.Self(0, stale.ModeBreaker, time.Now())
-			if err != nil {
-				t.Fatal(err)
-			}
-			o.Host, o.BootID = "elsewhere", "boot-elsewhere-0000"
+			o := remoteOwner(t, 0, stale.ModeBreaker)
 			if err := os.WriteFile(path+guardSuffix, o.Marshal(), 0o644); err != nil {
 				t.Fatal(err)
 			}
@@ -148,4 +140,16 @@ func TestTriesOutlastDeadRemoteGuard(t *testing.T) {
 			t.Fatalf("TryLock tried for %v and never took the lock past a guard left by a dead breaker on another host (the guard's lease: %v)", 12*lease, 4*lease)
 		})
 	}
+}
+
+// remoteOwner is a record of this process as if it ran on another host:
+// judged by its lease, never by its PID.
+func remoteOwner(t *testing.T, token uint64, mode string) stale.Owner {
+	t.Helper()
+	o, err := stale.Self(token, mode, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Host, o.BootID = "elsewhere", "boot-elsewhere-0000"
+	return o
 }
