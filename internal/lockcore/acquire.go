@@ -316,7 +316,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	// A6: verify that the entry at the path is ours: on a local filesystem
 	// by its inode (which cannot be reused while we hold it open), else by
 	// its bytes.
-	if id, ok := entryID(e); ok && l.local {
+	if id, ok := localEntryID(e, l.local); ok {
 		if at, known := idAt(id, l.kind.ownerPath()); known {
 			if at {
 				h := l.newHold(owner, e, now)

@@ -3,6 +3,7 @@
 package lockcore
 
 import (
+	"errors"
 	"io/fs"
 	"os"
 
@@ -23,7 +24,7 @@ type lockDir struct {
 // that is not a directory, is refused with an error matching ErrNotLock;
 // nothing at path, with one matching fs.ErrNotExist.
 func openLockDir(path string) (*lockDir, error) {
-	for {
+	for tries := 0; ; tries++ {
 		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 		switch err {
 		case nil:
@@ -31,8 +32,14 @@ func openLockDir(path string) (*lockDir, error) {
 		case unix.EINTR:
 			continue
 		case unix.ELOOP, unix.ENOTDIR:
-			if st, lerr := os.Lstat(path); lerr == nil && !st.IsDir() {
+			st, lerr := os.Lstat(path)
+			switch {
+			case lerr == nil && !st.IsDir():
 				return nil, &fs.PathError{Op: "open", Path: path, Err: ErrNotRecord{Msg: "is " + describe(st.Mode()) + ", not a lock directory" + ownedBy(st.Sys())}}
+			case errors.Is(lerr, fs.ErrNotExist):
+				err = unix.ENOENT // the stranger has gone since the open
+			case lerr == nil && tries < 3:
+				continue // a directory by now: open it
 			}
 		}
 		return nil, goneErr(&fs.PathError{Op: "open", Path: path, Err: err})

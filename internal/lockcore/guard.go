@@ -59,7 +59,7 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 	// B1 (below): on a local filesystem the guard is recognised by its
 	// inode, pinned while the entry is open.
 	at, known := false, false
-	if id, ok := entryID(e); ok && l.local && werr == nil {
+	if id, ok := localEntryID(e, l.local); ok && werr == nil {
 		at, known = idAt(id, l.guard.Path())
 	}
 	e.Close()

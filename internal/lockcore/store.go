@@ -91,7 +91,7 @@ func readSlot(name string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if now, err := os.Lstat(name); err == nil && os.SameFile(st, now) {
+		if now, err := os.Lstat(name); err == nil && sameFile(st, now) {
 			return b, nil
 		}
 	}
@@ -137,7 +137,7 @@ func readRecordFileFlags(name string, extra int) ([]byte, fs.FileInfo, error) {
 	if rc, err := f.SyscallConn(); err == nil {
 		rc.Control(func(fd uintptr) { noDeferredClose(int(fd), filepath.Dir(name)) })
 	}
-	st, err := f.Stat()
+	st, err := statOpened(f)
 	if err != nil {
 		return nil, nil, goneErr(err)
 	}
@@ -233,6 +233,16 @@ func entryID(e Entry) (fileID, bool) {
 	}
 	id, err := ie.identity()
 	return id, err == nil
+}
+
+// localEntryID is entryID where local says the filesystem is local; else
+// nothing, without asking (on a network filesystem an fstat is a request
+// to the server, and an inode compare is not exact there).
+func localEntryID(e Entry, local bool) (fileID, bool) {
+	if !local {
+		return fileID{}, false
+	}
+	return entryID(e)
 }
 
 // idAt reports whether the file at name is id; known is false where that

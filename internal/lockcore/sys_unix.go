@@ -134,11 +134,11 @@ func readRecordLocalStat(name string, seen *unix.Stat_t) ([]byte, error) {
 // readRecordFD reads the record file open at fd (named name, for errors),
 // at most MaxRecordSize+1 bytes. With trustSize, reading stops at the size
 // fstat reports (one read less); not on a network filesystem, whose
-// attribute cache may report an old size. If seen is not nil, it is set to
-// the file's fstat.
+// attribute cache may report an old size (there the fstat is the client's
+// cached one: fstatRecord). If seen is not nil, it is set to the fstat.
 func readRecordFD(fd int, name string, trustSize bool, seen *unix.Stat_t) ([]byte, error) {
 	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
+	if err := fstatRecord(fd, &st, !trustSize); err != nil {
 		return nil, goneErr(&fs.PathError{Op: "stat", Path: name, Err: err})
 	}
 	if seen != nil {
