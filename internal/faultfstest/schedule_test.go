@@ -638,6 +638,10 @@ func TestFaultRegressions(t *testing.T) {
 		{kindRW, 436, "B1: a fresh guard, empty until written, was broken by an observer that had watched an earlier empty guard",
 			[]Rule{{Op: OpCreate, Name: "r.*", Action: LostReply, Errno: enospc, After: 2, Times: 3},
 				{Op: OpCreate, Name: "x.lock.break", Action: LostReply, Errno: enospc, Prob: 0.25, Times: 1}}},
+		{kindRW, 10598, "S1 from the queue: a reader handed the lock joined beside its handed record (its queue record left by a lost fsync reply), and left that record naming a live process",
+			[]Rule{{Op: OpFsync, Name: "r.*", Action: LostReply, Errno: eio, Times: 2}}},
+		{kindRW, 10657, "S1 from the queue, as above: the hand-over's removal of the queue record failed",
+			[]Rule{{Op: OpUnlink, Errno: eio, Times: 2}, {Op: OpRmdir, Name: "x.lock.gone.*", Errno: eio, Times: 3}}},
 	}
 	f := MountT(t, Options{})
 	for _, c := range cases {

@@ -140,11 +140,11 @@ func (rw *rwSupport) addReader(token uint64, now time.Time) (*hold, *LockedError
 	return h, nil, nil
 }
 
-// joinFromQueue lets the queued reader name join the group holding P if no
+// joinFromQueue lets the queued reader q join the group holding P if no
 // writer queues. It returns the hold, or nil (still queued, or out of the
 // queue without a hold: the caller queues again).
-func (l *Lock) joinFromQueue(ctx context.Context, ws *waitState, name string) (*hold, error) {
-	rw := l.rw
+func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
+	l, rw, name := q.l, q.rw, q.name
 	data, err := rw.dir.Read()
 	if err != nil {
 		return nil, nil
@@ -153,25 +153,44 @@ func (l *Lock) joinFromQueue(ctx context.Context, ws *waitState, name string) (*
 		return nil, nil
 	}
 	var h *hold
-	err = rw.under(ctx, ws, func() error {
-		if _, err := os.Lstat(filepath.Join(rw.queue, name)); err != nil {
-			return nil // handed the lock meanwhile (or dropped): the caller adopts, or queues again
+	handed := false
+	err = rw.under(ctx, q.ws, func() error {
+		// Handed the lock since the turn looked? A hand-over (S4) writes
+		// our record in P before it removes our queue record, and that
+		// removal can fail (or the hand-over stop between them): joining
+		// then would leave the handed record naming this live process,
+		// which no one takes away — the lock stuck for writers.
+		if got, err := l.adopt(q.path, q.me.UUID, true); err != nil || got != nil {
+			h, handed = got, got != nil
+			return err
 		}
-		q, err := rw.waiters()
+		if _, err := os.Lstat(filepath.Join(rw.queue, name)); err != nil {
+			return nil // dropped: the caller queues again
+		}
+		waiting, err := rw.waiters()
 		if err != nil {
 			return err
 		}
-		for _, w := range q {
+		for _, w := range waiting {
 			if w.writer {
 				return nil
 			}
 		}
-		rw.dequeue(name)
-		h, _, err = rw.join(ws)
+		// Out of the queue first: a queue record left behind would be
+		// handed the lock beside our own hold.
+		if rw.dequeue(name) != nil {
+			return nil // still queued: round again
+		}
+		h, _, err = rw.join(q.ws)
 		if errors.Is(err, errNotShared) {
 			err = nil
 		}
 		return err
 	})
+	if handed {
+		// As handedOver: the queue record goes, or it would be handed the
+		// lock again after us.
+		l.retry(func() error { return rw.removeQueued(name) })
+	}
 	return h, err
 }

@@ -155,7 +155,7 @@ func (q *queuedWait) turn(ctx context.Context) (*hold, error) {
 	// behind gave up) joins a group that holds P, rather than wait for
 	// the group to dissolve while later readers join it.
 	if !q.writer {
-		if h, err := q.l.joinFromQueue(ctx, q.ws, q.name); err != nil || h != nil {
+		if h, err := q.joinFromQueue(ctx); err != nil || h != nil {
 			return h, err
 		}
 	}

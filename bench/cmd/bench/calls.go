@@ -170,7 +170,7 @@ func renderCalls(w func(string, ...any), f *FSResults) {
 	}
 	w("### %s: requests to the server per lock+unlock\n\n", f.Label())
 	w("On a network filesystem each request is a round trip, and what a lock costs is mostly how many it sends. Counted by a third sshfs mount of the same export, with `sshfs_debug` (each SFTP request it sends), over 20 rounds after one that is not counted, less what a run of no rounds costs. ")
-	w("With the caches off (`attr_timeout=0`), the kernel asks again for attributes it was just given: a stat is two requests (LSTAT for the lookup, LSTAT for the attributes), an open three (LSTAT, OPEN and sshfs's own LSTAT), a read of a record 6–7. See [Where targets are missed](#where-targets-are-missed-and-why) for each request's purpose.\n\n")
+	w("With the caches off (`attr_timeout=0`), the kernel asks again for attributes it was just given: a stat is two requests (LSTAT for the lookup, LSTAT for the attributes), an open three (LSTAT, OPEN and sshfs's own LSTAT), a read call two (FSTAT, then READ), and each directory between the mount and the lock one LSTAT more per path named; a record read is an open, a read and a close, six (its fstat, for the file's type, is answered by the client: docs/PROTOCOL.md, Round trips). See [Where targets are missed](#where-targets-are-missed-and-why) for each request's purpose.\n\n")
 	var excl, mk float64
 	for _, c := range f.Calls {
 		switch c.Name {
