@@ -101,7 +101,7 @@ func (d *lockDir) readOwner(name string, owner *int) ([]byte, error) {
 		defer unix.Close(fd)
 		noDeferredClose(fd, d.path)
 		var st unix.Stat_t
-		data, err := readRecordFD(fd, d.join(name), direct == 0, &st)
+		data, err := readRecordFD(fd, d.join(name), directFlag(d.path) == 0, &st) // sizes are trusted only on a local filesystem
 		if owner != nil && st.Mode != 0 {
 			*owner = int(st.Uid)
 		}

@@ -47,12 +47,22 @@ func TestJoinFromQueueAdoptsHandedRecord(t *testing.T) {
 	if err := os.WriteFile(writerRec, w.Marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	done := make(chan error, 1)
-	go func() { done <- reader.RLock(ctx) }()
+	guard := path + guardSuffix
+	var rlockErr error
+	done := make(chan struct{}) // closed when RLock has returned rlockErr
+	go func() { rlockErr = reader.RLock(ctx); close(done) }()
+	t.Cleanup(func() {
+		// On a failure: the reader's wait ends before the directory goes.
+		os.Remove(guard)
+		cancel()
+		<-done
+		if rlockErr == nil {
+			reader.RUnlock() // ErrNotHeld if the test released it
+		}
+	})
 	readerRec := waitForFile(t, queue, ".r.", done)
 
 	// Take the guard, and let the writer go (as one that gave up).
-	guard := path + guardSuffix
 	g, err := stale.Self(0, stale.ModeBreaker, time.Now())
 	if err != nil {
 		t.Fatal(err)
@@ -88,15 +98,24 @@ func TestJoinFromQueueAdoptsHandedRecord(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	o.Mode, o.Token, o.Acquired = stale.ModeShared, 2, time.Now()
+	anchor, err := os.ReadFile(filepath.Join(path, OwnerFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := stale.Parse(anchor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.Mode, o.Token, o.Acquired = stale.ModeShared, a.Token, time.Now()
 	if err := os.WriteFile(filepath.Join(path, readerPrefix+o.UUID), o.Marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	if err := os.Remove(guard); err != nil {
 		t.Fatal(err)
 	}
-	if err := <-done; err != nil {
-		t.Fatalf("RLock: %v", err)
+	<-done
+	if rlockErr != nil {
+		t.Fatalf("RLock: %v", rlockErr)
 	}
 	if err := reader.RUnlock(); err != nil {
 		t.Fatal(err)
@@ -104,9 +123,13 @@ func TestJoinFromQueueAdoptsHandedRecord(t *testing.T) {
 	if err := group.RUnlock(); err != nil {
 		t.Fatal(err)
 	}
-	if err := newDirLock(t, path).TryLock(); err != nil {
+	after := newDirLock(t, path)
+	if err := after.TryLock(); err != nil {
 		names, _ := filepath.Glob(filepath.Join(path, "*"))
 		t.Fatalf("after both readers left, TryLock: %v; left in P: %v", err, names)
+	}
+	if err := after.Unlock(); err != nil {
+		t.Fatal(err)
 	}
 	if _, err := os.Lstat(filepath.Join(queue, readerRec)); !os.IsNotExist(err) {
 		t.Errorf("the reader's queue record after it adopted its hand-over: %v; want it gone", err)
@@ -114,8 +137,8 @@ func TestJoinFromQueueAdoptsHandedRecord(t *testing.T) {
 }
 
 // waitForFile waits for a name containing part in dir, and returns it;
-// done reports a wait that ended first.
-func waitForFile(t *testing.T, dir, part string, done <-chan error) string {
+// done is closed if the wait ended first.
+func waitForFile(t *testing.T, dir, part string, done <-chan struct{}) string {
 	t.Helper()
 	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); {
 		names, _ := os.ReadDir(dir)
@@ -125,8 +148,8 @@ func waitForFile(t *testing.T, dir, part string, done <-chan error) string {
 			}
 		}
 		select {
-		case err := <-done:
-			t.Fatalf("the wait ended (%v) before %q appeared in %s", err, part, dir)
+		case <-done:
+			t.Fatalf("the wait ended before %q appeared in %s", part, dir)
 		default:
 		}
 		time.Sleep(time.Millisecond) // polling the directory, with a deadline
@@ -136,7 +159,7 @@ func waitForFile(t *testing.T, dir, part string, done <-chan error) string {
 }
 
 // seeOpens waits until name has been opened n times (inotify).
-func seeOpens(t *testing.T, name string, n int, done <-chan error) {
+func seeOpens(t *testing.T, name string, n int, done <-chan struct{}) {
 	t.Helper()
 	fd, err := unix.InotifyInit1(unix.IN_CLOEXEC)
 	if err != nil {
@@ -149,8 +172,8 @@ func seeOpens(t *testing.T, name string, n int, done <-chan error) {
 	buf := make([]byte, 4096)
 	for seen := 0; seen < n; {
 		select {
-		case err := <-done:
-			t.Fatalf("the wait ended (%v) before it looked at %s", err, name)
+		case <-done:
+			t.Fatalf("the wait ended before it looked at %s", name)
 		default:
 		}
 		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}

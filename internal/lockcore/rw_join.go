@@ -155,17 +155,8 @@ func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
 	var h *hold
 	handed := false
 	err = rw.under(ctx, q.ws, func() error {
-		// Handed the lock since the turn looked? A hand-over (S4) writes
-		// our record in P before it removes our queue record, and that
-		// removal can fail (or the hand-over stop between them): joining
-		// then would leave the handed record naming this live process,
-		// which no one takes away — the lock stuck for writers.
-		if got, err := l.adopt(q.path, q.me.UUID, true); err != nil || got != nil {
-			h, handed = got, got != nil
-			return err
-		}
 		if _, err := os.Lstat(filepath.Join(rw.queue, name)); err != nil {
-			return nil // dropped: the caller queues again
+			return nil // handed the lock (the caller adopts), or dropped (it queues again)
 		}
 		waiting, err := rw.waiters()
 		if err != nil {
@@ -175,6 +166,15 @@ func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
 			if w.writer {
 				return nil
 			}
+		}
+		// Handed the lock since the turn looked? A hand-over (S4) writes
+		// our record in P before it removes our queue record, and that
+		// removal can fail (or the hand-over stop between them): joining
+		// then would leave the handed record naming this live process,
+		// which no one takes away — the lock stuck for writers.
+		if got, err := l.adopt(q.path, q.me.UUID, true); err != nil || got != nil {
+			h, handed = got, got != nil
+			return err
 		}
 		// Out of the queue first: a queue record left behind would be
 		// handed the lock beside our own hold.

@@ -3,6 +3,7 @@ package lockcore
 import (
 	"io/fs"
 	"os"
+	"path/filepath"
 	"syscall"
 	"time"
 
@@ -23,21 +24,18 @@ func fstatRecord(fd int, st *unix.Stat_t, cached bool) error {
 	var sx unix.Statx_t
 	err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_DONT_SYNC,
 		unix.STATX_TYPE|unix.STATX_MODE|unix.STATX_UID|unix.STATX_INO|unix.STATX_SIZE, &sx)
-	if err == unix.ENOSYS {
+	if err != nil {
+		// ENOSYS before Linux 4.11; EPERM from a seccomp profile that
+		// does not know statx.
 		return unix.Fstat(fd, st)
 	}
-	if err != nil {
-		return err
-	}
-	*st = unix.Stat_t{
-		Dev:  unix.Mkdev(sx.Dev_major, sx.Dev_minor),
-		Ino:  sx.Ino,
-		Mode: uint32(sx.Mode),
-		Uid:  sx.Uid,
-		Size: int64(sx.Size),
-	}
+	*st = unix.Stat_t{Ino: sx.Ino, Mode: uint32(sx.Mode), Uid: sx.Uid, Size: int64(sx.Size)}
+	setDev(&st.Dev, unix.Mkdev(sx.Dev_major, sx.Dev_minor))
 	return nil
 }
+
+// setDev sets a Stat_t's Dev, a uint32 on some architectures (mips).
+func setDev[T ~uint32 | ~uint64](p *T, v uint64) { *p = T(v) }
 
 // statOpened is fstatRecord, cached, of f (a record on a network
 // filesystem, read through package os).
@@ -64,9 +62,9 @@ type statInfo struct {
 	st   unix.Stat_t
 }
 
-func (s *statInfo) Name() string       { return s.name }
+func (s *statInfo) Name() string       { return filepath.Base(s.name) }
 func (s *statInfo) Size() int64        { return s.st.Size }
-func (s *statInfo) Mode() fs.FileMode  { return unixMode(s.st.Mode) | fs.FileMode(s.st.Mode&0o777) }
+func (s *statInfo) Mode() fs.FileMode  { return statMode(s.st.Mode) }
 func (s *statInfo) ModTime() time.Time { return time.Time{} } // not asked for
 func (s *statInfo) IsDir() bool        { return s.Mode().IsDir() }
 func (s *statInfo) Sys() any           { return &s.st }
@@ -82,9 +80,24 @@ func sameFile(a, b fs.FileInfo) bool {
 func devIno(sys any) (dev, ino uint64, ok bool) {
 	switch st := sys.(type) {
 	case *syscall.Stat_t:
-		return st.Dev, st.Ino, true
+		return uint64(st.Dev), st.Ino, true
 	case *unix.Stat_t:
-		return st.Dev, st.Ino, true
+		return uint64(st.Dev), st.Ino, true
 	}
 	return 0, 0, false
+}
+
+// statMode is a stat mode as an fs.FileMode, as package os makes it.
+func statMode(m uint32) fs.FileMode {
+	mode := unixMode(m) | fs.FileMode(m&0o777)
+	if m&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
+	}
+	if m&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if m&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	return mode
 }
