@@ -642,6 +642,10 @@ func TestFaultRegressions(t *testing.T) {
 			[]Rule{{Op: OpFsync, Name: "r.*", Action: LostReply, Errno: eio, Times: 2}}},
 		{kindRW, 10657, "S1 from the queue, as above: the hand-over's removal of the queue record failed",
 			[]Rule{{Op: OpUnlink, Errno: eio, Times: 2}, {Op: OpRmdir, Name: "x.lock.gone.*", Errno: eio, Times: 3}}},
+		{kindDir, 30178, "S4: a stat of P that failed (EIO) was taken for a free P; the hand-over then repeated its predecessor's token",
+			[]Rule{{Op: OpGetattr, Name: "x.lock", Errno: eio, After: 1, Times: 3}}},
+		{kindDir, 30278, "S4, as above: the stat failed with EACCES",
+			[]Rule{{Op: OpLookup, Name: "x.lock", Errno: eacces, After: 3, Times: 3}}},
 	}
 	f := MountT(t, Options{})
 	for _, c := range cases {

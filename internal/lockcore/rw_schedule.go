@@ -79,8 +79,12 @@ func (rw *rwSupport) lastMode() (string, bool) {
 // queued before a reader still goes first when no group preceded. Under
 // the guard.
 func (rw *rwSupport) schedule() error {
-	if _, err := os.Lstat(rw.dir.Path()); err == nil {
-		return nil // held: its holder hands on when it leaves
+	if _, err := os.Lstat(rw.dir.Path()); !errors.Is(err, fs.ErrNotExist) {
+		// Held: its holder hands on when it leaves. Or not known (an I/O
+		// error): taken for free, P was handed on with a token read before
+		// its holder's release (which needs no guard) published a greater
+		// one, and the same token was issued twice (P7).
+		return err
 	}
 	ws, err := rw.waiters()
 	if err != nil {
