@@ -5,13 +5,17 @@ package faultfstest
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
+	"os"
 	"path/filepath"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/lockdir"
+	"github.com/dotlock/dotlock/stale"
 )
 
 // TestHandOnNeedsFreeLock: a waiter joining the queue of a lock directory
@@ -94,4 +98,81 @@ func TestHandOnNeedsFreeLock(t *testing.T) {
 		t.Fatalf("the waiter holds token %d, not above its predecessor's %d (faults: %v)", tok, held, f.Faults())
 	}
 	t.Logf("the waiter holds token %d after its predecessor's %d (faults: %v)", waiter.Token(), held, f.Faults())
+}
+
+// TestJoinLeavesQueueFirst: a queued reader that joins the group holding
+// P (no writer queues any more) leaves the queue first. When that removal
+// failed, the reader joined anyway, and its queue record — naming this
+// live process — was handed the lock once the group dissolved: a record no
+// one would release, and writers waited for ever. It now joins only once
+// its queue record is gone.
+func TestJoinLeavesQueueFirst(t *testing.T) {
+	f := MountT(t, Options{})
+	dir := "joinqueue"
+	lk := lockKinds[1]
+	reader := lk.newIn(t, f, dir, opts()...).(*dotlock.RWMutex)
+	bpath := filepath.Join(f.Backing, dir, "x.lock")
+	group, err := lockdir.New(bpath, opts()...) // beside the faults
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := group.RLock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	// A writer queues (a live one: this process), so the reader queues
+	// behind it rather than join.
+	queue := bpath + ".queue"
+	if err := os.Mkdir(queue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := stale.Self(0, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	writerRec := filepath.Join(queue, fmt.Sprintf("%020d.w.%s", 1, w.UUID))
+	if err := os.WriteFile(writerRec, w.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	got := make(chan error, 1)
+	go func() { got <- reader.RLock(ctx) }()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) { // polling the queue, with a deadline
+		if names, _ := filepath.Glob(filepath.Join(queue, "*.r.*")); len(names) > 0 {
+			break
+		}
+		if len(got) > 0 || time.Now().After(deadline) {
+			t.Fatalf("the reader did not queue within 10s")
+		}
+	}
+	// The writer gives up; the reader's first removal of its queue record
+	// fails.
+	f.Set(1, Rule{Op: OpUnlink, Name: "*.r.*", Errno: syscall.EIO, Times: 1})
+	defer f.Clear()
+	if err := os.Remove(writerRec); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-got; err != nil {
+		t.Fatalf("RLock: %v", err)
+	}
+	if err := reader.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	if err := group.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	after, err := lockdir.New(bpath, opts()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := after.TryLock(); err != nil {
+		left, _ := filepath.Glob(filepath.Join(bpath+"*", "*"))
+		t.Fatalf("after both readers left (faults: %v), TryLock: %v; left: %v", f.Faults(), err, left)
+	}
+	if err := after.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	if len(f.Faults()) == 0 {
+		t.Fatalf("the reader's queue record was never removed through the mount: the test did not test")
+	}
 }

@@ -3,9 +3,6 @@ package lockcore
 import (
 	"io/fs"
 	"os"
-	"path/filepath"
-	"syscall"
-	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -37,67 +34,33 @@ func fstatRecord(fd int, st *unix.Stat_t, cached bool) error {
 // setDev sets a Stat_t's Dev, a uint32 on some architectures (mips).
 func setDev[T ~uint32 | ~uint64](p *T, v uint64) { *p = T(v) }
 
+// openedStat is what readRecordFileFlags learns of the file it opened.
+type openedStat struct{ st unix.Stat_t }
+
 // statOpened is fstatRecord, cached, of f (a record on a network
 // filesystem, read through package os).
-func statOpened(f *os.File) (fs.FileInfo, error) {
+func statOpened(f *os.File) (*openedStat, error) {
 	rc, err := f.SyscallConn()
 	if err != nil {
-		return f.Stat()
+		return nil, &fs.PathError{Op: "stat", Path: f.Name(), Err: err}
 	}
-	info := &statInfo{name: f.Name()}
+	s := &openedStat{}
 	var serr error
-	if err := rc.Control(func(fd uintptr) { serr = fstatRecord(int(fd), &info.st, true) }); err != nil {
-		return f.Stat()
+	if err := rc.Control(func(fd uintptr) { serr = fstatRecord(int(fd), &s.st, true) }); err != nil {
+		serr = err
 	}
 	if serr != nil {
 		return nil, &fs.PathError{Op: "stat", Path: f.Name(), Err: serr}
 	}
-	return info, nil
+	return s, nil
 }
 
-// statInfo is an fs.FileInfo of what fstatRecord asked for; Sys is the
-// *unix.Stat_t.
-type statInfo struct {
-	name string
-	st   unix.Stat_t
-}
+func (s *openedStat) mode() fs.FileMode { return unixMode(s.st.Mode) | fs.FileMode(s.st.Mode&0o777) }
+func (s *openedStat) owner() string     { return ownedBy(&s.st) }
 
-func (s *statInfo) Name() string       { return filepath.Base(s.name) }
-func (s *statInfo) Size() int64        { return s.st.Size }
-func (s *statInfo) Mode() fs.FileMode  { return statMode(s.st.Mode) }
-func (s *statInfo) ModTime() time.Time { return time.Time{} } // not asked for
-func (s *statInfo) IsDir() bool        { return s.Mode().IsDir() }
-func (s *statInfo) Sys() any           { return &s.st }
-
-// sameFile reports whether a and b describe the same file (device and
-// inode), whether from package os or statOpened.
-func sameFile(a, b fs.FileInfo) bool {
-	da, ia, ok1 := devIno(a.Sys())
-	db, ib, ok2 := devIno(b.Sys())
-	return ok1 && ok2 && da == db && ia == ib
-}
-
-func devIno(sys any) (dev, ino uint64, ok bool) {
-	switch st := sys.(type) {
-	case *syscall.Stat_t:
-		return uint64(st.Dev), st.Ino, true
-	case *unix.Stat_t:
-		return uint64(st.Dev), st.Ino, true
-	}
-	return 0, 0, false
-}
-
-// statMode is a stat mode as an fs.FileMode, as package os makes it.
-func statMode(m uint32) fs.FileMode {
-	mode := unixMode(m) | fs.FileMode(m&0o777)
-	if m&unix.S_ISUID != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if m&unix.S_ISGID != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if m&unix.S_ISVTX != 0 {
-		mode |= fs.ModeSticky
-	}
-	return mode
+// at reports whether the file at name (not following a symlink) is the
+// one opened.
+func (s *openedStat) at(name string) bool {
+	id, err := pathID(name)
+	return err == nil && id == fileID{uint64(s.st.Dev), s.st.Ino}
 }

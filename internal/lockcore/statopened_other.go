@@ -7,8 +7,24 @@ import (
 	"os"
 )
 
-// statOpened is the fstat of f, a record just opened (see the Linux one).
-func statOpened(f *os.File) (fs.FileInfo, error) { return f.Stat() }
+// openedStat is what readRecordFileFlags learns of the file it opened.
+type openedStat struct{ fi fs.FileInfo }
 
-// sameFile reports whether a and b describe the same file.
-func sameFile(a, b fs.FileInfo) bool { return os.SameFile(a, b) }
+// statOpened is the fstat of f, a record just opened (see the Linux one).
+func statOpened(f *os.File) (*openedStat, error) {
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	return &openedStat{fi}, nil
+}
+
+func (s *openedStat) mode() fs.FileMode { return s.fi.Mode() }
+func (s *openedStat) owner() string     { return ownedBy(s.fi.Sys()) }
+
+// at reports whether the file at name (not following a symlink) is the
+// one opened.
+func (s *openedStat) at(name string) bool {
+	now, err := os.Lstat(name)
+	return err == nil && os.SameFile(s.fi, now)
+}

@@ -91,7 +91,7 @@ func readSlot(name string) ([]byte, error) {
 		if err != nil {
 			return nil, err
 		}
-		if now, err := os.Lstat(name); err == nil && sameFile(st, now) {
+		if st.at(name) {
 			return b, nil
 		}
 	}
@@ -112,7 +112,7 @@ func (replacedFile) Unwrap() error        { return syscall.EINVAL }
 
 // readRecordFileFlags is readRecordFile, opening with extra flags, and
 // also returns what fstat said of the file read.
-func readRecordFileFlags(name string, extra int) ([]byte, fs.FileInfo, error) {
+func readRecordFileFlags(name string, extra int) ([]byte, *openedStat, error) {
 	if err := refuseSymlink(name); err != nil {
 		return nil, nil, err
 	}
@@ -141,14 +141,14 @@ func readRecordFileFlags(name string, extra int) ([]byte, fs.FileInfo, error) {
 	if err != nil {
 		return nil, nil, goneErr(err)
 	}
-	if !st.Mode().IsRegular() {
-		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.Mode())}}
+	if !st.mode().IsRegular() {
+		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.mode())}}
 	}
 	b, err := readFew(f)
 	if err != nil {
 		return nil, nil, goneErr(err) // an *fs.PathError naming the file
 	}
-	b, err = vetRecord(name, b, func() string { return ownedBy(st.Sys()) })
+	b, err = vetRecord(name, b, st.owner)
 	return b, st, err
 }
 
