@@ -98,6 +98,47 @@ func TestEmptyRecordSeenAgainIsNew(t *testing.T) {
 	})
 }
 
+// Tries carry what they watched to the next try (tryState), but not an
+// empty record across a gap longer than PollMax: the record seen then may
+// have gone and another, being written now, stand in its place. Found in
+// TestFaultRegressions (rw seed 436, once in CI): a guard left empty by a
+// create whose reply was lost, seen by a try, aged the next empty guard.
+// Tries closer together than PollMax watch as a wait does, and reclaim an
+// empty record that stands for the grace period.
+func TestEmptyRecordAcrossTries(t *testing.T) {
+	const grace = time.Second
+	clk := &stepClock{t: time.Now()}
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newFileLock(t, path, WithClock(clk), WithGrace(grace))
+	if err := os.WriteFile(path, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.TryLock(); !errors.Is(err, ErrLocked) {
+		t.Fatalf("TryLock with an empty record = %v; want ErrLocked (being written)", err)
+	}
+	clk.add(2 * grace) // another empty record may stand there by now
+	if err := l.TryLock(); !errors.Is(err, ErrLocked) {
+		t.Fatalf("TryLock %v after a try saw an empty record = %v; want ErrLocked (it may be another, being written)", 2*grace, err)
+	}
+	if fi, err := os.Lstat(path); err != nil || fi.Size() != 0 {
+		t.Fatalf("the empty record was broken: %v", err)
+	}
+	step := l.cfg.PollMax
+	for n := 0; ; n++ {
+		clk.add(step)
+		err := l.TryLock()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, ErrLocked) || time.Duration(n)*step > 2*grace {
+			t.Fatalf("TryLock every %v, %v after an empty record was first seen: %v; want it reclaimed after the grace period (%v)", step, time.Duration(n)*step, err, grace)
+		}
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // rename replaces what stands at its target, as rename(2) does, even while
 // another process has that file open (a contender reading the record):
 // putting back a record moved by mistake (B4) depends on it. Windows

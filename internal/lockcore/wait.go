@@ -38,6 +38,31 @@ type sightings struct {
 	last      stale.Observation             // an unreadable last record
 	guardObs  stale.Observation             // the breaker guard's record
 	orphanObs stale.Observation             // the guard's record, when its holder lives here
+	at        time.Time                     // when last watched (carried between tries)
+}
+
+// forgetUnnamed forgets the observations of content that names no writer
+// (empty, partial or garbage: P5, P10). Such content cannot tell one record
+// from the next: an empty guard seen by a try, and another empty guard
+// created after the first went, look the same, and the first look would
+// make the second stale at once, while its maker writes it (two breakers
+// under one guard). Within a wait the looks are at most PollMax apart, so
+// a record replaced between them is one replaced within a poll; across a
+// longer gap nothing was watched. A record's own bytes name their writer
+// and change with every heartbeat, so its observation is kept.
+func (s *sightings) forgetUnnamed() {
+	for _, ob := range []*stale.Observation{&s.holder, &s.last, &s.guardObs, &s.orphanObs} {
+		forgetIfUnnamed(ob)
+	}
+	for _, ob := range s.readerObs {
+		forgetIfUnnamed(ob)
+	}
+}
+
+func forgetIfUnnamed(ob *stale.Observation) {
+	if _, err := stale.Parse([]byte(ob.Key())); err != nil {
+		ob.Reset()
+	}
 }
 
 // clone is a copy of s that shares nothing with it.
