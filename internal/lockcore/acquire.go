@@ -68,14 +68,14 @@ func (l *Lock) TryLock() error {
 // semaphore's, a caller's loop) would never take a lock from a holder on
 // another host that died, nor break a guard left by a breaker that died
 // there (TestRemoteHolderLapses). Content that names no writer is carried
-// only from a try at most PollMax ago, as a wait watches (forgetUnnamed).
+// only from a recent try (forgetUnnamed).
 func (l *Lock) tryState() *waitState {
 	ws := l.newWaitState()
 	ws.try = true
 	l.mu.Lock()
 	ws.sightings = l.tried.clone()
 	l.mu.Unlock()
-	if l.cfg.Clock.Now().Sub(ws.at) > l.cfg.PollMax {
+	if l.cfg.Clock.Now().Sub(ws.at) > l.unwatchedGap() {
 		ws.forgetUnnamed()
 	}
 	return ws

@@ -120,7 +120,7 @@ func (l *Lock) beat(h *hold) error {
 		h.beat++
 		next := h.owner
 		next.Beat, next.BeatTime = h.beat, now
-		if _, err := h.entry.WriteAt(next.HeartbeatLine(), h.beatOff); err != nil {
+		if _, err := h.entry.WriteAt(next.HeartbeatLine(), h.owner.HeartbeatOffset()); err != nil {
 			return nil
 		}
 		if l.sync {

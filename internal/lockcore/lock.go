@@ -38,7 +38,6 @@ type Lock struct {
 // hold is one successful acquisition.
 type hold struct {
 	owner    stale.Owner
-	beatOff  int64
 	entry    Entry
 	lost     chan struct{}
 	lostErr  error
@@ -63,7 +62,6 @@ type hold struct {
 func (l *Lock) newHold(o stale.Owner, e Entry, now time.Time) *hold {
 	return &hold{
 		owner:    o,
-		beatOff:  o.HeartbeatOffset(),
 		entry:    e,
 		lost:     make(chan struct{}),
 		lastBeat: now,
