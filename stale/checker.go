@@ -138,6 +138,3 @@ func (ob *Observation) See(key string, now time.Time) time.Duration {
 
 // Reset forgets what was observed.
 func (ob *Observation) Reset() { *ob = Observation{} }
-
-// Key is the key last seen ("" before any).
-func (ob *Observation) Key() string { return ob.key }

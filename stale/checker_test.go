@@ -177,15 +177,9 @@ func TestObservation(t *testing.T) {
 		if got := ob.See(s.key, at(s.now)); got != s.want {
 			t.Fatalf("step %d: See(%q, t0+%v) = %v, want %v", i, s.key, s.now, got, s.want)
 		}
-		if ob.Key() != s.key {
-			t.Fatalf("step %d: Key() = %q after See(%q)", i, ob.Key(), s.key)
-		}
 	}
 
 	ob.Reset()
-	if ob.Key() != "" {
-		t.Errorf("Key() after Reset = %q, want \"\"", ob.Key())
-	}
 	if got := ob.See("a\x00", at(50*time.Hour)); got != 0 {
 		t.Errorf("See after Reset = %v, want 0 (first sight)", got)
 	}

@@ -67,23 +67,18 @@ func (l *Lock) TryLock() error {
 // try would see every record for the first time, and tries alone (a
 // semaphore's, a caller's loop) would never take a lock from a holder on
 // another host that died, nor break a guard left by a breaker that died
-// there (TestRemoteHolderLapses). Content that names no writer is carried
-// only from a recent try (forgetUnnamed).
+// there (TestRemoteHolderLapses).
 func (l *Lock) tryState() *waitState {
 	ws := l.newWaitState()
 	ws.try = true
 	l.mu.Lock()
 	ws.sightings = l.tried.clone()
 	l.mu.Unlock()
-	if l.cfg.Clock.Now().Sub(ws.at) > l.unwatchedGap() {
-		ws.forgetUnnamed()
-	}
 	return ws
 }
 
 // triedWith keeps what the try ws watched for the next one.
 func (l *Lock) triedWith(ws *waitState) {
-	ws.at = l.cfg.Clock.Now()
 	l.mu.Lock()
 	l.tried = ws.sightings
 	l.mu.Unlock()

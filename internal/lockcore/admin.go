@@ -298,7 +298,7 @@ func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
 		if perr == nil && l.kind.group(o) {
 			return l.breakGroup(ctx, ws, force)
 		}
-		victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace, l.cfg.StaleAfter)
+		victim, reason, blk := l.judge(&ws.holder, l.store.Path(), data, l.cfg.Grace, l.cfg.StaleAfter)
 		if blk != nil {
 			switch {
 			case force:

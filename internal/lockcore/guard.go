@@ -139,7 +139,7 @@ func (l *Lock) guardStale(ws *waitState) (bool, error) {
 		return false, err
 	}
 	ob, done := guardObservation(ws, l.guard.Path())
-	_, why, blk := l.judge(ob, data, l.cfg.Grace, l.guardLease())
+	_, why, blk := l.judge(ob, l.guard.Path(), data, l.cfg.Grace, l.guardLease())
 	done()
 	if blk != nil && !l.orphanGuard(ws, data) {
 		return false, nil

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/dotlock/dotlock"
@@ -31,7 +33,7 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 	if o, err := stale.Parse(data); err == nil && l.kind.group(o) {
 		return l.rw.inspectGroup(ctx, ws)
 	}
-	victim, reason, blk := l.judge(&ws.holder, data, l.cfg.Grace, l.cfg.StaleAfter)
+	victim, reason, blk := l.judge(&ws.holder, l.store.Path(), data, l.cfg.Grace, l.cfg.StaleAfter)
 	if blk != nil {
 		return blk, nil
 	}
@@ -50,7 +52,9 @@ func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error)
 
 // judge decides about a record seen at a path. It returns who blocks, or
 // (blk == nil) why the record is stale, with its parsed owner if it has one.
-func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Duration) (*stale.Owner, string, *LockedError) {
+// at is the entry the record was read from, when its name is used again by
+// others (the lock path, the guard): see unnamedKey.
+func (l *Lock) judge(ob *stale.Observation, at string, data []byte, grace, lease time.Duration) (*stale.Owner, string, *LockedError) {
 	now := l.cfg.Clock.Now()
 	o, perr := stale.Parse(data)
 	if perr != nil {
@@ -61,7 +65,7 @@ func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Durat
 		}
 		// P5: empty, partial or corrupt: being written, until it has stayed
 		// the same for the grace period by our own clock.
-		if age := ob.See(string(data), now); age < grace {
+		if age := ob.See(unnamedKey(data, at), now); age < grace {
 			return nil, "", &LockedError{Cause: dotlock.BeingWritten, Reason: "record being written (" + perr.Error() + ")"}
 		} else {
 			return nil, fmt.Sprintf("%v, unchanged for %v", perr, age.Round(time.Millisecond)), nil
@@ -82,6 +86,31 @@ func (l *Lock) judge(ob *stale.Observation, data []byte, grace, lease time.Durat
 	ob.Reset()
 	return nil, "", &LockedError{Owners: []stale.Owner{o}, Cause: dotlock.HeldAlive, Reason: j.Reason}
 }
+
+// unnamedKey is what an observation of content that names no writer (P5:
+// empty, partial) is kept by: its bytes, and which file holds them. Bytes
+// alone cannot tell one empty record from the next: an empty guard watched
+// for a while, then gone unseen between two looks (broken by another
+// process, or while this one was not looking: between its tries, or behind
+// a host line), and another guard just created at the name, empty while
+// its maker writes it, looked like one guard empty all along — broken at
+// first sight, its maker lost it or, having verified it, shared the guard
+// with whoever took the name while it was aside. A record's own bytes name
+// their writer (a UUID), so need no more. The file's stamp (entryStamp) is
+// looked at after the read: a file that replaced the one read is then the
+// one watched from this look on, which only makes the wait longer.
+func unnamedKey(data []byte, at string) string {
+	if at == "" {
+		return string(data)
+	}
+	stamp, ok := entryStamp(at)
+	if !ok {
+		stamp = "unknown " + strconv.FormatUint(unknownStamps.Add(1), 10) // never the same twice
+	}
+	return string(data) + "\x00" + stamp
+}
+
+var unknownStamps atomic.Uint64
 
 // breakStale removes the stale record victimData from the lock path (B1..B5).
 func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte, victim *stale.Owner, reason string) error {

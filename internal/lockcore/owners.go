@@ -77,7 +77,7 @@ var foreignGuards sync.Map // path -> *sharedObs
 
 type sharedObs struct {
 	mu sync.Mutex
-	ob keptObs
+	ob stale.Observation
 }
 
 // guardObservation is the observation to judge the guard at path by, and
@@ -89,5 +89,5 @@ func guardObservation(ws *waitState, path string) (*stale.Observation, func()) {
 	v, _ := foreignGuards.LoadOrStore(path, &sharedObs{})
 	so := v.(*sharedObs)
 	so.mu.Lock()
-	return so.ob.resume(ws.l.cfg.Clock.Now(), ws.l.unwatchedGap()), so.mu.Unlock
+	return &so.ob, so.mu.Unlock
 }

@@ -34,7 +34,7 @@ type rwSupport struct {
 
 	// last watches an unreadable P.last for schedule, which runs under
 	// the guard, so one goroutine at a time.
-	last keptObs
+	last stale.Observation
 
 	mu       sync.Mutex                    // guards queueObs, which waiters update outside the guard
 	queueObs map[string]*stale.Observation // remote waiters' queue records

@@ -46,7 +46,7 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 			ob = new(stale.Observation)
 			ws.readerObs[n] = ob
 		}
-		_, why, blk := rw.l.judge(ob, data, rw.l.cfg.Grace, rw.l.cfg.StaleAfter)
+		_, why, blk := rw.l.judge(ob, "", data, rw.l.cfg.Grace, rw.l.cfg.StaleAfter) // names used once
 		if blk != nil {
 			blocked = true
 			alive = append(alive, blk.Owners...)

@@ -103,7 +103,7 @@ func (rw *rwSupport) schedule() error {
 		}
 	}
 	defer rw.l.wake.notify()
-	last, err := rw.l.lastToken(rw.dir, rw.last.resume(rw.l.cfg.Clock.Now(), rw.l.unwatchedGap()))
+	last, err := rw.l.lastToken(rw.dir, &rw.last)
 	if err != nil {
 		return nil // P.last unreadable for now: a later schedule hands on
 	}

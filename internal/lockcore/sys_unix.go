@@ -3,6 +3,7 @@
 package lockcore
 
 import (
+	"fmt"
 	"io/fs"
 	"os"
 	"sync"
@@ -238,4 +239,15 @@ func rmdir(name string) error {
 		return &fs.PathError{Op: "remove", Path: name, Err: err}
 	}
 	return nil
+}
+
+// entryStamp tells the file at name from another that replaced it: its
+// device, inode, and change and modification times (ok is false if it
+// cannot be looked at).
+func entryStamp(name string) (string, bool) {
+	var st unix.Stat_t
+	if err := unix.Lstat(name, &st); err != nil {
+		return "", false
+	}
+	return fmt.Sprint(st.Dev, st.Ino, st.Ctim, st.Mtim), true
 }

@@ -4,9 +4,11 @@ package lockcore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 )
 
@@ -76,3 +78,19 @@ func knownNetworkFS(string) bool { return false }
 // touchNow: W7's marks, as W6, apply only where network filesystems are
 // told (knownNetworkFS).
 func touchNow(string) error { return nil }
+
+// entryStamp tells the file at name from another that replaced it: its
+// creation and last write times (ok is false if it cannot be looked at).
+// NTFS gives a file made again under a name just freed the old one's
+// creation time (tunnelling), but not its last write time.
+func entryStamp(name string) (string, bool) {
+	fi, err := os.Lstat(name)
+	if err != nil {
+		return "", false
+	}
+	d, ok := fi.Sys().(*syscall.Win32FileAttributeData)
+	if !ok {
+		return "", false
+	}
+	return fmt.Sprint(d.CreationTime, d.LastWriteTime), true
+}

@@ -38,58 +38,6 @@ type sightings struct {
 	last      stale.Observation             // an unreadable last record
 	guardObs  stale.Observation             // the breaker guard's record
 	orphanObs stale.Observation             // the guard's record, when its holder lives here
-	at        time.Time                     // when last watched (carried between tries)
-}
-
-// forgetUnnamed forgets the observations of content that names no writer
-// (empty, partial or garbage: P5, P10). Such content cannot tell one record
-// from the next: an empty guard seen by a try, and another empty guard
-// created after the first went, look the same, and the first look would
-// make the second stale at once, while its maker writes it. A wait looks
-// at least every PollMax, so what it takes for one record unchanged was
-// replaced, if at all, between two close looks; calls apart (tries, the
-// observations kept in a handle) may be apart much longer, and are
-// trusted only across gaps shorter than half the grace period
-// (unwatchedGap): longer, and nothing was watching. A record's own bytes
-// name their writer and change with every heartbeat, so its observation
-// is kept.
-func (s *sightings) forgetUnnamed() {
-	for _, ob := range []*stale.Observation{&s.holder, &s.last, &s.guardObs, &s.orphanObs} {
-		forgetIfUnnamed(ob)
-	}
-	for _, ob := range s.readerObs {
-		forgetIfUnnamed(ob)
-	}
-}
-
-func forgetIfUnnamed(ob *stale.Observation) {
-	if _, err := stale.Parse([]byte(ob.Key())); err != nil {
-		ob.Reset()
-	}
-}
-
-// unwatchedGap is the longest gap between two calls across which what the
-// first saw of content that names no writer still counts (forgetUnnamed):
-// half the grace period, so an empty record is reclaimed only after at
-// least two more looks, and a semaphore trying its slots in turn, each try
-// taking a network filesystem's milliseconds, still reclaims one.
-func (l *Lock) unwatchedGap() time.Duration { return l.cfg.Grace / 2 }
-
-// keptObs is an observation kept from call to call (not within one wait),
-// with when it was last used.
-type keptObs struct {
-	ob stale.Observation
-	at time.Time
-}
-
-// resume returns the observation to use now, having forgotten content that
-// names no writer if it was last used more than gap ago (forgetUnnamed).
-func (k *keptObs) resume(now time.Time, gap time.Duration) *stale.Observation {
-	if now.Sub(k.at) > gap {
-		forgetIfUnnamed(&k.ob)
-	}
-	k.at = now
-	return &k.ob
 }
 
 // clone is a copy of s that shares nothing with it.
