@@ -6,8 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/dotlock/dotlock"
@@ -103,14 +101,9 @@ func unnamedKey(data []byte, at string) string {
 	if at == "" {
 		return string(data)
 	}
-	stamp, ok := entryStamp(at)
-	if !ok {
-		stamp = "unknown " + strconv.FormatUint(unknownStamps.Add(1), 10) // never the same twice
-	}
+	stamp, _ := entryStamp(at) // none: by the bytes alone, rather than never the same
 	return string(data) + "\x00" + stamp
 }
-
-var unknownStamps atomic.Uint64
 
 // breakStale removes the stale record victimData from the lock path (B1..B5).
 func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte, victim *stale.Owner, reason string) error {
@@ -168,5 +161,9 @@ func (l *Lock) notRecordYet(ob *stale.Observation, err error) (string, bool) {
 	if l.exact || !errors.As(err, &nr) || nr.Content == nil {
 		return "", false
 	}
-	return nr.Msg, ob.See(string(nr.Content), l.cfg.Clock.Now()) < l.cfg.Grace
+	var at string
+	if pe := (*fs.PathError)(nil); errors.As(err, &pe) {
+		at = pe.Path
+	}
+	return nr.Msg, ob.See(unnamedKey(nr.Content, at), l.cfg.Clock.Now()) < l.cfg.Grace
 }

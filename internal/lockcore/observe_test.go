@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock/internal/testdir"
+	"github.com/dotlock/dotlock/stale"
 )
 
 type stepClock struct {
@@ -115,14 +116,14 @@ func TestEmptyRecordReplacedUnseen(t *testing.T) {
 		path := filepath.Join(testdir.New(t), "x.lock")
 		return newFileLock(t, path, WithClock(clk), WithGrace(grace)), clk
 	}
-	// replace puts another empty file at name, with times of its own
+	// replace puts another file at name, with times of its own
 	// (the new file might otherwise get the old one's inode and, within a
 	// clock tick, its times).
-	replace := func(t *testing.T, name string) {
+	replace := func(t *testing.T, name string, data []byte) {
 		if err := os.Remove(name); err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(name, nil, 0o644); err != nil {
+		if err := os.WriteFile(name, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		later := time.Now().Add(time.Hour)
@@ -146,7 +147,7 @@ func TestEmptyRecordReplacedUnseen(t *testing.T) {
 		if err := l.TryLock(); !errors.Is(err, ErrLocked) {
 			t.Fatalf("TryLock with an empty record = %v; want ErrLocked (being written)", err)
 		}
-		replace(t, path)
+		replace(t, path, nil)
 		clk.add(2 * grace)
 		if err := l.TryLock(); !errors.Is(err, ErrLocked) {
 			t.Fatalf("TryLock after the empty record was replaced by another = %v; want ErrLocked (being written)", err)
@@ -161,6 +162,33 @@ func TestEmptyRecordReplacedUnseen(t *testing.T) {
 		}
 	})
 
+	// A last-record slot that reads as NULs (a network filesystem's client
+	// that knows its size, not its data) is waited on for the grace
+	// period, then taken for planted garbage and its token ignored (P7
+	// rests on that never happening to a real record): every padded
+	// record reads as the same NULs, so only the file tells them apart.
+	t.Run("Last", func(t *testing.T) {
+		l, clk := newLock(t)
+		last := lastSlot(l.store.Path(), 0)
+		nul := make([]byte, stale.PaddedSize)
+		if err := os.WriteFile(last, nul, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var ob stale.Observation
+		if tok, err := l.lastToken(l.store, &ob); err == nil {
+			t.Fatalf("lastToken with P.last all NULs = %d; want an error (unreadable for now)", tok)
+		}
+		replace(t, last, nul)
+		clk.add(2 * grace)
+		if tok, err := l.lastToken(l.store, &ob); err == nil {
+			t.Fatalf("lastToken with another P.last all NULs, seen once = %d; want an error (unreadable for now)", tok)
+		}
+		clk.add(grace)
+		if tok, err := l.lastToken(l.store, &ob); err != nil || tok != 0 {
+			t.Fatalf("lastToken with the same NULs for the grace period = %d, %v; want 0 (garbage ignored)", tok, err)
+		}
+	})
+
 	t.Run("Guard", func(t *testing.T) {
 		l, clk := newLock(t)
 		ws := l.newWaitState()
@@ -171,7 +199,7 @@ func TestEmptyRecordReplacedUnseen(t *testing.T) {
 		if broke, err := l.guardStale(ws); broke || err != nil {
 			t.Fatalf("guardStale of an empty guard seen once = %v, %v; want false (being written)", broke, err)
 		}
-		replace(t, guard)
+		replace(t, guard, nil)
 		clk.add(2 * grace)
 		if broke, err := l.guardStale(ws); broke || err != nil {
 			t.Fatalf("guardStale of another empty guard = %v, %v; want false (being written)", broke, err)

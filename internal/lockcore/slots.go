@@ -245,15 +245,20 @@ func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
 	var top uint64
 	var bad []byte
 	var badErr error
-	for _, r := range recs {
+	for i, r := range recs {
 		o, err := stale.Parse(r)
 		if err != nil {
-			bad, badErr = append(append(bad, r...), 0), err
+			// Every record is padded to one size, so a client that knows
+			// a slot's size but not its data reads the same NULs for any
+			// record: the slot's file tells them apart (unnamedKey).
+			bad, badErr = append(append(bad, unnamedKey(r, lastSlot(s.Path(), i))...), 0), err
 			continue
 		}
 		top = max(top, o.Token)
 	}
-	if badErr != nil && ob.See(string(bad), l.cfg.Clock.Now()) < l.cfg.Grace {
+	if badErr == nil {
+		ob.Reset()
+	} else if ob.See(string(bad), l.cfg.Clock.Now()) < l.cfg.Grace {
 		return 0, fmt.Errorf("last record unreadable (%v)", badErr)
 	}
 	return top, nil

@@ -242,12 +242,11 @@ func rmdir(name string) error {
 }
 
 // entryStamp tells the file at name from another that replaced it: its
-// device, inode, and change and modification times (ok is false if it
-// cannot be looked at).
+// stamp (seen_unix.go; ok is false if it cannot be looked at).
 func entryStamp(name string) (string, bool) {
 	var st unix.Stat_t
 	if err := unix.Lstat(name, &st); err != nil {
 		return "", false
 	}
-	return fmt.Sprint(st.Dev, st.Ino, st.Ctim, st.Mtim), true
+	return fmt.Sprint(stampOf(&st)), true
 }
