@@ -185,7 +185,11 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 			return stale.Owner{}, l.pathErr("adopt", &LockedError{Owners: l.heldOwner(), Cause: dotlock.HeldByThisHandle, Reason: "held through this handle"})
 		}
 	}
-	h, err := l.adopt(path, uuid, shared)
+	h, err := l.adopt(path, uuid, shared, time.Time{}) // handed over when, by whose clock?
+	if err == nil && h != nil {
+		h.beat = h.owner.Beat // carry the counter on
+		h = l.proveAdopted(h, l.cfg.StaleAfter)
+	}
 	if err != nil || h == nil {
 		if !shared {
 			<-l.sem
@@ -195,7 +199,6 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 		}
 		return stale.Owner{}, l.pathErr("adopt", err)
 	}
-	h.beat = h.owner.Beat // carry the counter on
 	if shared {
 		l.installShared(h)
 	} else {
@@ -235,7 +238,7 @@ func (l *Lock) ReleaseFor(o stale.Owner) error {
 	if err != nil {
 		return l.pathErr("release", err)
 	}
-	h, err := l.adopt(path, o.UUID, shared)
+	h, err := l.adopt(path, o.UUID, shared, time.Time{})
 	if err != nil {
 		return l.pathErr("release", err)
 	}

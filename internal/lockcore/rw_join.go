@@ -172,7 +172,7 @@ func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
 		// removal can fail (or the hand-over stop between them): joining
 		// then would leave the handed record naming this live process,
 		// which no one takes away — the lock stuck for writers.
-		if got, err := l.adopt(q.path, q.me.UUID, true); err != nil || got != nil {
+		if got, err := l.adopt(q.path, q.me.UUID, true, q.looked); err != nil || got != nil {
 			h, handed = got, got != nil
 			return err
 		}
@@ -189,8 +189,10 @@ func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
 	})
 	if handed {
 		// As handedOver: the queue record goes, or it would be handed the
-		// lock again after us.
+		// lock again after us; and the hold is proven first (outside the
+		// guard: proving may need it).
 		l.retry(func() error { return rw.removeQueued(name) })
+		h = l.proveAdopted(h, 0)
 	}
 	return h, err
 }

@@ -13,8 +13,16 @@ import (
 )
 
 // adopt returns a hold if the record at path names uuid: the lock was
-// handed to this waiter (S4).
-func (l *Lock) adopt(path string, uuid string, shared bool) (*hold, error) {
+// handed to this waiter (S4). since is the latest time, by this process's
+// clock, before which the record cannot have been written (zero if
+// unknown): the hold is credited with no proof after it. Others judge the
+// record's lease from when they first saw it, not from when its adopter
+// found it: credited from the adoption, a hand-over noticed late (a waiter
+// paused, a stall under emulation) counted as proved while another host,
+// watching it unchanged since it was written, broke it (TestCluster chaos:
+// Unlock lost a hold it last proved 2.7 s before, lease 3 s). See
+// proveAdopted.
+func (l *Lock) adopt(path string, uuid string, shared bool, since time.Time) (*hold, error) {
 	d, err := openLockDir(filepath.Dir(path))
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -36,11 +44,31 @@ func (l *Lock) adopt(path string, uuid string, shared bool) (*hold, error) {
 		e.Close()
 		return nil, nil
 	}
-	h := l.newHold(o, e, l.cfg.Clock.Now())
+	h := l.newHold(o, e, since)
 	if shared {
 		l.rw.makeShared(h, path)
 	}
 	return h, nil
+}
+
+// proveAdopted returns h, just adopted, once it is proven: an adoption
+// whose record may have stood unchanged for half the lease or more is
+// proven at once, under the guard (H3), so that no breaker that judged it
+// lapsed is at work when its holder starts to rely on it. Lost, or not
+// proven within wait (the guard busy), h is closed and nil returned: the
+// record, if still ours, is adopted again at the next look. Never called
+// under the guard.
+func (l *Lock) proveAdopted(h *hold, wait time.Duration) *hold {
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	ws := l.newWaitState()
+	for l.lapsed(h, l.cfg.Clock.Now()) {
+		if l.beat(h) != nil || (l.lapsed(h, l.cfg.Clock.Now()) && ws.pauseGuard(ctx) != nil) {
+			h.entry.Close()
+			return nil
+		}
+	}
+	return h
 }
 
 // waitQueued queues the caller (S2) and waits until the lock is handed to
@@ -51,6 +79,7 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		return nil, err
 	}
 	defer q.closeRecord()
+	q.looked = l.cfg.Clock.Now() // nothing can be handed to it before it queues
 	if err := q.enqueue(ctx); err != nil {
 		if q.name != "" {
 			return nil, q.leave(err)
@@ -84,6 +113,7 @@ type queuedWait struct {
 	lastWait     string    // the last blocker told to OnWait
 	lastBeat     time.Time // the queue record's last heartbeat
 	lastObserved time.Time // when the queue was last observed
+	looked       time.Time // when the last look that found nothing handed began
 }
 
 func (l *Lock) newQueuedWait(ws *waitState, writer bool) (*queuedWait, error) {
@@ -192,12 +222,19 @@ func (q *queuedWait) keepUp() {
 func (q *queuedWait) handedOver() (h *hold, queued bool, err error) {
 	// Look at the queue first: a handoff writes P before it removes the
 	// queue record.
+	start := q.l.cfg.Clock.Now()
 	_, qerr := os.Lstat(filepath.Join(q.rw.queue, q.name))
-	h, err = q.l.adopt(q.path, q.me.UUID, !q.writer)
+	h, err = q.l.adopt(q.path, q.me.UUID, !q.writer, q.looked)
 	if err != nil {
 		return nil, false, err
 	}
+	if h == nil {
+		q.looked = start // handed after this look, if at all
+	}
 	if h != nil {
+		if h = q.l.proveAdopted(h, 0); h == nil {
+			return nil, true, nil // round again: adopted again, or lost
+		}
 		// The hand-over removed our queue record, unless it failed
 		// half-way (S4 writes P first). Left there, the record would be
 		// handed the lock again after us, and never take it: it names
@@ -245,7 +282,7 @@ func (l *Lock) leaveQueue(name, path, uuid string, writer bool, err error) error
 		if err := l.rw.under(ctx, ws, func() error { return l.rw.dequeue(name) }); err != nil {
 			return err
 		}
-		h, err := l.adopt(path, uuid, !writer)
+		h, err := l.adopt(path, uuid, !writer, time.Time{}) // unproven: R3
 		if err != nil || h == nil {
 			return err
 		}
