@@ -188,7 +188,9 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 	h, err := l.adopt(path, uuid, shared, time.Time{}) // handed over when, by whose clock?
 	if err == nil && h != nil {
 		h.beat = h.owner.Beat // carry the counter on
-		h = l.proveAdopted(h, l.cfg.StaleAfter)
+		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
+		h = l.proveAdopted(ctx, h)
+		cancel()
 	}
 	if err != nil || h == nil {
 		if !shared {

@@ -1,6 +1,7 @@
 package lockcore
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"testing"
@@ -48,7 +49,9 @@ func TestLateAdoptionProvesFirst(t *testing.T) {
 	if err := os.WriteFile(guard, b.Marshal(), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	h, _, err := q.handedOver()
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond) // the guard stays held
+	defer cancel()
+	h, _, err := q.handedOver(ctx)
 	if err != nil || h != nil {
 		t.Fatalf("handedOver a lease late, a breaker holding the guard: hold %t, %v; want no hold (not proven)", h != nil, err)
 	}
@@ -56,7 +59,7 @@ func TestLateAdoptionProvesFirst(t *testing.T) {
 	if err := os.Remove(guard); err != nil {
 		t.Fatal(err)
 	}
-	h, _, err = q.handedOver()
+	h, _, err = q.handedOver(context.Background())
 	if err != nil || h == nil {
 		t.Fatalf("handedOver a lease late, the guard free: hold %t, %v; want the hold, proven", h != nil, err)
 	}
@@ -83,7 +86,7 @@ func TestLateAdoptionProvesFirst(t *testing.T) {
 	}
 	q.looked = clk.Now()
 	clk.add(lease / 4)
-	if h, _, err = q.handedOver(); err != nil || h == nil || !h.lastBeat.Equal(q.looked) {
+	if h, _, err = q.handedOver(context.Background()); err != nil || h == nil || !h.lastBeat.Equal(q.looked) {
 		t.Fatalf("handedOver soon after the last look: hold %t, %v; want the hold, its last proof the look", h != nil, err)
 	}
 	h.entry.Close()

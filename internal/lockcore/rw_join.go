@@ -192,7 +192,7 @@ func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
 		// lock again after us; and the hold is proven first (outside the
 		// guard: proving may need it).
 		l.retry(func() error { return rw.removeQueued(name) })
-		h = l.proveAdopted(h, 0)
+		h = l.proveAdopted(ctx, h)
 	}
 	return h, err
 }

@@ -53,14 +53,12 @@ func (l *Lock) adopt(path string, uuid string, shared bool, since time.Time) (*h
 
 // proveAdopted returns h, just adopted, once it is proven: an adoption
 // whose record may have stood unchanged for half the lease or more is
-// proven at once, under the guard (H3), so that no breaker that judged it
-// lapsed is at work when its holder starts to rely on it. Lost, or not
-// proven within wait (the guard busy), h is closed and nil returned: the
-// record, if still ours, is adopted again at the next look. Never called
-// under the guard.
-func (l *Lock) proveAdopted(h *hold, wait time.Duration) *hold {
-	ctx, cancel := context.WithTimeout(context.Background(), wait)
-	defer cancel()
+// proven at once, under the guard (H3, waiting for it until ctx is done),
+// so that no breaker that judged it lapsed is at work when its holder
+// starts to rely on it. Lost, or not proven by then, h is closed and nil
+// returned: the record, if still ours, is adopted again at the next look.
+// Never called under the guard.
+func (l *Lock) proveAdopted(ctx context.Context, h *hold) *hold {
 	ws := l.newWaitState()
 	for l.lapsed(h, l.cfg.Clock.Now()) {
 		if l.beat(h) != nil || (l.lapsed(h, l.cfg.Clock.Now()) && ws.pauseGuard(ctx) != nil) {
@@ -172,7 +170,7 @@ func (q *queuedWait) turn(ctx context.Context) (*hold, error) {
 	}
 	woken := q.l.wake.channel()
 	q.keepUp()
-	h, queued, err := q.handedOver()
+	h, queued, err := q.handedOver(ctx)
 	if err != nil || h != nil {
 		return h, err
 	}
@@ -219,7 +217,7 @@ func (q *queuedWait) keepUp() {
 
 // handedOver (S3) returns the hold if the lock has been handed to the
 // waiter; else whether its record is still queued.
-func (q *queuedWait) handedOver() (h *hold, queued bool, err error) {
+func (q *queuedWait) handedOver(ctx context.Context) (h *hold, queued bool, err error) {
 	// Look at the queue first: a handoff writes P before it removes the
 	// queue record.
 	start := q.l.cfg.Clock.Now()
@@ -232,7 +230,7 @@ func (q *queuedWait) handedOver() (h *hold, queued bool, err error) {
 		q.looked = start // handed after this look, if at all
 	}
 	if h != nil {
-		if h = q.l.proveAdopted(h, 0); h == nil {
+		if h = q.l.proveAdopted(ctx, h); h == nil {
 			return nil, true, nil // round again: adopted again, or lost
 		}
 		// The hand-over removed our queue record, unless it failed
