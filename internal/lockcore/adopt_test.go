@@ -91,3 +91,30 @@ func TestLateAdoptionProvesFirst(t *testing.T) {
 	}
 	h.entry.Close()
 }
+
+// Adopt takes over a hold handed over by another process at a time it
+// cannot know by its own clock: the hold is proven (its record's heartbeat
+// advanced, under the guard) before Adopt returns it, never credited from
+// the adoption.
+func TestAdoptProvesFirst(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newFileLock(t, path)
+	rec, err := stale.Self(1, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, rec.Marshal(), 0o644); err != nil { // as HandOver leaves it
+		t.Fatal(err)
+	}
+	if _, err := l.Adopt(rec.UUID, false); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, err := stale.Parse(data); err != nil || o.UUID != rec.UUID || o.Beat <= rec.Beat {
+		t.Errorf("the record after Adopt: beat %d, %v; want ours with a heartbeat after %d (proven)", o.Beat, err, rec.Beat)
+	}
+}

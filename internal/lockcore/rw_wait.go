@@ -228,20 +228,17 @@ func (q *queuedWait) handedOver(ctx context.Context) (h *hold, queued bool, err 
 	}
 	if h == nil {
 		q.looked = start // handed after this look, if at all
+		return nil, !errors.Is(qerr, fs.ErrNotExist), nil
 	}
-	if h != nil {
-		if h = q.l.proveAdopted(ctx, h); h == nil {
-			return nil, true, nil // round again: adopted again, or lost
-		}
-		// The hand-over removed our queue record, unless it failed
-		// half-way (S4 writes P first). Left there, the record would be
-		// handed the lock again after us, and never take it: it names
-		// this live process. (Only the record: the queue directory is
-		// removed under the guard.)
-		q.l.retry(func() error { return q.rw.removeQueued(q.name) })
-		return h, false, nil
+	if h = q.l.proveAdopted(ctx, h); h == nil {
+		return nil, true, nil // round again: adopted again, or lost
 	}
-	return nil, !errors.Is(qerr, fs.ErrNotExist), nil
+	// The hand-over removed our queue record, unless it failed half-way
+	// (S4 writes P first). Left there, the record would be handed the lock
+	// again after us, and never take it: it names this live process. (Only
+	// the record: the queue directory is removed under the guard.)
+	q.l.retry(func() error { return q.rw.removeQueued(q.name) })
+	return h, false, nil
 }
 
 // judgeHolder judges what holds P, returning who blocks; a free P is
