@@ -9,17 +9,20 @@ import (
 
 // testSMBDeferredClose backs the SMB rows of the filesystem table. B
 // writes a file and reads it (B alone has had it open, so the server
-// grants B's client a lease and its close is deferred); A replaces the
-// file by rename; B reads it again at once. Read plainly, B gets the old
-// content, on the default mount as with cache=none: the Linux client hands
-// the second open the handle the first close left open (for up to
-// closetimeo, 1 s) — as dotlock's reads of P.last did, issuing one token
-// twice. Read as dotlock now reads on SMB, after a byte-range lock request
-// (noDeferredClose), B gets the new content.
+// grants B's client a lease and its close is deferred), and goes on
+// reading it; A replaces the file by rename; B reads it once more. Read
+// plainly, B gets the old content, on the default mount as with
+// cache=none: the Linux client hands each open the handle the last close
+// left open (for up to closetimeo, 1 s) — as dotlock's reads of P.last
+// did, issuing one token twice. B's reads follow each other closely so
+// that the deferred handle outlives A's rename however slowly the guests
+// run (a single read after the rename missed the window under a slow
+// emulation). Read as dotlock now reads on SMB, after a byte-range lock
+// request (noDeferredClose), B gets the new content.
 func testSMBDeferredClose(t *testing.T, c *Cluster) {
 	for _, m := range []Mount{mountNamed("smb"), mountNamed("smb-nocache")} {
-		// The old copy shows only within the deferred close's second:
-		// up to three tries to show it.
+		// The old copy shows only while B's reads keep the handle: up to
+		// three tries, in case a stall in the guest let it close.
 		var plain string
 		for try := 0; try < 3 && plain != "old"; try++ {
 			plain = replacedWhileClosed(t, c, m, fmt.Sprintf("plain-%d", try), false)
@@ -35,9 +38,10 @@ func testSMBDeferredClose(t *testing.T, c *Cluster) {
 	}
 }
 
-// replacedWhileClosed: B writes f and reads it; A replaces f by rename;
-// B reads f again (each read, with nodefer, as dotlock reads on SMB). It
-// returns what B read the second time.
+// replacedWhileClosed: B writes f and reads it, and reads it again every
+// 20 ms until A has replaced f by rename; then B reads f once more (each
+// read, with nodefer, as dotlock reads on SMB). It returns what B read
+// the last time.
 func replacedWhileClosed(t *testing.T, c *Cluster, m Mount, tag string, nodefer bool) string {
 	f := fmt.Sprintf("%s/deferred-%s-%s", m.Path, m.Name, tag)
 	sig := fmt.Sprintf("%s/deferred-%s-%s", SharePath, m.Name, tag)
@@ -46,7 +50,7 @@ func replacedWhileClosed(t *testing.T, c *Cluster, m Mount, tag string, nodefer 
 		read += "-nodefer "
 	}
 	b, err := c.Spawn(B, "sh", "-c", fmt.Sprintf(
-		"echo old >%[1]s && %[2]s%[1]s >/dev/null && touch %[3]s.go && until [ -e %[3]s.moved ]; do sleep 0.01; done; %[2]s%[1]s", f, read, sig))
+		"echo old >%[1]s && %[2]s%[1]s >/dev/null && touch %[3]s.go && until [ -e %[3]s.moved ]; do %[2]s%[1]s >/dev/null; sleep 0.02; done; %[2]s%[1]s", f, read, sig))
 	must(t, err)
 	c.Sh(t, A, time.Minute, fmt.Sprintf(
 		"until [ -e %[1]s.go ]; do sleep 0.01; done; echo new >%[2]s.tmp && mv %[2]s.tmp %[2]s && touch %[1]s.moved", sig, f))

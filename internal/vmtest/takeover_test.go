@@ -10,30 +10,37 @@ import (
 	"time"
 )
 
-// reclaimBound is the longest a dead or lapsed holder on another host may
-// keep its lock from a waiter: its lease, one heartbeat, and 4 s for the
-// waiter's polls, the break's round trips under emulation and the
-// harness's own latency (measured: 3.2–6.3 s in all, see the logs).
-const reclaimBound = lease + heartbeat + 4*time.Second
+// emulationAllowance is what a takeover may take beyond a dead or lapsed
+// holder's lease and one heartbeat, counted from when the fault was done:
+// the waiter's polls, the break's round trips and the harness's own
+// latency, all under emulation. Measured: up to 4.3 s (a host crash on
+// NFS v3 in a CI run whose guests ran two to three times slower than
+// here; up to 2.3 s in the runs here). Scaling it by the run's O_EXCL floor
+// was tried: a run whose floor was 3× the quiet runs' took over as fast
+// as they did, so the floor does not tell how slow a takeover will be.
+const emulationAllowance = 6 * time.Second
 
 // smbLeaseBreak is how long Samba waits for a client to answer a lease
 // break (smbd's default, 35 s) before it lets another client rename the
 // file: a holder whose host crashed or was cut off may hold leases on its
 // record, and a takeover may break two of them. Measured: 74 s for lock
-// directories while dotlock's reads left deferred handles open; 5–6 s
-// since (noDeferredClose). Kept: it is SMB's own bound.
+// directories while dotlock's reads left deferred handles open; since
+// (noDeferredClose) mostly 5–9 s, but 73.3 s once for a shared hold after
+// a link cut (a run here, 2026-12-07): both breaks still happen. Kept:
+// it is SMB's own bound.
 const smbLeaseBreak = 35 * time.Second
 
 // bound is how long the takeover after f may take on m.
 func (f fault) bound(m Mount) time.Duration {
+	d := lease + heartbeat + emulationAllowance
 	if m.Type == "cifs" && f.hostGone {
-		return reclaimBound + 2*smbLeaseBreak
+		d += 2 * smbLeaseBreak
 	}
-	return reclaimBound
+	return d
 }
 
-// A fault is done to the holders' side, then healed once the other host
-// took every lock over.
+// A fault is done to the holders' side, then healed (or, for a crash,
+// checked) once the other host took every lock over.
 type fault struct {
 	name     string
 	holder   string // host of the holders; the wanters run on the other
@@ -60,8 +67,8 @@ var (
 		do:   func(t *testing.T, c *Cluster, hs []*holder) { must(t, c.SetLink(A, false)) },
 		heal: func(t *testing.T, c *Cluster, hs []*holder) { must(t, c.SetLink(A, true)) }}
 	faultCrash = fault{name: "host crash", holder: B, hostGone: true,
-		do: func(t *testing.T, c *Cluster, hs []*holder) {
-			must(t, c.KillVM(B))
+		do: func(t *testing.T, c *Cluster, hs []*holder) { must(t, c.KillVM(B)) },
+		heal: func(t *testing.T, c *Cluster, hs []*holder) {
 			if _, _, _, err := c.Run(B, 30*time.Second, "true"); err == nil || !strings.Contains(err.Error(), "QEMU exited") {
 				t.Errorf("Run on a killed VM: %v; want QEMU exited", err)
 			}
@@ -87,11 +94,12 @@ func must(t *testing.T, err error) {
 }
 
 // takeover holds every case's lock on f.holder, does the fault, and has
-// the other host take every lock over: within reclaimBound of the fault,
+// the other host take every lock over: within f.bound of the fault,
 // with a higher token. Holders that live on must learn of their loss, and
 // their release must leave the new holder's lock alone.
 func takeover(t *testing.T, c *Cluster, tag string, f fault) {
 	wanter := map[string]string{A: B, B: A}[f.holder]
+	logLoad(t, c)
 	cases := lockCases()
 	holders := make([]*holder, len(cases))
 	tokens := make([]uint64, len(cases))
@@ -115,10 +123,13 @@ func takeover(t *testing.T, c *Cluster, tag string, f fault) {
 		wanters[i] = startHolder(t, c, wanter, lc.wanterKind, dirs[i]+"/lock", true, "-wait", "3m")
 	}
 	time.Sleep(lease)
-	// From the moment the fault was asked for: the times measured are
-	// upper bounds (the guest acts some 0.1–0.3 s later).
+	// The fault happens between the moment it is asked for and the moment
+	// the harness says it is done (a signal or a link cut goes through the
+	// guest's runner: 0.6–2.2 s measured). Times are measured from
+	// the first, an upper bound; the bound is checked from the second.
 	faulted := time.Now()
 	f.do(t, c, holders)
+	late := time.Since(faulted)
 	reclaim := make([]time.Duration, len(cases))
 	var wg sync.WaitGroup
 	for i, w := range wanters {
@@ -132,8 +143,9 @@ func takeover(t *testing.T, c *Cluster, tag string, f fault) {
 				t.Errorf("%s, %s on %s: %v", cases[i].name(), f.name, f.holder, err)
 			case tok <= tokens[i]:
 				t.Errorf("%s, %s: the new holder's token %d after the old one's %d", cases[i].name(), f.name, tok, tokens[i])
-			case reclaim[i] > f.bound(cases[i].m):
-				t.Errorf("%s, %s: taken over after %v; want at most %v", cases[i].name(), f.name, reclaim[i].Round(time.Millisecond), f.bound(cases[i].m))
+			case reclaim[i]-late > f.bound(cases[i].m):
+				t.Errorf("%s, %s: taken over after %v, %v after the fault was done; want at most %v", cases[i].name(), f.name,
+					reclaim[i].Round(time.Millisecond), (reclaim[i] - late).Round(time.Millisecond), f.bound(cases[i].m))
 			}
 		}()
 	}
@@ -154,6 +166,7 @@ func takeover(t *testing.T, c *Cluster, tag string, f fault) {
 	}
 	measured.addTakeovers(f.name, cases, reclaim)
 	logTimes(t, f.name+": taken over after", cases, reclaim)
+	t.Logf("%s: the fault was done %v after it was asked for", f.name, late.Round(time.Millisecond))
 	if f.lost {
 		logTimes(t, f.name+": the old holder learnt of its loss (all of them, in turn) within", cases, learnt)
 	}
@@ -178,6 +191,15 @@ func checkOldHolder(t *testing.T, name string, h *holder, f fault) {
 		if _, _, exit, err := h.Wait(time.Minute); err != nil || exit != 128+9 {
 			t.Errorf("%s: the killed holder: exit %d, %v", name, exit, err)
 		}
+	}
+}
+
+// logLoad logs each guest's load and the vmlock processes still running
+// there: what a slow takeover is read against.
+func logLoad(t *testing.T, c *Cluster) {
+	for _, h := range []string{S, A, B} {
+		out, _, _, err := c.Run(h, 30*time.Second, "sh", "-c", "cat /proc/loadavg; ps | grep -c '[v]mlock'")
+		t.Logf("%s: load average and vmlock processes: %s %v", h, strings.Join(strings.Fields(out), " "), err)
 	}
 }
 
