@@ -189,7 +189,7 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 	if err == nil && h != nil {
 		h.beat = h.owner.Beat // carry the counter on
 		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
-		h = l.proveAdopted(ctx, h)
+		h = l.proveAdopted(ctx, l.newWaitState(), h)
 		cancel()
 	}
 	if err != nil || h == nil {

@@ -26,18 +26,8 @@ func TestLateAdoptionProvesFirst(t *testing.T) {
 	clk := &stepClock{t: time.Now()}
 	path := filepath.Join(testdir.New(t), "x.lock")
 	l := newDirLock(t, path, WithClock(clk), WithStaleAfter(lease))
-	rec, err := stale.Self(1, stale.ModeExclusive, clk.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Mkdir(path, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	owner := filepath.Join(path, OwnerFile)
-	if err := os.WriteFile(owner, rec.Marshal(), 0o644); err != nil { // as S4 hands it on
-		t.Fatal(err)
-	}
-	q := &queuedWait{l: l, rw: l.rw, ws: l.newWaitState(), writer: true, me: rec, path: owner, name: "gone", looked: clk.Now()}
+	q := handedTo(t, l, clk.Now())
+	rec, owner := q.me, q.path
 	clk.add(lease) // the hand-over noticed a lease after the last look
 
 	// A breaker is at work (this process's: alive, so it stays).
@@ -116,5 +106,100 @@ func TestAdoptProvesFirst(t *testing.T) {
 	}
 	if o, err := stale.Parse(data); err != nil || o.UUID != rec.UUID || o.Beat <= rec.Beat {
 		t.Errorf("the record after Adopt: beat %d, %v; want ours with a heartbeat after %d (proven)", o.Beat, err, rec.Beat)
+	}
+}
+
+// handedTo makes the lock directory of l, handed (S4) to a queued writer
+// whose last look was at looked, and returns that waiter.
+func handedTo(t *testing.T, l *Lock, looked time.Time) *queuedWait {
+	t.Helper()
+	rec, err := stale.Self(1, stale.ModeExclusive, looked)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(l.store.Path(), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	owner := filepath.Join(l.store.Path(), OwnerFile)
+	if err := os.WriteFile(owner, rec.Marshal(), 0o644); err != nil { // as S4 hands it on
+		t.Fatal(err)
+	}
+	return &queuedWait{l: l, rw: l.rw, ws: l.newWaitState(), writer: true, me: rec, path: owner, name: "gone", looked: looked}
+}
+
+// deadGuard plants at l's guard path the record of a breaker on another
+// host that died there: judged by the guard's lease, watched over time.
+func deadGuard(t *testing.T, l *Lock) {
+	t.Helper()
+	b, err := stale.Self(0, stale.ModeBreaker, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Host = "elsewhere"
+	if err := os.WriteFile(l.guard.Path(), b.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A waiter proving a late hand-over breaks a guard whose holder died on
+// another host, once it has watched it unchanged for the guard's lease,
+// as any waiter does; it used to forget what it watched at each try, wait
+// for the guard until its context ended, and leave the lock unused (CI,
+// TestCluster chaos on smb-nolease: a worker's Lock ran out of its 3
+// minutes while the lock was free).
+func TestProveAdoptedBreaksDeadGuard(t *testing.T) {
+	const lease = 100 * time.Millisecond
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newDirLock(t, path, WithStaleAfter(lease))
+	// Its last look a lease ago: the hand-over must be proven first.
+	q := handedTo(t, l, time.Now().Add(-lease))
+	deadGuard(t, l)
+	// The guard's lease is 4 leases: a minute is the wait of a waiter
+	// that never breaks the guard, 150 times what one that does needs.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	h, _, err := q.handedOver(ctx)
+	if err != nil || h == nil {
+		t.Fatalf("handedOver a lease late, the guard left by a breaker dead elsewhere: hold %t, %v (context: %v); want the hold, proven once the guard was broken", h != nil, err, ctx.Err())
+	}
+	if err := l.release(h); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A holder whose hold lapsed proves it under the guard (H3); a guard left
+// by a breaker that died on another host is broken by the holder's own
+// beats once they have watched it for the guard's lease, when no waiter
+// is there to break it. Each beat used to watch it afresh, and the hold
+// stayed unproven for as long as the guard stood.
+func TestBeatBreaksDeadGuard(t *testing.T) {
+	const lease = 100 * time.Millisecond
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newFileLock(t, path, WithStaleAfter(lease), WithManualHeartbeat())
+	if err := l.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	l.mu.Lock()
+	h := l.hold
+	l.mu.Unlock()
+	deadGuard(t, l)
+	h.beatMu.Lock()
+	h.lastBeat = time.Now().Add(-lease) // lapsed: stalled past half the lease
+	h.beatMu.Unlock()
+	proven := func() bool {
+		h.beatMu.Lock()
+		defer h.beatMu.Unlock()
+		return !l.lapsed(h, time.Now())
+	}
+	for i := 0; i < 200 && !proven(); i++ { // 200 beats, 10 ms apart: 5 guard leases
+		l.Beat()
+		time.Sleep(10 * time.Millisecond) // the beats' spacing, not a wait for an event
+	}
+	if !proven() {
+		t.Fatalf("a lapsed hold beat 200 times, 10 ms apart, with a dead breaker's guard (lease %v): still not proven", l.guardLease())
+	}
+	if _, err := os.Lstat(l.guard.Path()); err == nil {
+		t.Errorf("the dead breaker's guard is still there")
 	}
 }

@@ -41,7 +41,10 @@ func (l *Lock) beatOnce(h *hold) bool {
 	if h.stopped || h.lostErr != nil {
 		return false
 	}
-	err := l.beat(h)
+	if h.beatWS == nil {
+		h.beatWS = l.newWaitState()
+	}
+	err := l.beat(h, h.beatWS)
 	if err != nil {
 		h.lostErr = err
 		close(h.lost)
@@ -98,7 +101,7 @@ func (l *Lock) lapsed(h *hold, now time.Time) bool {
 // the hold lapse: then the next look that succeeds decides, under the
 // guard). Out of descriptors for longer than StaleAfter/2, the guard could
 // not be created (EMFILE), and that used to count as lost.
-func (l *Lock) beat(h *hold) error {
+func (l *Lock) beat(h *hold, ws *waitState) error {
 	now := l.cfg.Clock.Now()
 	prove := func(deadline time.Time) error {
 		// H1: is the record at the path still ours?
@@ -151,7 +154,7 @@ func (l *Lock) beat(h *hold) error {
 	}
 	// H3: after a lapse, prove the hold under the breaker guard, so that
 	// no breaker that judged the lease lapsed is still at work.
-	err := l.withGuard(context.Background(), l.newWaitState(), prove)
+	err := l.withGuard(context.Background(), ws, prove)
 	if !errors.Is(err, ErrLost) {
 		return nil // the guard busy, or not to be had now: try again next beat
 	}

@@ -44,8 +44,9 @@ type hold struct {
 	beatMu   sync.Mutex  // held by a beat, and by stopHeartbeat
 	timer    *time.Timer // the next beat
 	stopped  bool
-	lastBeat time.Time // when the last heartbeat that proved the hold was begun
-	beat     uint64    // heartbeat counter (owner stays as acquired: others read it)
+	lastBeat time.Time  // when the last heartbeat that proved the hold was begun
+	beat     uint64     // heartbeat counter (owner stays as acquired: others read it)
+	beatWS   *waitState // what the beats watched of the guard, kept from beat to beat
 
 	// read returns the hold's record as it is on disk now; retire moves it
 	// away if check approves. For an exclusive hold they are the store's;

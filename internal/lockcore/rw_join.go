@@ -192,7 +192,7 @@ func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
 		// lock again after us; and the hold is proven first (outside the
 		// guard: proving may need it).
 		l.retry(func() error { return rw.removeQueued(name) })
-		h = l.proveAdopted(ctx, h)
+		h = l.proveAdopted(ctx, q.ws, h)
 	}
 	return h, err
 }

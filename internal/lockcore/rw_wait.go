@@ -57,11 +57,12 @@ func (l *Lock) adopt(path string, uuid string, shared bool, since time.Time) (*h
 // so that no breaker that judged it lapsed is at work when its holder
 // starts to rely on it. Lost, or not proven by then, h is closed and nil
 // returned: the record, if still ours, is adopted again at the next look.
-// Never called under the guard.
-func (l *Lock) proveAdopted(ctx context.Context, h *hold) *hold {
-	ws := l.newWaitState()
+// Never called under the guard. ws keeps what the tries watched of the
+// guard, so that a guard its dead holder left is judged stale and broken,
+// as a waiter breaks it, and not waited for until ctx is done.
+func (l *Lock) proveAdopted(ctx context.Context, ws *waitState, h *hold) *hold {
 	for l.lapsed(h, l.cfg.Clock.Now()) {
-		if l.beat(h) != nil || (l.lapsed(h, l.cfg.Clock.Now()) && ws.pauseGuard(ctx) != nil) {
+		if l.beat(h, ws) != nil || (l.lapsed(h, l.cfg.Clock.Now()) && ws.pauseGuard(ctx) != nil) {
 			h.entry.Close()
 			return nil
 		}
@@ -230,7 +231,7 @@ func (q *queuedWait) handedOver(ctx context.Context) (h *hold, queued bool, err 
 		q.looked = start // handed after this look, if at all
 		return nil, !errors.Is(qerr, fs.ErrNotExist), nil
 	}
-	if h = q.l.proveAdopted(ctx, h); h == nil {
+	if h = q.l.proveAdopted(ctx, q.ws, h); h == nil {
 		return nil, true, nil // round again: adopted again, or lost
 	}
 	// The hand-over removed our queue record, unless it failed half-way

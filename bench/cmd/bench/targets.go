@@ -89,7 +89,13 @@ func evaluate(res *Results) []Target {
 		if n == 0 || a == 0 || d == 0 {
 			return "", false, false
 		}
-		return fmt.Sprintf("lockfile %.2f×, lockdir %.2f× nightlyone's time", a/n, d/n), a <= n && d <= n, true
+		s := fmt.Sprintf("lockfile %.2f×, lockdir %.2f× nightlyone's time", a/n, d/n)
+		// A lock directory is made with mkdir: where its floor alone is
+		// slower than nightlyone's lock file, no lockdir can match it.
+		if m := nsOf(f, "raw-mkdir"); m > n {
+			s += fmt.Sprintf(" (the mkdir floor alone %.2f×)", m/n)
+		}
+		return s, a <= n && d <= n, true
 	})
 	// 2. Contended at 4.
 	both := func(f *FSResults, v func(r *ContendResult) float64, ok func(float64) bool, format string) (string, bool, bool) {
