@@ -79,6 +79,11 @@ var Peers = map[string]Peer{
 		New: func(p string, s Settings) (Locker, error) {
 			return &rawExcl{path: p, poll: pollOr(s, time.Millisecond), sync: true}, nil
 		}},
+	"raw-excl-open": {Name: "raw-excl-open", Polling: true,
+		About: "raw-excl that keeps its descriptor open while held, closing it before the unlink (as dotlock keeps its entry open for the heartbeat)",
+		New: func(p string, s Settings) (Locker, error) {
+			return &rawExcl{path: p, poll: pollOr(s, time.Millisecond), keep: true}, nil
+		}},
 	"raw-mkdir": {Name: "raw-mkdir", Polling: true,
 		About: "floor: mkdir + create/write/close owner record; unlink + rmdir",
 		New: func(p string, s Settings) (Locker, error) {
@@ -280,6 +285,8 @@ type rawExcl struct {
 	path string
 	poll time.Duration
 	sync bool
+	keep bool     // the descriptor stays open while held
+	f    *os.File // kept open (keep)
 }
 
 func (r *rawExcl) Lock() error {
@@ -296,6 +303,10 @@ func (r *rawExcl) Lock() error {
 		if err == nil && r.sync {
 			err = f.Sync()
 		}
+		if r.keep && err == nil {
+			r.f = f
+			return nil
+		}
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -303,7 +314,13 @@ func (r *rawExcl) Lock() error {
 	}
 }
 
-func (r *rawExcl) Unlock() error { return os.Remove(r.path) }
+func (r *rawExcl) Unlock() error {
+	if r.f != nil {
+		r.f.Close()
+		r.f = nil
+	}
+	return os.Remove(r.path)
+}
 
 type rawMkdir struct {
 	path string

@@ -328,7 +328,7 @@ func scenario4(cfg config, res *Results, fr *FSResults) {
 	if cfg.quick {
 		n, reps = 1000, 1
 	}
-	for _, name := range []string{"raw-excl", "raw-mkdir", "dotlock-lockfile", "dotlock-lockdir", "gofrs-flock", "nightlyone", "lockedfile"} {
+	for _, name := range []string{"raw-excl", "raw-excl-open", "raw-mkdir", "dotlock-lockfile", "dotlock-lockdir", "gofrs-flock", "nightlyone", "lockedfile"} {
 		if why := fr.Excluded[name]; why != "" {
 			continue
 		}

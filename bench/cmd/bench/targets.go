@@ -370,12 +370,17 @@ func scaleWhy(res *Results) string {
 					parts = append(parts, fmt.Sprintf("%s lock %.2f× (its floor %s %.2f×), unlock %.2f× (floor %.2f×)", short(s.Name), s.Ratio(s.Lock), fl, t.Ratio(t.Lock), s.Ratio(s.Unlock), t.Ratio(t.Unlock)))
 				}
 			}
+			for _, t := range f.Scale {
+				if t.Name == "raw-excl-open" && s.Name == "dotlock-lockfile" && t.Err == nil {
+					parts = append(parts, fmt.Sprintf("raw-excl-open lock %.2f×, unlock %.2f×", t.Ratio(t.Lock), t.Ratio(t.Unlock)))
+				}
+			}
 		}
 		if len(parts) > 0 {
 			fmt.Fprintf(&b, "Growth on %s: %s. ", f.Label(), strings.Join(parts, "; "))
 		}
 	}
-	b.WriteString("Where dotlock grows and its floor does not, the cause is dotlock's own work per lock; where the floor grows as much, it is the filesystem's (ext4's directory index and journal under a directory of 10,000 entries) and, on this shared 2-core machine, other load: a rerun on a quiet machine tells them apart. Nothing in dotlock's lock path lists the directory the locks are in: each lock touches only its own names (P, P.last, P.break, and for lock directories P.queue); what lock directories list is P itself or P.queue, whose size is that lock's own readers and waiters.")
+	b.WriteString("raw-excl-open is the O_EXCL floor that keeps its descriptor open while held, as a lock file of dotlock's must (its heartbeat rewrites the record through the entry it created, never by name): where it grows as dotlock-lockfile does and raw-excl does not, the growth is what holding that many open files costs on that filesystem, paid alike by the peers that keep one open (gofrs-flock, lockedfile), not dotlock's work per lock. Where dotlock grows and its floor does not, the cause is dotlock's own work per lock; where the floor grows as much, it is the filesystem's (ext4's directory index and journal under a directory of 10,000 entries) and, on this shared 2-core machine, other load: a rerun on a quiet machine tells them apart. Nothing in dotlock's lock path lists the directory the locks are in: each lock touches only its own names (P, P.last, P.break, and for lock directories P.queue); what lock directories list is P itself or P.queue, whose size is that lock's own readers and waiters.")
 	return b.String()
 }
 

@@ -165,7 +165,8 @@ func counter(c config) {
 func bump(file string) (int, error) {
 	var v int
 	var f *os.File
-	err := untilReached(func() (err error) {
+	end := time.Now().Add(serverWait) // for all of it: the hold's safe time
+	err := until(end, func() (err error) {
 		if v, err = readCounterOnce(file); err == nil {
 			f, err = os.OpenFile(file, os.O_WRONLY, 0)
 		}
@@ -174,9 +175,26 @@ func bump(file string) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	_, err = f.WriteAt([]byte(fmt.Sprintf("%020d\n", v+1)), 0)
+	b := []byte(fmt.Sprintf("%020d\n", v+1))
+	_, err = f.WriteAt(b, 0)
 	if cerr := f.Close(); err == nil {
 		err = cerr
+	}
+	if err != nil && serverAway(err) {
+		// The write is of the new value, not of one more: made twice it
+		// counts once, so it is made again (TestCluster/restart: a close
+		// failed with ECONNABORTED while smbd restarted).
+		err = until(end, func() error {
+			f, err := os.OpenFile(file, os.O_WRONLY, 0)
+			if err != nil {
+				return err
+			}
+			_, err = f.WriteAt(b, 0)
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
+			return err
+		})
 	}
 	return v + 1, err
 }
@@ -202,10 +220,14 @@ var serverWait = dlconfig.DefaultStaleAfter / 2
 
 // untilReached runs fn again while it fails as a network client does while
 // its server restarts (TestCluster/restart: EAGAIN from an SMB open, seen
-// once), for up to serverWait. Only steps before a write: a write that
-// failed may have been made, and made again would count twice.
-func untilReached(fn func() error) error {
-	for end := time.Now().Add(serverWait); ; time.Sleep(100 * time.Millisecond) {
+// once), for up to serverWait. Only steps whose repeat changes nothing:
+// reads, and the write of the counter's new value (not a read and write
+// again, which would count twice if the failed write was made).
+func untilReached(fn func() error) error { return until(time.Now().Add(serverWait), fn) }
+
+// until runs fn as untilReached does, until end.
+func until(end time.Time, fn func() error) error {
+	for ; ; time.Sleep(100 * time.Millisecond) {
 		err := fn()
 		if err == nil || !serverAway(err) || time.Now().After(end) {
 			return err
@@ -215,7 +237,7 @@ func untilReached(fn func() error) error {
 
 func serverAway(err error) bool {
 	for _, e := range []syscall.Errno{syscall.EAGAIN, syscall.EINTR, syscall.ETIMEDOUT, syscall.EHOSTDOWN,
-		syscall.ENOTCONN, syscall.ECONNRESET, syscall.ECONNREFUSED} {
+		syscall.ENOTCONN, syscall.ECONNRESET, syscall.ECONNREFUSED, syscall.ECONNABORTED} {
 		if errors.Is(err, e) {
 			return true
 		}
