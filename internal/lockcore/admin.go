@@ -188,7 +188,9 @@ func (l *Lock) Adopt(uuid string, shared bool) (stale.Owner, error) {
 	h, err := l.adopt(path, uuid, shared, time.Time{}) // handed over when, by whose clock?
 	if err == nil && h != nil {
 		h.beat = h.owner.Beat // carry the counter on
-		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
+		// Up to the guard's lease and a grace period: a guard left by a
+		// breaker that died on another host is broken only after that.
+		ctx, cancel := context.WithTimeout(context.Background(), l.guardLease()+l.cfg.Grace)
 		h = l.proveAdopted(ctx, l.newWaitState(), h)
 		cancel()
 	}

@@ -154,9 +154,9 @@ func TestProveAdoptedBreaksDeadGuard(t *testing.T) {
 	// Its last look a lease ago: the hand-over must be proven first.
 	q := handedTo(t, l, time.Now().Add(-lease))
 	deadGuard(t, l)
-	// The guard's lease is 4 leases: a minute is the wait of a waiter
-	// that never breaks the guard, 150 times what one that does needs.
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	// A waiter that never breaks the guard waits until its context ends:
+	// 20 guard leases.
+	ctx, cancel := context.WithTimeout(context.Background(), 20*l.guardLease())
 	defer cancel()
 	h, _, err := q.handedOver(ctx)
 	if err != nil || h == nil {
@@ -184,13 +184,14 @@ func TestBeatBreaksDeadGuard(t *testing.T) {
 	h := l.hold
 	l.mu.Unlock()
 	deadGuard(t, l)
+	planted := time.Now().Add(-lease) // lapsed: stalled past half the lease
 	h.beatMu.Lock()
-	h.lastBeat = time.Now().Add(-lease) // lapsed: stalled past half the lease
+	h.lastBeat = planted
 	h.beatMu.Unlock()
-	proven := func() bool {
+	proven := func() bool { // by a beat since, however long ago
 		h.beatMu.Lock()
 		defer h.beatMu.Unlock()
-		return !l.lapsed(h, time.Now())
+		return h.lastBeat.After(planted)
 	}
 	for i := 0; i < 200 && !proven(); i++ { // 200 beats, 10 ms apart: 5 guard leases
 		l.Beat()

@@ -137,6 +137,7 @@ func counter(c config) {
 		if err != nil {
 			fail("hold %d: lock: %v", i, err)
 		}
+		held := time.Now()
 		unlock := l.Unlock
 		if shared {
 			v, err := steady(c.counter)
@@ -146,7 +147,7 @@ func counter(c config) {
 			fmt.Printf("read %d token %d counter %d\n", i, rw.Token(), v)
 			unlock = rw.RUnlock
 		} else {
-			v, err := bump(c.counter)
+			v, err := bump(c.counter, held.Add(serverWait), l.Lost())
 			if err != nil {
 				fail("hold %d: %v", i, err)
 			}
@@ -162,11 +163,12 @@ func counter(c config) {
 // writes in place, fixed-width, in one write and without truncating: a
 // SIGKILL between os.WriteFile's truncation and its write left an empty
 // counter (chaos on SMB).
-func bump(file string) (int, error) {
+// Steps that fail as the server restarts are made again until end (the
+// hold's safe time), unless lost is closed first.
+func bump(file string, end time.Time, lost <-chan struct{}) (int, error) {
 	var v int
 	var f *os.File
-	end := time.Now().Add(serverWait) // for all of it: the hold's safe time
-	err := until(end, func() (err error) {
+	err := until(end, lost, func() (err error) {
 		if v, err = readCounterOnce(file); err == nil {
 			f, err = os.OpenFile(file, os.O_WRONLY, 0)
 		}
@@ -180,11 +182,11 @@ func bump(file string) (int, error) {
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err != nil && serverAway(err) {
+	if err != nil && serverAway(err) && time.Now().Before(end) {
 		// The write is of the new value, not of one more: made twice it
 		// counts once, so it is made again (TestCluster/restart: a close
 		// failed with ECONNABORTED while smbd restarted).
-		err = until(end, func() error {
+		err = until(end, lost, func() error {
 			f, err := os.OpenFile(file, os.O_WRONLY, 0)
 			if err != nil {
 				return err
@@ -223,13 +225,23 @@ var serverWait = dlconfig.DefaultStaleAfter / 2
 // once), for up to serverWait. Only steps whose repeat changes nothing:
 // reads, and the write of the counter's new value (not a read and write
 // again, which would count twice if the failed write was made).
-func untilReached(fn func() error) error { return until(time.Now().Add(serverWait), fn) }
+func untilReached(fn func() error) error { return until(time.Now().Add(serverWait), nil, fn) }
 
-// until runs fn as untilReached does, until end.
-func until(end time.Time, fn func() error) error {
-	for ; ; time.Sleep(100 * time.Millisecond) {
+// until runs fn as untilReached does: again only if it is not yet end and
+// lost is not closed (a step begun before end may still end after it: a
+// write blocked while the server is away).
+func until(end time.Time, lost <-chan struct{}, fn func() error) error {
+	for {
 		err := fn()
-		if err == nil || !serverAway(err) || time.Now().After(end) {
+		if err == nil || !serverAway(err) {
+			return err
+		}
+		select {
+		case <-lost:
+			return err
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(end) {
 			return err
 		}
 	}
