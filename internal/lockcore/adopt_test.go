@@ -204,3 +204,29 @@ func TestBeatBreaksDeadGuard(t *testing.T) {
 		t.Errorf("the dead breaker's guard is still there")
 	}
 }
+
+// Adopt proves the hold it takes over under the guard, and waits for the
+// guard up to the guard's lease and a grace period: a guard left by a
+// breaker that died on another host is broken, not taken for the hold's
+// absence. Waiting only StaleAfter (a quarter of the guard's lease), Adopt
+// said "no hold with uuid …" with the hold there.
+func TestAdoptBreaksDeadGuard(t *testing.T) {
+	const lease = 100 * time.Millisecond
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newFileLock(t, path, WithStaleAfter(lease))
+	rec, err := stale.Self(1, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, rec.Marshal(), 0o644); err != nil { // as HandOver leaves it
+		t.Fatal(err)
+	}
+	deadGuard(t, l)
+	if _, err := l.Adopt(rec.UUID, false); err != nil {
+		t.Fatalf("Adopt with a guard left by a breaker dead elsewhere (guard lease %v): %v; want the hold, proven once the guard was broken", l.guardLease(), err)
+	}
+	defer l.Unlock()
+	if _, err := os.Lstat(l.guard.Path()); err == nil {
+		t.Errorf("the dead breaker's guard is still there")
+	}
+}

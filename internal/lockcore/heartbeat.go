@@ -41,7 +41,7 @@ func (l *Lock) beatOnce(h *hold) bool {
 	if h.stopped || h.lostErr != nil {
 		return false
 	}
-	if h.beatWS == nil {
+	if h.beatWS == nil { // made at the first beat: most holds end before one
 		h.beatWS = l.newWaitState()
 	}
 	err := l.beat(h, h.beatWS)

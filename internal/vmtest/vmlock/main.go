@@ -167,37 +167,28 @@ func counter(c config) {
 // hold's safe time), unless lost is closed first.
 func bump(file string, end time.Time, lost <-chan struct{}) (int, error) {
 	var v int
-	var f *os.File
 	err := until(end, lost, func() (err error) {
-		if v, err = readCounterOnce(file); err == nil {
-			f, err = os.OpenFile(file, os.O_WRONLY, 0)
-		}
+		v, err = readCounterOnce(file)
 		return err
 	})
 	if err != nil {
 		return 0, err
 	}
+	// The write is of the new value, not of one more: made twice it counts
+	// once, so it too is made again (TestCluster/restart: a close failed
+	// with ECONNABORTED while smbd restarted).
 	b := []byte(fmt.Sprintf("%020d\n", v+1))
-	_, err = f.WriteAt(b, 0)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil && serverAway(err) && time.Now().Before(end) {
-		// The write is of the new value, not of one more: made twice it
-		// counts once, so it is made again (TestCluster/restart: a close
-		// failed with ECONNABORTED while smbd restarted).
-		err = until(end, lost, func() error {
-			f, err := os.OpenFile(file, os.O_WRONLY, 0)
-			if err != nil {
-				return err
-			}
-			_, err = f.WriteAt(b, 0)
-			if cerr := f.Close(); err == nil {
-				err = cerr
-			}
+	err = until(end, lost, func() error {
+		f, err := os.OpenFile(file, os.O_WRONLY, 0)
+		if err != nil {
 			return err
-		})
-	}
+		}
+		_, err = f.WriteAt(b, 0)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
 	return v + 1, err
 }
 
