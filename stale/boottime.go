@@ -1,21 +1,14 @@
+//go:build !linux
+
 package stale
 
-import (
-	"strconv"
-	"syscall"
+import "github.com/shirou/gopsutil/v3/host"
 
-	"github.com/shirou/gopsutil/v3/host"
-)
-
-var errSRCH error = syscall.ESRCH
-
-// bootTimeID stands in for a boot ID where the OS has none. gopsutil's boot
-// time is whole seconds; rounded to a minute it stays stable while the clock
-// is corrected.
+// bootTimeID stands in for a boot ID where the OS has none.
 func bootTimeID() (string, error) {
 	bt, err := host.BootTime()
 	if err != nil {
 		return "", err
 	}
-	return "boottime:" + strconv.FormatUint(bt/60*60, 10), nil
+	return bootTimeIDOf(bt), nil
 }

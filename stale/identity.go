@@ -3,6 +3,7 @@ package stale
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"sync"
 	"time"
 
@@ -79,4 +80,11 @@ func selfProcess() (Process, int, error) {
 		}
 	})
 	return selfProc, selfPID, selfErr
+}
+
+// bootTimeIDOf is the boot ID that stands in for one where the OS has
+// none, made of the boot time bt (Unix seconds): rounded down to a minute,
+// it stays the same while the clock is corrected.
+func bootTimeIDOf(bt uint64) string {
+	return "boottime:" + strconv.FormatUint(bt/60*60, 10)
 }

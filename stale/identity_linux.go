@@ -11,7 +11,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/shirou/gopsutil/v3/host"
 	"golang.org/x/sys/unix"
 )
 
@@ -91,27 +90,31 @@ func readProc(name string, buf []byte) ([]byte, error) {
 var bootTimeOnce = sync.OnceValues(bootTime)
 
 // bootTime is the kernel's boot time, the base of /proc/PID/stat's start
-// ticks: /proc/stat's btime. gopsutil's host.BootTime reads the same line,
-// but first probes a dozen files to tell whether it runs in a container
-// (and then answers from /proc/uptime, to the same second): a millisecond
-// of every dotlock command's start.
+// ticks. /proc/stat's btime is the wall clock less the time since boot
+// (CLOCK_BOOTTIME), taken at the read; the two clocks give it without
+// /proc/stat, which the kernel formats afresh with every CPU's and
+// interrupt's counters, and without gopsutil's host.BootTime, which
+// probes a dozen files to tell whether it runs in a container: each was a
+// part of every dotlock command's start (the host package alone, by
+// compiling its regular expressions at start-up).
 func bootTime() (uint64, error) {
-	b, err := os.ReadFile("/proc/stat")
-	if err == nil {
-		const key = "\nbtime "
-		if i := bytes.Index(b, []byte(key)); i >= 0 {
-			var bt uint64
-			n := 0
-			for _, c := range b[i+len(key):] {
-				if c < '0' || c > '9' || n == 19 {
-					break
-				}
-				bt, n = bt*10+uint64(c-'0'), n+1
-			}
-			if n > 0 {
-				return bt, nil
-			}
-		}
+	var wall, up unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_REALTIME, &wall); err != nil {
+		return 0, os.NewSyscallError("clock_gettime", err)
 	}
-	return host.BootTime()
+	if err := unix.ClockGettime(unix.CLOCK_BOOTTIME, &up); err != nil {
+		return 0, os.NewSyscallError("clock_gettime", err)
+	}
+	return uint64(time.Duration(wall.Nano()-up.Nano()) / time.Second), nil
 }
+
+// bootTimeID stands in for a boot ID where the kernel gives none.
+func bootTimeID() (string, error) {
+	bt, err := bootTimeOnce()
+	if err != nil {
+		return "", err
+	}
+	return bootTimeIDOf(bt), nil
+}
+
+var errSRCH error = unix.ESRCH

@@ -29,10 +29,13 @@ type cliCase struct {
 	seq  [][]string
 }
 
-func cliCases(dotlock, dotlockStatic string) []cliCase {
+func cliCases(dotlock, dotlockStatic, goRun string) []cliCase {
 	cs := []cliCase{
 		{"true (no lock: process floor)", [][]string{{"true"}}},
 		{"flock(1)", [][]string{{"flock", "-n", "L", "true"}}},
+	}
+	if goRun != "" {
+		cs = append(cs, cliCase{goFloorName, [][]string{{goRun, "true"}}})
 	}
 	if dotlock != "" {
 		cs = append(cs,
@@ -91,6 +94,22 @@ func runCLI(c cliCase, dir string, warm, reps int) CLIResult {
 	return r
 }
 
+// goFloorName names the row of a Go program that only runs true (gorun).
+const goFloorName = "Go floor: gorun true (CGO_ENABLED=0 build)"
+
+// buildGoRun builds bench's gorun (root is the parent module's), statically,
+// into dir.
+func buildGoRun(root, dir string) (string, error) {
+	out := filepath.Join(dir, "gorun")
+	c := exec.Command("go", "build", "-o", out, "./cmd/gorun")
+	c.Dir = filepath.Join(root, "bench")
+	c.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := c.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("CGO_ENABLED=0 go build ./cmd/gorun: %v: %s", err, b)
+	}
+	return out, nil
+}
+
 // buildDotlock builds cmd/dotlock from the parent module into dir, with
 // the default settings and static (CGO_ENABLED=0).
 func buildDotlock(root, dir string) (string, string, error) {
@@ -121,5 +140,5 @@ func cliOf(f *FSResults, name string) time.Duration {
 }
 
 func cliWhy(*Results) string {
-	return "A Go program starts its runtime first (section 5's `dotlock --help` row); a dynamically linked build also loads the C library, which the command does not need (`CGO_ENABLED=0`, as the README's install line builds it). Beyond the start, dotlock reads its own process's start time and boot ID for the record, and starts the command through os/exec, which checks once per process that pidfds work (one more short-lived child)."
+	return "A Go program starts its runtime first: a static Go program that does nothing but run true through os/exec (section 5's Go floor row, bench/cmd/gorun) takes most of flock's time beyond true's, before any lock, and `dotlock --help` (the runtime and dotlock's packages, gopsutil's among them, starting) more; the cell gives dotlock against that Go floor too. A dynamically linked build also loads the C library, which the command does not need (`CGO_ENABLED=0`, as the README's install line builds it). a dynamically linked build also loads the C library, which the command does not need (`CGO_ENABLED=0`, as the README's install line builds it). Beyond the start, dotlock reads its own process's start time and boot ID for the record, and starts the command through os/exec, which checks once per process that pidfds work (one more short-lived child)."
 }

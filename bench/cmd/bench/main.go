@@ -169,9 +169,13 @@ func main() {
 		if err != nil {
 			res.Skipped = append(res.Skipped, "dotlock command: "+err.Error())
 		}
+		gr, err := buildGoRun(root, tmp)
+		if err != nil {
+			res.Skipped = append(res.Skipped, "Go floor: "+err.Error())
+		}
 		for _, fr := range res.FS {
 			logf("5. CLI on %s", fr.Dir)
-			for _, c := range cliCases(dl, dls) {
+			for _, c := range cliCases(dl, dls, gr) {
 				warm, reps := 5, 60
 				if cfg.quick {
 					warm, reps = 2, 10

@@ -227,7 +227,7 @@ func render(res *Results) string {
 	}
 
 	w("## 5. The command line\n\n")
-	w("Whole-process wall time of taking a free lock, running true(1) under it and releasing it: each command exec'd directly (no shell), run one after another, %d times after a warm-up; median and p90. procmail's lockfile(1) cannot run a command, so its row is three processes (lockfile, true, rm), as a script uses it. `dotlock --help` takes no lock and runs nothing: it is the cost of starting dotlock's Go process (dynamic loading, runtime and package initialisation — gopsutil's among them), which the lock and the child's fork, exec and wait come on top of.\n\n", cliReps(res))
+	w("Whole-process wall time of taking a free lock, running true(1) under it and releasing it: each command exec'd directly (no shell), run one after another, %d times after a warm-up; median and p90. procmail's lockfile(1) cannot run a command, so its row is three processes (lockfile, true, rm), as a script uses it. `dotlock --help` takes no lock and runs nothing: it is the cost of starting dotlock's Go process (dynamic loading, runtime and package initialisation — gopsutil's among them), which the lock and the child's fork, exec and wait come on top of. The Go floor (bench/cmd/gorun, built like the static dotlock) is a Go program that does nothing but run true through os/exec and wait for it: what any command written in Go pays before it does anything of its own.\n\n", cliReps(res))
 	for _, f := range res.FS {
 		if len(f.CLI) == 0 {
 			continue

@@ -215,7 +215,11 @@ func evaluate(res *Results) []Target {
 			return "", false, false
 		}
 		r := float64(d) / float64(fl)
-		return fmt.Sprintf("%.2f× (%s vs %s)%s", r, dur(d), dur(fl), missBy(r, 2)), r <= 2, true
+		floor := ""
+		if g := cliOf(f, goFloorName); g > 0 {
+			floor = fmt.Sprintf("; a Go program that only runs true: %.2f× flock, dotlock %.2f× that", float64(g)/float64(fl), float64(d)/float64(g))
+		}
+		return fmt.Sprintf("%.2f× (%s vs %s)%s%s", r, dur(d), dur(fl), missBy(r, 2), floor), r <= 2, true
 	})
 	return ts
 }
