@@ -52,6 +52,48 @@ type waiter struct {
 // waiters (a remote waiter cannot be judged in one look: if it is dead, the
 // lock handed to it lapses like any remote holder's).
 func (rw *rwSupport) waiters() ([]waiter, error) {
+	q, err := rw.openQueue()
+	if q == nil {
+		return nil, err
+	}
+	defer q.close()
+	return q.readUpTo(false), nil
+}
+
+// readUpTo reads the waiters in queue order, all of them, or if
+// firstWriter only up to the first live writer.
+func (q *queueListing) readUpTo(firstWriter bool) []waiter {
+	var ws []waiter
+	for _, n := range q.names {
+		w, ok := q.read(n)
+		if !ok {
+			continue
+		}
+		ws = append(ws, w)
+		if firstWriter && w.writer {
+			break
+		}
+	}
+	return ws
+}
+
+// queueListing is the queue directory, open, with its waiters' names in
+// queue order; their records are read one by one (read), as needed.
+type queueListing struct {
+	rw    *rwSupport
+	d     *lockDir
+	names []queuedName
+}
+
+// queuedName is a queue record's name, parsed.
+type queuedName struct {
+	name   string
+	seq    uint64
+	writer bool
+}
+
+// openQueue lists the queue; nil, with no error, if there is none.
+func (rw *rwSupport) openQueue() (*queueListing, error) {
 	d, err := openLockDir(rw.queue) // never a directory a symlink points to
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
@@ -59,35 +101,84 @@ func (rw *rwSupport) waiters() ([]waiter, error) {
 	if err != nil {
 		return nil, err
 	}
-	defer d.close()
 	names, err := d.names()
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, nil // removed while we listed it: no one waits
-	}
 	if err != nil {
+		d.close()
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, nil // removed while we listed it: no one waits
+		}
 		return nil, err
 	}
 	rw.forgetGoneWaiters(names)
-	var ws []waiter
+	q := &queueListing{rw: rw, d: d}
 	for _, n := range names {
-		seq, writer, _, ok := parseQueueName(n)
-		if !ok {
-			continue // not ours: left alone
+		if seq, writer, _, ok := parseQueueName(n); ok { // else not ours: left alone
+			q.names = append(q.names, queuedName{n, seq, writer})
 		}
-		uid := -1
-		data, err := d.readOwner(n, &uid)
-		if err != nil {
-			continue // gone, or not a record (never removed)
-		}
-		o, perr := stale.Parse(data)
-		if perr != nil || rw.waiterGone(n, data, o) || rw.l.forgedFile(o, uid) {
-			d.remove(n) // a dead waiter, or a record it never finished
-			continue
-		}
-		ws = append(ws, waiter{name: n, seq: seq, writer: writer, data: data, owner: o})
 	}
-	sort.Slice(ws, func(i, j int) bool { return ws[i].seq < ws[j].seq })
-	return ws, nil
+	sort.Slice(q.names, func(i, j int) bool { return q.names[i].seq < q.names[j].seq })
+	return q, nil
+}
+
+func (q *queueListing) close() { q.d.close() }
+
+// read reads and judges one waiter's record; ok is false, and the record
+// removed if it is a dead waiter's or one it never finished, unless it is
+// a live waiter's.
+func (q *queueListing) read(n queuedName) (waiter, bool) {
+	uid := -1
+	data, err := q.d.readOwner(n.name, &uid)
+	if err != nil {
+		return waiter{}, false // gone, or not a record (never removed)
+	}
+	o, perr := stale.Parse(data)
+	if perr != nil || q.rw.waiterGone(n.name, data, o) || q.rw.l.forgedFile(o, uid) {
+		q.d.remove(n.name) // a dead waiter, or a record it never finished
+		return waiter{}, false
+	}
+	return waiter{name: n.name, seq: n.seq, writer: n.writer, data: data, owner: o}, true
+}
+
+// anyReader reports whether a reader's record is among the names.
+func (q *queueListing) anyReader() bool {
+	for _, n := range q.names {
+		if !n.writer {
+			return true
+		}
+	}
+	return false
+}
+
+// nextTurn is what schedule needs of the queue: every waiter when readers
+// queue (a group takes them all); else only the first live writer, read
+// in queue order. Reading every writer's record, and judging its process,
+// at each handoff kept the guard, which every waiter needs to queue, for
+// the whole queue's worth of reads; the writers behind the first are read
+// when their turn comes.
+func (rw *rwSupport) nextTurn() ([]waiter, error) {
+	q, err := rw.openQueue()
+	if q == nil {
+		return nil, err
+	}
+	defer q.close()
+	return q.readUpTo(!q.anyReader()), nil
+}
+
+// lastSeq is the highest sequence number of a live waiter's record in the
+// queue (0 if none), read from the back of the queue: a new waiter queues
+// after it.
+func (rw *rwSupport) lastSeq() (uint64, error) {
+	q, err := rw.openQueue()
+	if q == nil {
+		return 0, err
+	}
+	defer q.close()
+	for i := len(q.names) - 1; i >= 0; i-- {
+		if w, ok := q.read(q.names[i]); ok {
+			return w.seq, nil
+		}
+	}
+	return 0, nil
 }
 
 // queueName is the name of a waiter's record in the queue.
@@ -189,14 +280,11 @@ func (rw *rwSupport) beatQueued(e Entry, name string, me *stale.Owner, now time.
 // the record's name (even on failure: the record may be there all the
 // same) and its entry, kept open for the waiter's heartbeats.
 func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, Entry, error) {
-	ws, err := rw.waiters()
+	last, err := rw.lastSeq()
 	if err != nil {
 		return "", nil, err
 	}
-	seq := uint64(1)
-	if len(ws) > 0 {
-		seq = ws[len(ws)-1].seq + 1
-	}
+	seq := last + 1
 	d, err := rw.makeQueue()
 	if err != nil {
 		return "", nil, err

@@ -86,7 +86,7 @@ func (rw *rwSupport) schedule() error {
 		// one, and the same token was issued twice (P7).
 		return err
 	}
-	ws, err := rw.waiters()
+	ws, err := rw.nextTurn()
 	if err != nil {
 		return err
 	}

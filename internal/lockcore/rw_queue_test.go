@@ -1,0 +1,143 @@
+package lockcore
+
+import (
+	"errors"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dotlock/dotlock/internal/testdir"
+	"github.com/dotlock/dotlock/stale"
+)
+
+// plantWaiter writes a writer's (or reader's) queue record with sequence
+// number seq, naming this process, or if dead a process of this host
+// that is gone (its start time is not this process's: the PID was
+// reused). It returns the record's path.
+func plantWaiter(t *testing.T, queue string, seq uint64, writer, dead bool) (string, stale.Owner) {
+	t.Helper()
+	mode := stale.ModeShared
+	if writer {
+		mode = stale.ModeExclusive
+	}
+	o, err := stale.Self(0, mode, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dead {
+		o.StartID = "1"
+	}
+	if err := os.MkdirAll(queue, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	name := filepath.Join(queue, queueName(seq, writer, o.UUID))
+	if err := os.WriteFile(name, o.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return name, o
+}
+
+// scheduleTo hands l's free lock on (S4) and checks that it went to want.
+func scheduleTo(t *testing.T, l *Lock, want stale.Owner, who string) {
+	t.Helper()
+	if err := l.rw.schedule(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := l.rw.dir.Read()
+	if err != nil {
+		t.Fatalf("P after the handoff: %v", err)
+	}
+	if got, err := stale.Parse(data); err != nil || got.UUID != want.UUID {
+		t.Fatalf("P handed to %q (%v), want %s %s", got.UUID, err, who, want.UUID)
+	}
+}
+
+func exists(t *testing.T, name string) bool {
+	t.Helper()
+	_, err := os.Lstat(name)
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	return err == nil
+}
+
+// A handoff to a queue of writers reads the records up to the first live
+// writer's, and no further: each read (and the judgement of its process)
+// was done under the guard, which every waiter needs to queue, for every
+// waiter at every handoff. The records behind are read when their turn
+// comes; a dead waiter's among them, never read, stays until then.
+func TestScheduleReadsUpToTheFirstLiveWriter(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newDirLock(t, path)
+	queue := path + ".queue"
+	deadHead, _ := plantWaiter(t, queue, 1, true, true)
+	head, o := plantWaiter(t, queue, 2, true, false)
+	deadBehind, _ := plantWaiter(t, queue, 3, true, true)
+	behind, _ := plantWaiter(t, queue, 4, true, false)
+
+	scheduleTo(t, l, o, "the first live writer")
+	for _, c := range []struct {
+		name, what string
+		want       bool
+	}{
+		{deadHead, "a dead waiter before the first live one (read, and dropped)", false},
+		{head, "the writer handed the lock (dequeued)", false},
+		{deadBehind, "a dead waiter behind the first live writer (not read)", true},
+		{behind, "a live writer behind it", true},
+	} {
+		if got := exists(t, c.name); got != c.want {
+			t.Errorf("%s: there %v, want %v", c.what, got, c.want)
+		}
+	}
+}
+
+// Where readers queue, a handoff reads every record: a group takes every
+// waiting reader, wherever it queues.
+func TestScheduleReadsAllWhenReadersQueue(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newDirLock(t, path)
+	queue := path + ".queue"
+	writer, w := plantWaiter(t, queue, 1, true, false)
+	deadReader, _ := plantWaiter(t, queue, 2, false, true)
+	reader, _ := plantWaiter(t, queue, 3, false, false)
+
+	// No history: queue order, so the writer goes first; the dead reader
+	// is read (and dropped) all the same.
+	scheduleTo(t, l, w, "the writer")
+	if exists(t, writer) || exists(t, deadReader) || !exists(t, reader) {
+		t.Errorf("queue after the handoff: writer %v (want false), dead reader %v (want false), live reader %v (want true)",
+			exists(t, writer), exists(t, deadReader), exists(t, reader))
+	}
+}
+
+// A waiter queues after the last live waiter, found from the back of the
+// queue: the records before it are not read.
+func TestEnqueueReadsFromTheBack(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newDirLock(t, path)
+	queue := path + ".queue"
+	deadFront, _ := plantWaiter(t, queue, 1, true, true)
+	plantWaiter(t, queue, 7, true, false)
+	deadBack, _ := plantWaiter(t, queue, 9, true, true)
+
+	me, err := stale.Self(0, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	name, e, err := l.rw.enqueue(me, true)
+	if e != nil {
+		e.Close()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := queueName(8, true, me.UUID); name != want {
+		t.Errorf("queued as %s, want %s (after the last live waiter, 7)", name, want)
+	}
+	if !exists(t, deadFront) || exists(t, deadBack) {
+		t.Errorf("dead waiters: at the front %v (want true: not read), at the back %v (want false: read and dropped)",
+			exists(t, deadFront), exists(t, deadBack))
+	}
+}
