@@ -16,6 +16,11 @@ import (
 // (who is returned), being written (within grace), or stale — then broken.
 func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error) {
 	data, err := l.store.Read()
+	return l.inspectRead(ctx, ws, data, err)
+}
+
+// inspectRead is inspect of what the store's Read just returned.
+func (l *Lock) inspectRead(ctx context.Context, ws *waitState, data []byte, err error) (*LockedError, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		// Whatever stands here next is a new record: an empty one must
 		// not inherit the age of an empty one seen before.

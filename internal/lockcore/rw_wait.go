@@ -109,10 +109,17 @@ type queuedWait struct {
 	name   string      // its queue record
 	qe     Entry       // the queue record, open for its heartbeats
 
-	lastWait     string    // the last blocker told to OnWait
-	lastBeat     time.Time // the queue record's last heartbeat
-	lastObserved time.Time // when the queue was last observed
-	looked       time.Time // when the last look that found nothing handed began
+	lastWait     string     // the last blocker told to OnWait
+	lastBeat     time.Time  // the queue record's last heartbeat
+	lastObserved time.Time  // when the queue was last observed
+	looked       time.Time  // when the last look that found nothing handed began
+	seen         *ownerLook // a writer's look at P's record this turn, for judgeHolder
+}
+
+// ownerLook is what the lock store's Read returned.
+type ownerLook struct {
+	data []byte
+	err  error
 }
 
 func (l *Lock) newQueuedWait(ws *waitState, writer bool) (*queuedWait, error) {
@@ -223,6 +230,21 @@ func (q *queuedWait) handedOver(ctx context.Context) (h *hold, queued bool, err 
 	// queue record.
 	start := q.l.cfg.Clock.Now()
 	_, qerr := os.Lstat(filepath.Join(q.rw.queue, q.name))
+	if q.writer {
+		// One read of P's record, as the store reads it to judge it
+		// (exactly: bypassing a network client's cache), tells whether
+		// it names us, and is what judgeHolder judges if not; adopt,
+		// which reads it again through the descriptor the hold keeps,
+		// only once it does. A look that read it twice, and looked P up
+		// a third time, at every wake-up and poll, was twice the calls
+		// to the server a waiting process sent.
+		data, rerr := q.l.store.Read()
+		q.seen = &ownerLook{data, rerr}
+		if o, perr := stale.Parse(data); rerr != nil || perr != nil || o.UUID != q.me.UUID {
+			q.looked = start // handed after this look, if at all
+			return nil, !errors.Is(qerr, fs.ErrNotExist), nil
+		}
+	}
 	h, err = q.l.adopt(q.path, q.me.UUID, !q.writer, q.looked)
 	if err != nil {
 		return nil, false, err
@@ -245,6 +267,14 @@ func (q *queuedWait) handedOver(ctx context.Context) (h *hold, queued bool, err 
 // judgeHolder judges what holds P, returning who blocks; a free P is
 // handed on under the guard.
 func (q *queuedWait) judgeHolder(ctx context.Context) (*LockedError, error) {
+	if seen := q.seen; seen != nil {
+		q.seen = nil
+		if !errors.Is(seen.err, fs.ErrNotExist) {
+			return q.l.inspectRead(ctx, q.ws, seen.data, seen.err)
+		}
+		// P is free: one try, as below.
+		return nil, q.rw.schedOnce(ctx, q.ws)
+	}
 	if _, err := os.Lstat(q.rw.dir.Path()); errors.Is(err, fs.ErrNotExist) {
 		// One try: a busy guard means someone is handing on right now,
 		// and its release wakes this waiter (W1) or its poll finds it.
