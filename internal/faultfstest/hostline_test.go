@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/lockdir"
 	"github.com/dotlock/dotlock/lockfile"
 )
 
@@ -59,13 +60,27 @@ func lookups(t *testing.T, f *FS, path string, n int, wait time.Duration) int {
 // lock file named there until it is killed.
 const waiterEnv = "FAULTFSTEST_WAITER"
 
+// waiterDirEnv makes the waiter wait for a lock directory instead, with a
+// heartbeat period of its value, and exit 0 once it holds it.
+const waiterDirEnv = "FAULTFSTEST_WAITER_DIR"
+
 func TestMain(m *testing.M) {
 	if path := os.Getenv(waiterEnv); path != "" {
-		l, err := lockfile.New(path)
+		var l dotlock.Locker
+		beat, err := time.ParseDuration(os.Getenv(waiterDirEnv))
+		switch {
+		case err == nil:
+			l, err = lockdir.New(path, dotlock.WithStaleAfter(4*beat), dotlock.WithHeartbeat(beat))
+		default:
+			l, err = lockfile.New(path)
+		}
 		if err == nil {
 			err = l.Lock(context.Background())
 		}
-		fmt.Println("Lock returned:", err) // a failure: the test kills it first
+		fmt.Println("Lock returned:", err) // for a lock file, a failure: the test kills it first
+		if err == nil && os.Getenv(waiterDirEnv) != "" {
+			os.Exit(0)
+		}
 		os.Exit(1)
 	}
 	os.Exit(m.Run())
@@ -105,7 +120,14 @@ func lookupsOfProcesses(t *testing.T, f *FS, path string, n int, wait time.Durat
 // client's change notification.
 func holdFromBacking(t *testing.T, f *FS, dir string) *dotlock.Mutex {
 	t.Helper()
-	h, err := lockfile.New(filepath.Join(f.Backing, dir, "x.lock"))
+	return tryFromBacking(t, f, dir, func(p string) (*dotlock.Mutex, error) { return lockfile.New(p) })
+}
+
+// tryFromBacking opens dir/x.lock in the backing directory with open and
+// takes it.
+func tryFromBacking[L interface{ TryLock() error }](t *testing.T, f *FS, dir string, open func(string) (L, error)) L {
+	t.Helper()
+	h, err := open(filepath.Join(f.Backing, dir, "x.lock"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -47,7 +47,8 @@ type hostLine struct {
 	f        lineFile
 	head     bool
 	retry    time.Duration // until the next try for the head
-	lookNext time.Time     // when a follower looks at the server itself
+	every    time.Duration // how often a follower looks at the server itself
+	lookNext time.Time     // when it next does
 }
 
 // hostLineFor returns the waiter's line, or nil if it cannot have one.
@@ -62,7 +63,8 @@ func (ws *waitState) hostLineFor() *hostLine {
 		n.noLine = true
 		return nil
 	}
-	n.line = &hostLine{f: f, lookNext: time.Now().Add(ws.lookEvery())}
+	every := ws.lookEvery()
+	n.line = &hostLine{f: f, every: every, lookNext: time.Now().Add(every)}
 	ws.stops = append(ws.stops, func() { f.close(); n.line = nil })
 	return n.line
 }
@@ -86,7 +88,7 @@ func (ws *waitState) awaitTurn(ctx context.Context, line *hostLine, woken <-chan
 		}
 		now := time.Now()
 		if !now.Before(line.lookNext) {
-			line.lookNext = now.Add(ws.lookEvery())
+			line.lookNext = now.Add(line.every)
 			return nil
 		}
 		line.retry = min(max(2*line.retry, time.Millisecond), pollMax)

@@ -11,7 +11,10 @@ import (
 )
 
 // lineFile is a host line's local file, open; its flock is the head.
-type lineFile struct{ fd int }
+type lineFile struct {
+	fd   int
+	bell string // a name beside it whose creation wakes the line's followers (W8)
+}
 
 // openHostLine opens (making it if need be) the line file name in this
 // user's private directory of lines, $TMPDIR/dotlock-lines-UID, which
@@ -44,8 +47,21 @@ func openHostLine(name string) (lineFile, bool) {
 		unix.Close(fd)
 		return lineFile{}, false
 	}
-	return lineFile{fd: fd}, true
+	return lineFile{fd: fd, bell: filepath.Join(dir, name+".bell")}, true
 }
+
+// ring wakes the followers that watch the line's bell (W8): a file made
+// and removed at once in the private directory of lines.
+func (f lineFile) ring() {
+	fd, err := unix.Open(f.bell, unix.O_WRONLY|unix.O_CREAT|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0o600)
+	if err == nil {
+		unix.Close(fd)
+	}
+	unix.Unlink(f.bell)
+}
+
+// bellPath is the name whose changes ring the bell.
+func (f lineFile) bellPath() string { return f.bell }
 
 // privateTo reports whether fd is of type typ, owned by uid, and closed
 // to group and others.

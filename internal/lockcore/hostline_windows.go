@@ -7,3 +7,5 @@ type lineFile struct{}
 func openHostLine(string) (lineFile, bool) { return lineFile{}, false }
 func (lineFile) tryLock() bool             { return false }
 func (lineFile) close()                    {}
+func (lineFile) ring()                     {}
+func (lineFile) bellPath() string          { return "" }

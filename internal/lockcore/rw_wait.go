@@ -78,6 +78,7 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		return nil, err
 	}
 	defer q.closeRecord()
+	defer q.closeLine()
 	q.looked = l.cfg.Clock.Now() // nothing can be handed to it before it queues
 	if err := q.enqueue(ctx); err != nil {
 		if q.name != "" {
@@ -114,6 +115,12 @@ type queuedWait struct {
 	lastObserved time.Time  // when the queue was last observed
 	looked       time.Time  // when the last look that found nothing handed began
 	seen         *ownerLook // a writer's look at P's record this turn, for judgeHolder
+
+	// W8 (queueline.go)
+	line     *hostLine // its place in its host's line
+	noLine   bool      // it has none
+	stopBell func()    // ends the watch of the line's bell
+	rung     string    // the hand-over (its record's UUID) the head last rang for
 }
 
 // ownerLook is what the lock store's Read returned.
@@ -203,7 +210,7 @@ func (q *queuedWait) turn(ctx context.Context) (*hold, error) {
 	if q.ws.follow(blk) {
 		return nil, nil
 	}
-	return nil, q.ws.pause(ctx, woken, false)
+	return nil, q.pause(ctx, woken)
 }
 
 // keepUp heartbeats the waiter's queue record, and observes the others'.
@@ -241,6 +248,7 @@ func (q *queuedWait) handedOver(ctx context.Context) (h *hold, queued bool, err 
 		data, rerr := q.l.store.Read()
 		q.seen = &ownerLook{data, rerr}
 		if o, perr := stale.Parse(data); rerr != nil || perr != nil || o.UUID != q.me.UUID {
+			q.ringFor(data)
 			q.looked = start // handed after this look, if at all
 			return nil, !errors.Is(qerr, fs.ErrNotExist), nil
 		}
