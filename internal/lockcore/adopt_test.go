@@ -41,7 +41,7 @@ func TestLateAdoptionProvesFirst(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond) // the guard stays held
 	defer cancel()
-	h, _, err := q.handedOver(ctx)
+	h, _, _, err := q.handedOver(ctx)
 	if err != nil || h != nil {
 		t.Fatalf("handedOver a lease late, a breaker holding the guard: hold %t, %v; want no hold (not proven)", h != nil, err)
 	}
@@ -49,7 +49,7 @@ func TestLateAdoptionProvesFirst(t *testing.T) {
 	if err := os.Remove(guard); err != nil {
 		t.Fatal(err)
 	}
-	h, _, err = q.handedOver(context.Background())
+	h, _, _, err = q.handedOver(context.Background())
 	if err != nil || h == nil {
 		t.Fatalf("handedOver a lease late, the guard free: hold %t, %v; want the hold, proven", h != nil, err)
 	}
@@ -76,7 +76,7 @@ func TestLateAdoptionProvesFirst(t *testing.T) {
 	}
 	q.looked = clk.Now()
 	clk.add(lease / 4)
-	if h, _, err = q.handedOver(context.Background()); err != nil || h == nil || !h.lastBeat.Equal(q.looked) {
+	if h, _, _, err = q.handedOver(context.Background()); err != nil || h == nil || !h.lastBeat.Equal(q.looked) {
 		t.Fatalf("handedOver soon after the last look: hold %t, %v; want the hold, its last proof the look", h != nil, err)
 	}
 	h.entry.Close()
@@ -158,7 +158,7 @@ func TestProveAdoptedBreaksDeadGuard(t *testing.T) {
 	// 20 guard leases.
 	ctx, cancel := context.WithTimeout(context.Background(), 20*l.guardLease())
 	defer cancel()
-	h, _, err := q.handedOver(ctx)
+	h, _, _, err := q.handedOver(ctx)
 	if err != nil || h == nil {
 		t.Fatalf("handedOver a lease late, the guard left by a breaker dead elsewhere: hold %t, %v (context: %v); want the hold, proven once the guard was broken", h != nil, err, ctx.Err())
 	}

@@ -121,9 +121,16 @@ func matches(name, base string, mask uint32) bool {
 
 // watchPath wakes w whenever path or a sibling of it changes, until stop.
 func watchPath(path string, w *wakePoint) (stop func()) {
+	stop, _ = watchPathOK(path, w)
+	return stop
+}
+
+// watchPathOK is watchPath, and reports whether the watch was set: inotify
+// may be refused (its limits per user, a sandbox).
+func watchPathOK(path string, w *wakePoint) (stop func(), ok bool) {
 	d := &watcher
 	if d.start() != nil {
-		return func() {}
+		return func() {}, false
 	}
 	dir, base := filepath.Dir(path), filepath.Base(path)
 	d.mu.Lock()
@@ -132,7 +139,7 @@ func watchPath(path string, w *wakePoint) (stop func()) {
 	if wd == nil {
 		n, err := unix.InotifyAddWatch(d.fd, dir, watchMask)
 		if err != nil {
-			return func() {}
+			return func() {}, false
 		}
 		wd = &watchedDir{wd: int32(n), dir: dir, subs: map[*watchSub]struct{}{}}
 		if old := d.byWD[wd.wd]; old != nil { // same directory under another name
@@ -144,6 +151,12 @@ func watchPath(path string, w *wakePoint) (stop func()) {
 	}
 	s := &watchSub{base: base, w: w}
 	wd.subs[s] = struct{}{}
+	return d.unwatch(wd, s), true
+}
+
+// unwatch returns the stop of a watch: it drops s, and the directory's
+// inotify watch with its last subscriber.
+func (d *dirWatcher) unwatch(wd *watchedDir, s *watchSub) func() {
 	return func() {
 		d.mu.Lock()
 		defer d.mu.Unlock()

@@ -5,47 +5,45 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/dotlock/dotlock/stale"
 )
 
-// The queue's host line (W8). On a network filesystem each queued writer
-// of a lock directory looked at the server at every poll (a look: about a
-// dozen calls), N processes of one host waiting for one lock N times as
-// often as one. So they take turns, as a lock file's waiters do (W6): the
-// head of the host's line, whoever holds the flock of a local file named
-// after the lock, looks as before; the others look twice a heartbeat
-// period, in case the head is stuck, and otherwise wait to head the line.
-// Every waiter keeps its own queue record (S2), so the queue's order, and
-// who is handed the lock, do not depend on the line. A follower the lock
-// is handed to learns it from the head: a look that finds P handed to a
-// process of this host rings the line's bell, a file made and removed in
-// the private directory of lines, whose change (inotify) wakes the
-// followers to look. Only writers: a queued reader also joins a group
-// that holds P when no writer queues (S3), which only its own look can
-// find.
+// The queue's host line (W8, docs/PROTOCOL.md): the queued writers of one
+// host for one lock directory on a network filesystem take turns at
+// looking at the server, as a lock file's waiters do (W6); the head rings
+// the line's bell when its look finds the lock handed to another process
+// of this host. Writers only: a queued reader also joins a group holding
+// P, which only its own look can find.
 
 // queueLineSuffix sets the queue's line file apart from a lock file's (W6).
 const queueLineSuffix = ".queue"
 
-// hostLine returns the waiter's place in its host's line, or nil if it
-// has none; fresh says it was only now made, and the bell's watch set
-// up: then the caller looks again before it waits, since a ring before
-// the watch is missed.
-func (q *queuedWait) hostLine() (line *hostLine, fresh bool) {
+// joinLine puts the waiter in its host's line, the first time it is
+// called, and returns its place (nil if it has none). fresh says it was
+// only now put there: the caller looks again before it waits, since a
+// ring before the bell's watch was set is missed.
+func (q *queuedWait) joinLine() (line *hostLine, fresh bool) {
 	if q.line != nil || q.noLine {
 		return q.line, false
 	}
+	q.noLine = true
 	path := q.l.store.Path()
 	if !q.writer || !knownNetworkFS(filepath.Dir(path)) {
-		q.noLine = true
 		return nil, false
 	}
 	sum := sha256.Sum256([]byte(path))
 	f, ok := openHostLine(hex.EncodeToString(sum[:16]) + queueLineSuffix)
 	if !ok {
-		q.noLine = true
+		return nil, false
+	}
+	stop, ok := watchPathOK(f.bellPath(), q.l.wake)
+	if !ok {
+		// A follower that cannot hear the bell would learn of a hand-over
+		// only at its own look: no line, each waiter polls.
+		f.close()
 		return nil, false
 	}
 	// A follower looks twice a heartbeat period, not once as W6's do: its
@@ -53,8 +51,7 @@ func (q *queuedWait) hostLine() (line *hostLine, fresh bool) {
 	// stands still for the lease.
 	cfg := &q.l.cfg
 	every := max(cfg.PollMax, cfg.Heartbeat/2)
-	q.line = &hostLine{f: f, every: every, lookNext: time.Now().Add(every)}
-	q.stopBell = watchPath(f.bellPath(), q.l.wake)
+	q.line, q.noLine, q.stopBell = &hostLine{f: f, every: every, lookNext: time.Now().Add(every)}, false, stop
 	return q.line, true
 }
 
@@ -71,7 +68,7 @@ func (q *queuedWait) closeLine() {
 // its host's line waits for its turn, the bell, or its own look; anyone
 // else as W1–W3 say.
 func (q *queuedWait) pause(ctx context.Context, woken <-chan struct{}) error {
-	line, fresh := q.hostLine()
+	line, fresh := q.joinLine()
 	switch {
 	case fresh:
 		return ctx.Err()
@@ -81,16 +78,24 @@ func (q *queuedWait) pause(ctx context.Context, woken <-chan struct{}) error {
 	return q.ws.pause(ctx, woken, false)
 }
 
-// ringFor rings the line's bell when the head's look found P handed to
-// another process of this host (data, its record), once a hand-over.
-func (q *queuedWait) ringFor(data []byte) {
+// ringFor rings the line's bell if the waiter heads its line and data,
+// the record its look found at P, is a hand-over it has not rung for to
+// a writer of this host; it reports whether it rang.
+func (q *queuedWait) ringFor(data []byte) bool {
 	if q.line == nil || !q.line.head {
-		return
+		return false
 	}
 	o, err := stale.Parse(data)
-	if err != nil || o.UUID == q.me.UUID || o.UUID == q.rung || stale.Of(o) != q.l.cfg.Checker.Local {
-		return
+	if err != nil || o.Mode != stale.ModeExclusive || o.UUID == q.me.UUID || stale.Of(o) != q.l.cfg.Checker.Local {
+		return false
 	}
-	q.rung = o.UUID
+	// A waiter whose hand-over lapsed queues again under its UUID: each
+	// hand-over has a token of its own.
+	handOver := o.UUID + "/" + strconv.FormatUint(o.Token, 10)
+	if handOver == q.rung {
+		return false
+	}
+	q.rung = handOver
 	q.line.f.ring()
+	return true
 }

@@ -57,12 +57,12 @@ func (rw *rwSupport) waiters() ([]waiter, error) {
 		return nil, err
 	}
 	defer q.close()
-	return q.readUpTo(false), nil
+	return q.readUntil(func(waiter) bool { return false }), nil
 }
 
-// readUpTo reads the waiters in queue order, all of them, or if
-// firstWriter only up to the first live writer.
-func (q *queueListing) readUpTo(firstWriter bool) []waiter {
+// readUntil reads the waiters in queue order until one for which last
+// is true, and returns those it read that live.
+func (q *queueListing) readUntil(last func(waiter) bool) []waiter {
 	var ws []waiter
 	for _, n := range q.names {
 		w, ok := q.read(n)
@@ -70,7 +70,7 @@ func (q *queueListing) readUpTo(firstWriter bool) []waiter {
 			continue
 		}
 		ws = append(ws, w)
-		if firstWriter && w.writer {
+		if last(w) {
 			break
 		}
 	}
@@ -122,9 +122,9 @@ func (rw *rwSupport) openQueue() (*queueListing, error) {
 
 func (q *queueListing) close() { q.d.close() }
 
-// read reads and judges one waiter's record; ok is false, and the record
-// removed if it is a dead waiter's or one it never finished, unless it is
-// a live waiter's.
+// read reads and judges one waiter's record. ok is false if it cannot be
+// read (it is left alone), or it is a dead waiter's or one it never
+// finished (it is removed).
 func (q *queueListing) read(n queuedName) (waiter, bool) {
 	uid := -1
 	data, err := q.d.readOwner(n.name, &uid)
@@ -150,18 +150,17 @@ func (q *queueListing) anyReader() bool {
 }
 
 // nextTurn is what schedule needs of the queue: every waiter when readers
-// queue (a group takes them all); else only the first live writer, read
-// in queue order. Reading every writer's record, and judging its process,
-// at each handoff kept the guard, which every waiter needs to queue, for
-// the whole queue's worth of reads; the writers behind the first are read
-// when their turn comes.
+// queue (a group takes them all); else the first live writer, and only
+// the records up to its own are read (and their processes judged), under
+// the guard every waiter needs to queue.
 func (rw *rwSupport) nextTurn() ([]waiter, error) {
 	q, err := rw.openQueue()
 	if q == nil {
 		return nil, err
 	}
 	defer q.close()
-	return q.readUpTo(!q.anyReader()), nil
+	readers := q.anyReader()
+	return q.readUntil(func(w waiter) bool { return !readers && w.writer }), nil
 }
 
 // lastSeq is the highest sequence number of a live waiter's record in the

@@ -141,3 +141,56 @@ func TestEnqueueReadsFromTheBack(t *testing.T) {
 			exists(t, deadFront), exists(t, deadBack))
 	}
 }
+
+// The head of a queue's host line (W8) rings for each hand-over to a
+// writer of this host, once: again for a waiter handed the lock anew under
+// the same UUID (its first hand-over lapsed, and it queued again), never
+// for its own record, a group's anchor or a process of another host.
+func TestRingForEachLocalHandOver(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newDirLock(t, path)
+	f, ok := openHostLine(filepath.Base(testdir.New(t)) + ".ringtest" + queueLineSuffix)
+	if !ok {
+		t.Skip("no host lines here (openHostLine refused: not Unix, or no private directory of lines)")
+	}
+	defer f.close()
+	q := handedTo(t, l, time.Now())
+	q.line = &hostLine{f: f, head: true}
+	rec := func(mode string, token uint64, edit func(*stale.Owner)) []byte {
+		o, err := stale.Self(token, mode, time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if edit != nil {
+			edit(&o)
+		}
+		return o.Marshal()
+	}
+	other := rec(stale.ModeExclusive, 7, nil)
+	first, err := stale.Parse(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again := rec(stale.ModeExclusive, 9, func(r *stale.Owner) { r.UUID = first.UUID })
+	for _, c := range []struct {
+		what string
+		data []byte
+		want bool
+	}{
+		{"a hand-over to a writer of this host", other, true},
+		{"the same hand-over, seen again", other, false},
+		{"a new hand-over to the same waiter (a new token)", again, true},
+		{"the waiter's own record", rec(stale.ModeExclusive, 10, func(r *stale.Owner) { r.UUID = q.me.UUID }), false},
+		{"a group's anchor", rec(stale.ModeShared, 11, nil), false},
+		{"a writer of another host", rec(stale.ModeExclusive, 12, func(r *stale.Owner) { r.Host = "elsewhere" }), false},
+		{"no record", nil, false},
+	} {
+		if got := q.ringFor(c.data); got != c.want {
+			t.Errorf("%s: rang %v, want %v", c.what, got, c.want)
+		}
+	}
+	q.line.head = false
+	if q.ringFor(rec(stale.ModeExclusive, 13, nil)) {
+		t.Error("a follower rang")
+	}
+}

@@ -110,20 +110,21 @@ type queuedWait struct {
 	name   string      // its queue record
 	qe     Entry       // the queue record, open for its heartbeats
 
-	lastWait     string     // the last blocker told to OnWait
-	lastBeat     time.Time  // the queue record's last heartbeat
-	lastObserved time.Time  // when the queue was last observed
-	looked       time.Time  // when the last look that found nothing handed began
-	seen         *ownerLook // a writer's look at P's record this turn, for judgeHolder
+	lastWait     string    // the last blocker told to OnWait
+	lastBeat     time.Time // the queue record's last heartbeat
+	lastObserved time.Time // when the queue was last observed
+	looked       time.Time // when the last look that found nothing handed began
 
 	// W8 (queueline.go)
 	line     *hostLine // its place in its host's line
 	noLine   bool      // it has none
 	stopBell func()    // ends the watch of the line's bell
-	rung     string    // the hand-over (its record's UUID) the head last rang for
+	rung     string    // the hand-over (record UUID and token) the head last rang for
 }
 
-// ownerLook is what the lock store's Read returned.
+// ownerLook is what the lock store's Read returned: a writer's look at P's
+// record, which tells it whether it was handed the lock and, if not, is
+// judged.
 type ownerLook struct {
 	data []byte
 	err  error
@@ -171,7 +172,10 @@ func (q *queuedWait) enqueue(ctx context.Context) error {
 }
 
 // leave takes the waiter out of the queue (leaveQueue) and returns err.
+// It leaves its host's line first: its followers need not wait on a head
+// that is leaving.
 func (q *queuedWait) leave(err error) error {
+	q.closeLine()
 	return q.l.leaveQueue(q.name, q.path, q.me.UUID, q.writer, err)
 }
 
@@ -185,7 +189,7 @@ func (q *queuedWait) turn(ctx context.Context) (*hold, error) {
 	}
 	woken := q.l.wake.channel()
 	q.keepUp()
-	h, queued, err := q.handedOver(ctx)
+	h, queued, look, err := q.handedOver(ctx)
 	if err != nil || h != nil {
 		return h, err
 	}
@@ -202,7 +206,7 @@ func (q *queuedWait) turn(ctx context.Context) (*hold, error) {
 			return h, err
 		}
 	}
-	blk, err := q.judgeHolder(ctx)
+	blk, err := q.judgeHolder(ctx, look)
 	if err != nil {
 		return nil, err
 	}
@@ -231,59 +235,59 @@ func (q *queuedWait) keepUp() {
 }
 
 // handedOver (S3) returns the hold if the lock has been handed to the
-// waiter; else whether its record is still queued.
-func (q *queuedWait) handedOver(ctx context.Context) (h *hold, queued bool, err error) {
+// waiter; else whether its record is still queued, and for a writer its
+// look at P's record, for judgeHolder.
+func (q *queuedWait) handedOver(ctx context.Context) (h *hold, queued bool, look *ownerLook, err error) {
 	// Look at the queue first: a handoff writes P before it removes the
 	// queue record.
 	start := q.l.cfg.Clock.Now()
 	_, qerr := os.Lstat(filepath.Join(q.rw.queue, q.name))
 	if q.writer {
-		// One read of P's record, as the store reads it to judge it
-		// (exactly: bypassing a network client's cache), tells whether
-		// it names us, and is what judgeHolder judges if not; adopt,
-		// which reads it again through the descriptor the hold keeps,
-		// only once it does. A look that read it twice, and looked P up
-		// a third time, at every wake-up and poll, was twice the calls
-		// to the server a waiting process sent.
+		// Read as the store reads a record to judge it (exactly: past a
+		// network client's cache); adopt reads it again, through the
+		// descriptor the hold keeps, only once it names us.
 		data, rerr := q.l.store.Read()
-		q.seen = &ownerLook{data, rerr}
 		if o, perr := stale.Parse(data); rerr != nil || perr != nil || o.UUID != q.me.UUID {
 			q.ringFor(data)
-			q.looked = start // handed after this look, if at all
-			return nil, !errors.Is(qerr, fs.ErrNotExist), nil
+			if rerr == nil || errors.Is(rerr, fs.ErrNotExist) {
+				q.looked = start // handed after this look, if at all
+			}
+			return nil, !errors.Is(qerr, fs.ErrNotExist), &ownerLook{data, rerr}, nil
 		}
 	}
 	h, err = q.l.adopt(q.path, q.me.UUID, !q.writer, q.looked)
 	if err != nil {
-		return nil, false, err
+		return nil, false, nil, err
 	}
 	if h == nil {
 		q.looked = start // handed after this look, if at all
-		return nil, !errors.Is(qerr, fs.ErrNotExist), nil
+		return nil, !errors.Is(qerr, fs.ErrNotExist), nil, nil
 	}
 	if h = q.l.proveAdopted(ctx, q.ws, h); h == nil {
-		return nil, true, nil // round again: adopted again, or lost
+		return nil, true, nil, nil // round again: adopted again, or lost
 	}
 	// The hand-over removed our queue record, unless it failed half-way
 	// (S4 writes P first). Left there, the record would be handed the lock
 	// again after us, and never take it: it names this live process. (Only
 	// the record: the queue directory is removed under the guard.)
 	q.l.retry(func() error { return q.rw.removeQueued(q.name) })
-	return h, false, nil
+	return h, false, nil, nil
 }
 
-// judgeHolder judges what holds P, returning who blocks; a free P is
-// handed on under the guard.
-func (q *queuedWait) judgeHolder(ctx context.Context) (*LockedError, error) {
-	if seen := q.seen; seen != nil {
-		q.seen = nil
-		if !errors.Is(seen.err, fs.ErrNotExist) {
-			return q.l.inspectRead(ctx, q.ws, seen.data, seen.err)
+// judgeHolder judges what holds P — what look found there, if the turn
+// has one — returning who blocks; a free P is handed on under the guard.
+func (q *queuedWait) judgeHolder(ctx context.Context, look *ownerLook) (*LockedError, error) {
+	free := false
+	if look != nil {
+		if !errors.Is(look.err, fs.ErrNotExist) {
+			return q.l.inspectRead(ctx, q.ws, look.data, look.err)
 		}
-		// P is free: one try, as below.
-		return nil, q.rw.schedOnce(ctx, q.ws)
+		free = true
+	} else {
+		_, err := os.Lstat(q.rw.dir.Path())
+		free = errors.Is(err, fs.ErrNotExist)
 	}
-	if _, err := os.Lstat(q.rw.dir.Path()); errors.Is(err, fs.ErrNotExist) {
+	if free {
 		// One try: a busy guard means someone is handing on right now,
 		// and its release wakes this waiter (W1) or its poll finds it.
 		return nil, q.rw.schedOnce(ctx, q.ws)
