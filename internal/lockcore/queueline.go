@@ -55,13 +55,20 @@ func (q *queuedWait) joinLine() (line *hostLine, fresh bool) {
 	return q.line, true
 }
 
-// closeLine leaves the host's line, if the waiter is in one.
+// closeLine leaves the host's line, if the waiter is in one. A head rings
+// the bell once it has left: a follower tries for the head when woken,
+// and otherwise only after its backoff (up to PollMax), while no one of
+// this host would look at the server.
 func (q *queuedWait) closeLine() {
-	if q.line != nil {
-		q.stopBell()
-		q.line.f.close()
-		q.line = nil
+	if q.line == nil {
+		return
 	}
+	q.stopBell()
+	q.line.f.close()
+	if q.line.head {
+		q.line.f.ring()
+	}
+	q.line = nil
 }
 
 // pause is the queued waiter's wait before its next look: a follower in

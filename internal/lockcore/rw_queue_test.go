@@ -194,3 +194,39 @@ func TestRingForEachLocalHandOver(t *testing.T) {
 		t.Error("a follower rang")
 	}
 }
+
+// A head that leaves its host's line (W8) rings the bell once its flock
+// is free, so that a follower heads the line at once rather than after
+// its backoff, while no one of the host looked at the server.
+func TestLeavingHeadRings(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	l := newDirLock(t, path)
+	name := filepath.Base(testdir.New(t)) + ".leavetest" + queueLineSuffix
+	head, ok := openHostLine(name)
+	if !ok {
+		t.Skip("no host lines here (openHostLine refused: not Unix, or no private directory of lines)")
+	}
+	follower, _ := openHostLine(name)
+	defer follower.close()
+	if !head.tryLock() || follower.tryLock() {
+		t.Fatal("the first to try does not head the line alone")
+	}
+	w := &wakePoint{ch: make(chan struct{})}
+	stop, watched := watchPathOK(follower.bellPath(), w)
+	if !watched {
+		t.Skip("inotify refused: the bell cannot be watched here")
+	}
+	defer stop()
+	rung := w.channel()
+	q := handedTo(t, l, time.Now())
+	q.line, q.stopBell = &hostLine{f: head, head: true}, func() {}
+	q.closeLine()
+	select {
+	case <-rung:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the head left its line without ringing the bell")
+	}
+	if !follower.tryLock() {
+		t.Error("the follower cannot head the line after the head left it")
+	}
+}
