@@ -170,6 +170,32 @@ func TestHostLineBoundsLooks(t *testing.T) {
 	}
 }
 
+// linePath is the file of the host line of the lock at path (W6; W8's
+// with suffix ".queue").
+func linePath(path, suffix string) string {
+	sum := sha256.Sum256([]byte(path))
+	return filepath.Join(os.TempDir(), "dotlock-lines-"+strconv.Itoa(os.Geteuid()), hex.EncodeToString(sum[:16])+suffix)
+}
+
+// takeLineHead heads the host line of the lock at path itself, as a head
+// that never looks: the waiters all follow it.
+func takeLineHead(t *testing.T, path, suffix string) *os.File {
+	t.Helper()
+	name := linePath(path, suffix)
+	if err := os.MkdirAll(filepath.Dir(name), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	head, err := os.OpenFile(name, os.O_RDONLY|os.O_CREATE, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Flock(int(head.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		head.Close()
+		t.Fatal(err)
+	}
+	return head
+}
+
 // TestHostLineStuckHead: a head that never looks (here: the test holds
 // its flock) delays the others by at most a heartbeat period, as each
 // then looks itself; a release this client does not see still reaches
@@ -181,19 +207,7 @@ func TestHostLineStuckHead(t *testing.T) {
 	}
 	holder := holdFromBacking(t, f, "d")
 	path := filepath.Join(f.Mount, "d", "x.lock")
-	sum := sha256.Sum256([]byte(path))
-	lineDir := filepath.Join(os.TempDir(), "dotlock-lines-"+strconv.Itoa(os.Geteuid()))
-	if err := os.MkdirAll(lineDir, 0o700); err != nil {
-		t.Fatal(err)
-	}
-	head, err := os.OpenFile(filepath.Join(lineDir, hex.EncodeToString(sum[:16])), os.O_RDONLY|os.O_CREATE, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer head.Close()
-	if err := syscall.Flock(int(head.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
-		t.Fatal(err)
-	}
+	defer takeLineHead(t, path, "").Close()
 	const beat = 300 * time.Millisecond
 	l, err := lockfile.New(path, dotlock.WithStaleAfter(4*beat), dotlock.WithHeartbeat(beat))
 	if err != nil {

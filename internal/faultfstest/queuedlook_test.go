@@ -4,9 +4,7 @@ package faultfstest
 
 import (
 	"context"
-	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -24,16 +22,7 @@ import (
 // counted.
 func TestQueuedWriterReadsOwnerOncePerLook(t *testing.T) {
 	f := MountT(t, Options{})
-	if err := os.Mkdir(filepath.Join(f.Backing, "d"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	holder, err := lockdir.New(filepath.Join(f.Backing, "d", "x.lock")) // beside the counting
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := holder.TryLock(); err != nil {
-		t.Fatal(err)
-	}
+	holder := holdDirFromBacking(t, f, "d") // beside the counting
 	defer holder.Unlock()
 	waiter, err := lockdir.New(filepath.Join(f.Mount, "d", "x.lock"), dotlock.WithPoll(5*time.Millisecond, 5*time.Millisecond))
 	if err != nil {
@@ -48,15 +37,7 @@ func TestQueuedWriterReadsOwnerOncePerLook(t *testing.T) {
 			t.Errorf("the waiter's Lock returned %v, want context.Canceled", err)
 		}
 	}()
-	queue := filepath.Join(f.Backing, "d", "x.lock.queue")
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		if names, _ := os.ReadDir(queue); len(names) > 0 && strings.Contains(names[0].Name(), ".w.") {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the waiter did not queue within 10 s")
-		}
-	}
+	queued(t, filepath.Join(f.Backing, "d", "x.lock.queue"), 1)
 	f.Set(1, Rule{Op: OpLookup, Name: "*.w.*", Action: Delay}, Rule{Op: OpOpen, Name: "owner", Action: Delay}) // counted
 	time.Sleep(time.Second)
 	faults := f.Faults()

@@ -3,8 +3,6 @@
 package faultfstest
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"os"
@@ -239,12 +237,41 @@ func waitStopped(t *testing.T, pid int) {
 	}
 }
 
+// TestQueueHostLineStuckHead: a queued writer that follows a head that
+// never looks (here the test holds the line's flock) still learns that the
+// lock was handed to it, by its own look, twice a heartbeat period (W8),
+// whoever handed it: here another client, whose hand-over this client's
+// change notification does not see.
+func TestQueueHostLineStuckHead(t *testing.T) {
+	f := MountT(t, Options{})
+	holder := holdDirFromBacking(t, f, "d")
+	path := filepath.Join(f.Mount, "d", "x.lock")
+	defer takeLineHead(t, path, ".queue").Close()
+	const beat = 2 * time.Second
+	w := startDirWaiter(t, path, beat)
+	mine := queued(t, filepath.Join(f.Backing, "d", "x.lock.queue"), 1)[0]
+	quiet(t, f, mine) // past its first looks: it waits in the line
+	released := time.Now()
+	if err := holder.Unlock(); err != nil { // hands the lock to the waiter
+		t.Fatal(err)
+	}
+	select {
+	case err := <-w.done:
+		w.done <- err // for the cleanup
+		if err != nil {
+			t.Fatalf("the waiter: %v: %s", err, w.out.String())
+		}
+		t.Logf("the waiter held the lock %v after the release (its own looks %v apart)", time.Since(released).Round(time.Millisecond), beat/2)
+	case <-time.After(5 * beat):
+		t.Fatalf("the waiter, behind a stuck head, did not take the lock handed to it within %v", 5*beat)
+	}
+}
+
 // waitLineHeld waits until a waiter heads the line of the queue of the
 // lock directory at path (W8): its file's flock is taken.
 func waitLineHeld(t *testing.T, path string) {
 	t.Helper()
-	sum := sha256.Sum256([]byte(path))
-	name := filepath.Join(os.TempDir(), "dotlock-lines-"+strconv.Itoa(os.Geteuid()), hex.EncodeToString(sum[:16])+".queue")
+	name := linePath(path, ".queue")
 	for deadline := time.Now().Add(20 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		if fd, err := syscall.Open(name, syscall.O_RDONLY|syscall.O_CLOEXEC, 0); err == nil {
 			err = syscall.Flock(fd, syscall.LOCK_EX|syscall.LOCK_NB)

@@ -57,16 +57,26 @@ func (ws *waitState) hostLineFor() *hostLine {
 	if n.line != nil || n.noLine {
 		return n.line
 	}
-	sum := sha256.Sum256([]byte(ws.l.store.Path()))
-	f, ok := openHostLine(hex.EncodeToString(sum[:16]))
-	if !ok {
+	line := newHostLine(ws.l.store.Path(), "", ws.lookEvery())
+	if line == nil {
 		n.noLine = true
 		return nil
 	}
-	every := ws.lookEvery()
-	n.line = &hostLine{f: f, every: every, lookNext: time.Now().Add(every)}
-	ws.stops = append(ws.stops, func() { f.close(); n.line = nil })
+	n.line = line
+	ws.stops = append(ws.stops, func() { line.f.close(); n.line = nil })
 	return n.line
+}
+
+// newHostLine opens the line of the lock at path (its file named after the
+// path, with suffix), in which a follower looks at the server itself every
+// every; nil if it cannot have one.
+func newHostLine(path, suffix string, every time.Duration) *hostLine {
+	sum := sha256.Sum256([]byte(path))
+	f, ok := openHostLine(hex.EncodeToString(sum[:16]) + suffix)
+	if !ok {
+		return nil
+	}
+	return &hostLine{f: f, every: every, lookNext: time.Now().Add(every)}
 }
 
 // lookEvery is how often a follower looks at the server itself.

@@ -2,11 +2,8 @@ package lockcore
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"path/filepath"
 	"strconv"
-	"time"
 
 	"github.com/dotlock/dotlock/stale"
 )
@@ -34,38 +31,37 @@ func (q *queuedWait) joinLine() (line *hostLine, fresh bool) {
 	if !q.writer || !knownNetworkFS(filepath.Dir(path)) {
 		return nil, false
 	}
-	sum := sha256.Sum256([]byte(path))
-	f, ok := openHostLine(hex.EncodeToString(sum[:16]) + queueLineSuffix)
-	if !ok {
-		return nil, false
-	}
-	stop, ok := watchPathOK(f.bellPath(), q.l.wake)
-	if !ok {
-		// A follower that cannot hear the bell would learn of a hand-over
-		// only at its own look: no line, each waiter polls.
-		f.close()
-		return nil, false
-	}
 	// A follower looks twice a heartbeat period, not once as W6's do: its
 	// looks also heartbeat its queue record, which others drop once it
 	// stands still for the lease.
 	cfg := &q.l.cfg
-	every := max(cfg.PollMax, cfg.Heartbeat/2)
-	q.line, q.noLine, q.stopBell = &hostLine{f: f, every: every, lookNext: time.Now().Add(every)}, false, stop
-	return q.line, true
+	line = newHostLine(path, queueLineSuffix, max(cfg.PollMax, cfg.Heartbeat/2))
+	if line == nil {
+		return nil, false
+	}
+	stop, ok := watchPathOK(line.f.bellPath(), q.l.wake)
+	if !ok {
+		// A follower that cannot hear the bell would learn of a hand-over
+		// only at its own look: no line, each waiter polls.
+		line.f.close()
+		return nil, false
+	}
+	q.line, q.noLine, q.stopBell = line, false, stop
+	return line, true
 }
 
-// closeLine leaves the host's line, if the waiter is in one. A head rings
-// the bell once it has left: a follower tries for the head when woken,
-// and otherwise only after its backoff (up to PollMax), while no one of
-// this host would look at the server.
-func (q *queuedWait) closeLine() {
+// closeLine leaves the host's line, if the waiter is in one. A head that
+// gives up (ring) rings the bell once its flock is free: a follower tries
+// for the head when woken, and otherwise only after its backoff (up to
+// PollMax), while no one of this host looks at the server. A head that
+// leaves with the lock does not: its release, made here, wakes them (W1).
+func (q *queuedWait) closeLine(ring bool) {
 	if q.line == nil {
 		return
 	}
 	q.stopBell()
 	q.line.f.close()
-	if q.line.head {
+	if ring && q.line.head {
 		q.line.f.ring()
 	}
 	q.line = nil

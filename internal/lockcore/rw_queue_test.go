@@ -39,6 +39,12 @@ func plantWaiter(t *testing.T, queue string, seq uint64, writer, dead bool) (str
 	return name, o
 }
 
+// queuedDirLock is a lock directory's handle and the path of its queue.
+func queuedDirLock(t *testing.T) (*Lock, string) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	return newDirLock(t, path), path + ".queue"
+}
+
 // scheduleTo hands l's free lock on (S4) and checks that it went to want.
 func scheduleTo(t *testing.T, l *Lock, want stale.Owner, who string) {
 	t.Helper()
@@ -69,9 +75,7 @@ func exists(t *testing.T, name string) bool {
 // waiter at every handoff. The records behind are read when their turn
 // comes; a dead waiter's among them, never read, stays until then.
 func TestScheduleReadsUpToTheFirstLiveWriter(t *testing.T) {
-	path := filepath.Join(testdir.New(t), "x.lock")
-	l := newDirLock(t, path)
-	queue := path + ".queue"
+	l, queue := queuedDirLock(t)
 	deadHead, _ := plantWaiter(t, queue, 1, true, true)
 	head, o := plantWaiter(t, queue, 2, true, false)
 	deadBehind, _ := plantWaiter(t, queue, 3, true, true)
@@ -96,9 +100,7 @@ func TestScheduleReadsUpToTheFirstLiveWriter(t *testing.T) {
 // Where readers queue, a handoff reads every record: a group takes every
 // waiting reader, wherever it queues.
 func TestScheduleReadsAllWhenReadersQueue(t *testing.T) {
-	path := filepath.Join(testdir.New(t), "x.lock")
-	l := newDirLock(t, path)
-	queue := path + ".queue"
+	l, queue := queuedDirLock(t)
 	writer, w := plantWaiter(t, queue, 1, true, false)
 	deadReader, _ := plantWaiter(t, queue, 2, false, true)
 	reader, _ := plantWaiter(t, queue, 3, false, false)
@@ -115,9 +117,7 @@ func TestScheduleReadsAllWhenReadersQueue(t *testing.T) {
 // A waiter queues after the last live waiter, found from the back of the
 // queue: the records before it are not read.
 func TestEnqueueReadsFromTheBack(t *testing.T) {
-	path := filepath.Join(testdir.New(t), "x.lock")
-	l := newDirLock(t, path)
-	queue := path + ".queue"
+	l, queue := queuedDirLock(t)
 	deadFront, _ := plantWaiter(t, queue, 1, true, true)
 	plantWaiter(t, queue, 7, true, false)
 	deadBack, _ := plantWaiter(t, queue, 9, true, true)
@@ -195,9 +195,9 @@ func TestRingForEachLocalHandOver(t *testing.T) {
 	}
 }
 
-// A head that leaves its host's line (W8) rings the bell once its flock
-// is free, so that a follower heads the line at once rather than after
-// its backoff, while no one of the host looked at the server.
+// A head that gives up its place in its host's line (W8) rings the bell
+// once its flock is free, so that a follower heads the line at once rather
+// than after its backoff, while no one of the host looked at the server.
 func TestLeavingHeadRings(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "x.lock")
 	l := newDirLock(t, path)
@@ -220,7 +220,7 @@ func TestLeavingHeadRings(t *testing.T) {
 	rung := w.channel()
 	q := handedTo(t, l, time.Now())
 	q.line, q.stopBell = &hostLine{f: head, head: true}, func() {}
-	q.closeLine()
+	q.closeLine(true) // gives up
 	select {
 	case <-rung:
 	case <-time.After(10 * time.Second):

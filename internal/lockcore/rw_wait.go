@@ -78,7 +78,7 @@ func (l *Lock) waitQueued(ctx context.Context, ws *waitState, writer bool) (*hol
 		return nil, err
 	}
 	defer q.closeRecord()
-	defer q.closeLine()
+	defer q.closeLine(false)
 	q.looked = l.cfg.Clock.Now() // nothing can be handed to it before it queues
 	if err := q.enqueue(ctx); err != nil {
 		if q.name != "" {
@@ -175,7 +175,7 @@ func (q *queuedWait) enqueue(ctx context.Context) error {
 // It leaves its host's line first: its followers need not wait on a head
 // that is leaving.
 func (q *queuedWait) leave(err error) error {
-	q.closeLine()
+	q.closeLine(true)
 	return q.l.leaveQueue(q.name, q.path, q.me.UUID, q.writer, err)
 }
 
