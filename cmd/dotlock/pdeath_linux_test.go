@@ -39,10 +39,15 @@ func TestSIGKILLedDotlockCommandGetsSIGTERM(t *testing.T) {
 	}
 
 	// A command that handles SIGTERM: its trap runs, and it goes on. The
-	// trap ends the wait (a trapped signal interrupts wait) whenever it
-	// comes.
+	// trap ends the wait whenever it comes: a trapped signal interrupts
+	// wait, and one that comes before it kills the sleep wait is for. The
+	// shell says ready only once its child runs sleep: until the exec, the
+	// child is a copy of the shell that catches SIGTERM and then forgets
+	// it, which left the wait a minute long in CI.
 	p := startDotlock(t, dir, lock, "sh", "-c",
-		`trap 'echo got-TERM; kill $s' TERM; sleep 60 >/dev/null 2>&1 & s=$!; echo ready; wait $s; echo running-on; read x; echo alive; exit 0`)
+		`trap 'echo got-TERM; kill $s' TERM; sleep 60 >/dev/null 2>&1 & s=$!; `+
+			`until [ "$(cat /proc/$s/comm)" = sleep ]; do :; done; `+
+			`echo ready; wait $s; echo running-on; read x; echo alive; exit 0`)
 	p.out.wait(t, "command", "ready")
 	killDotlock(p)
 	p.out.wait(t, "command", "got-TERM")
