@@ -68,6 +68,11 @@ func noDeferredClose(fd int, dir string) {
 	_ = unix.FcntlFlock(uintptr(fd), unix.F_SETLK, &lk)
 }
 
+// keepsHandles reports whether dir's filesystem client may hand an open
+// of a name a file it kept open after its close (SMB: noDeferredClose),
+// which another host may since have replaced there.
+func keepsHandles(dir string) bool { return fsClassFor(dir) == classSMB }
+
 var (
 	networkDirs    sync.Map // directory -> fsClass
 	networkDirsLen atomic.Int64

@@ -195,5 +195,8 @@ const slotFlag = 0
 // noDeferredClose: see fs_linux.go (Windows' own client is not that one).
 func noDeferredClose(fd int, dir string) {}
 
+// keepsHandles: records are read as on a local filesystem here (directFlag).
+func keepsHandles(dir string) bool { return false }
+
 // undecidedGone: see fs_unix.go.
 func undecidedGone(err error) bool { return errors.As(err, new(replacedFile)) }
