@@ -68,14 +68,24 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 	// a guard left behind names this live process and would stop every
 	// acquirer on this host (A5).
 	b5 := func() {
-		cctx, cancel := ws.cleanupCtx(ctx)
-		defer cancel()
-		l.cleanup(cctx, func(context.Context) error {
+		retire := func(context.Context) error {
 			ok, err := l.guard.Retire(false, func(moved []byte) bool {
 				return mine(moved, rec, o.UUID) || (werr != nil && len(moved) == 0)
 			})
 			return doneUnlessLeft(ok, err)
-		})
+		}
+		// The first try is made here, unless the caller is out of time: it
+		// waits for nothing but the filesystem, and is nearly always the
+		// only one (a goroutine for it cost a wake-up and a switch, twice
+		// per shared hold). Only retries go on in the background.
+		if ctx.Err() == nil {
+			if err := retire(ctx); err == nil || permanent(err) {
+				return
+			}
+		}
+		cctx, cancel := ws.cleanupCtx(ctx)
+		defer cancel()
+		l.cleanup(cctx, retire)
 	}
 	if werr != nil {
 		b5()
