@@ -3,6 +3,7 @@
 package faultfstest
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -299,5 +300,54 @@ func TestUnreachableWhileInLine(t *testing.T) {
 	}
 	if err := waiter.Unlock(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestChainSlotErrorsKeepTokens: a last-record slot after the first
+// (P.last.1, where a sticky directory made another user's release move on)
+// that cannot be read for a moment — ESTALE, replaced on the server while
+// opened; EINVAL from an SMB client holding the old file — is not the end
+// of the chain: taking it so would issue a token below the one it holds.
+func TestChainSlotErrorsKeepTokens(t *testing.T) {
+	f := MountT(t, Options{})
+	for _, errno := range []syscall.Errno{syscall.ESTALE, syscall.EINVAL} {
+		t.Run(errno.Error(), func(t *testing.T) {
+			dir := "chain-" + strconv.Itoa(int(errno))
+			l := lockKinds[0].newIn(t, f, dir)
+			if err := l.TryLock(); err != nil {
+				t.Fatal(err)
+			}
+			if err := l.Unlock(); err != nil {
+				t.Fatal(err)
+			}
+			// Slot 1 holds token 9, as another user's release would have
+			// left it.
+			last := filepath.Join(f.Backing, dir, "x.lock.last")
+			data, err := os.ReadFile(last)
+			if err != nil {
+				t.Fatal(err)
+			}
+			slot1 := bytes.Replace(data, []byte("\ntoken: 00000000000000000001\n"), []byte("\ntoken: 00000000000000000009\n"), 1)
+			if bytes.Equal(slot1, data) {
+				t.Fatalf("no token line in %q", data)
+			}
+			if err := os.WriteFile(last+".1", slot1, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			f.Set(1, Rule{Op: OpOpen, Name: "x.lock.last.1", Errno: errno, Times: 2})
+			defer f.Clear()
+			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+			defer cancel()
+			if err := l.Lock(ctx); err != nil {
+				t.Fatalf("Lock: %v (faults: %v)", err, f.Faults())
+			}
+			defer l.Unlock()
+			if len(f.Faults()) == 0 {
+				t.Fatal("no fault fired: the test did not test")
+			}
+			if got := l.(interface{ Token() uint64 }).Token(); got != 10 {
+				t.Errorf("token %d with P.last.1 at 9 and %v from it; want 10 (faults: %v)", got, errno, f.Faults())
+			}
+		})
 	}
 }

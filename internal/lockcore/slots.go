@@ -144,6 +144,10 @@ func readSlots(path string) ([][]byte, error) {
 	for i := range maxSlots {
 		data, err := readSlot(lastSlot(path, i))
 		switch {
+		case errors.Is(err, syscall.ESTALE):
+			// Replaced while read (NFS): a slot is there, and taking it
+			// for the end of the chain could lose its token.
+			return recs, err
 		case errors.Is(err, fs.ErrNotExist) && i == 0:
 			return recs, confirmMissing(lastSlot(path, 0))
 		case errors.Is(err, fs.ErrNotExist):
