@@ -63,30 +63,7 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		at, known = idAt(id, l.guard.Path())
 	}
 	e.Close()
-	// B5: release the guard only if it is still ours (or still empty, if
-	// our write failed: ENOSPC); tried again after a transient error, since
-	// a guard left behind names this live process and would stop every
-	// acquirer on this host (A5).
-	b5 := func() {
-		retire := func(context.Context) error {
-			ok, err := l.guard.Retire(false, func(moved []byte) bool {
-				return mine(moved, rec, o.UUID) || (werr != nil && len(moved) == 0)
-			})
-			return doneUnlessLeft(ok, err)
-		}
-		// The first try is made here, unless the caller is out of time: it
-		// waits for nothing but the filesystem, and is nearly always the
-		// only one (a goroutine for it cost a wake-up and a switch, twice
-		// per shared hold). Only retries go on in the background.
-		if ctx.Err() == nil {
-			if err := retire(ctx); err == nil || permanent(err) {
-				return
-			}
-		}
-		cctx, cancel := ws.cleanupCtx(ctx)
-		defer cancel()
-		l.cleanup(cctx, retire)
-	}
+	b5 := func() { l.releaseGuard(ctx, ws, rec, o.UUID, werr != nil) }
 	if werr != nil {
 		b5()
 		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
@@ -118,6 +95,31 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 	}
 	defer b5()
 	return fn(now.Add(l.guardLease() / 2))
+}
+
+// releaseGuard is B5: release the guard only if it is still ours, rec
+// (or still empty, if our write failed: ENOSPC); tried again after a
+// transient error, since a guard left behind names this live process and
+// would stop every acquirer on this host (A5). The first try is made here,
+// unless the caller is out of time: it waits for nothing but the
+// filesystem, and is nearly always the only one (a goroutine for it cost
+// a wake-up and a switch, twice per shared hold). Only retries go on in
+// the background.
+func (l *Lock) releaseGuard(ctx context.Context, ws *waitState, rec []byte, uuid string, unwritten bool) {
+	retire := func(context.Context) error {
+		ok, err := l.guard.Retire(false, func(moved []byte) bool {
+			return mine(moved, rec, uuid) || (unwritten && len(moved) == 0)
+		})
+		return doneUnlessLeft(ok, err)
+	}
+	if ctx.Err() == nil {
+		if err := retire(ctx); err == nil || permanent(err) {
+			return
+		}
+	}
+	cctx, cancel := ws.cleanupCtx(ctx)
+	defer cancel()
+	l.cleanup(cctx, retire)
 }
 
 // guardLease is how long a remote breaker's guard stays unchanged before it
