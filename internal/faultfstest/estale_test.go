@@ -127,7 +127,6 @@ func TestReplacedSlotKeepsTokens(t *testing.T) {
 	for _, c := range lockKinds {
 		t.Run(c.kind, func(t *testing.T) {
 			l := c.newIn(t, f, c.kind)
-			type tokener interface{ Token() uint64 }
 			for range 3 {
 				if err := l.TryLock(); err != nil {
 					t.Fatal(err)
@@ -138,17 +137,8 @@ func TestReplacedSlotKeepsTokens(t *testing.T) {
 			}
 			f.Set(1, Rule{Op: OpOpen, Name: "x.lock.last", Errno: syscall.EINVAL, Times: 2})
 			defer f.Clear()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := l.Lock(ctx); err != nil {
-				t.Fatalf("Lock after EINVAL from P.last: %v (faults: %v)", err, f.Faults())
-			}
-			defer l.Unlock()
-			if got := l.(tokener).Token(); got != 4 {
+			if got := lockUnderFaults(t, f, l); got != 4 {
 				t.Errorf("token %d after three holds and EINVAL from P.last; want 4 (faults: %v)", got, f.Faults())
-			}
-			if len(f.Faults()) == 0 {
-				t.Errorf("no fault fired: the test did not test")
 			}
 		})
 	}
@@ -336,18 +326,26 @@ func TestChainSlotErrorsKeepTokens(t *testing.T) {
 			}
 			f.Set(1, Rule{Op: OpOpen, Name: "x.lock.last.1", Errno: errno, Times: 2})
 			defer f.Clear()
-			ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-			defer cancel()
-			if err := l.Lock(ctx); err != nil {
-				t.Fatalf("Lock: %v (faults: %v)", err, f.Faults())
-			}
-			defer l.Unlock()
-			if len(f.Faults()) == 0 {
-				t.Fatal("no fault fired: the test did not test")
-			}
-			if got := l.(interface{ Token() uint64 }).Token(); got != 10 {
+			if got := lockUnderFaults(t, f, l); got != 10 {
 				t.Errorf("token %d with P.last.1 at 9 and %v from it; want 10 (faults: %v)", got, errno, f.Faults())
 			}
 		})
 	}
+}
+
+// lockUnderFaults takes l with f's rules set, failing t if it cannot or if
+// no rule fired (the test would not test), and returns the hold's token;
+// the hold is released when t ends.
+func lockUnderFaults(t *testing.T, f *FS, l dotlock.Locker) uint64 {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := l.Lock(ctx); err != nil {
+		t.Fatalf("Lock: %v (faults: %v)", err, f.Faults())
+	}
+	t.Cleanup(func() { l.Unlock() })
+	if len(f.Faults()) == 0 {
+		t.Fatal("no fault fired: the test did not test")
+	}
+	return l.(interface{ Token() uint64 }).Token()
 }

@@ -61,7 +61,7 @@ func fsClassOf(dir string) (fsClass, bool) {
 // request stays local and the close is deferred again (mount with
 // closetimeo=0 there).
 func noDeferredClose(fd int, dir string) {
-	if fsClassFor(dir) != classSMB {
+	if !keepsHandles(dir) {
 		return
 	}
 	lk := unix.Flock_t{Type: unix.F_UNLCK, Whence: 0, Start: 1 << 62, Len: 1}
