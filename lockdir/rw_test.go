@@ -695,3 +695,54 @@ func TestWriteFileWhileUnlockedReaderHasItOpen(t *testing.T) {
 		t.Errorf("after WriteFile the file holds %q, %v; want %q", got, err, "new")
 	}
 }
+
+// A reader that leaves while others hold leaves the group's anchor where
+// it is: it once moved it to P.last and back when the rmdir failed, which
+// cost two renames, a read and a second listing, and took the record of
+// the last hold before the group out of P.last.
+func TestReaderLeavingBesideOthersKeepsLastRecord(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(testdir.New(t), "x.lock")
+	handle := func() *dotlock.RWMutex {
+		l, err := lockdir.New(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	w, a, b := handle(), handle(), handle()
+	if err := w.Lock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Unlock(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := os.ReadFile(path + ".last")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []*dotlock.RWMutex{a, b} {
+		if err := r.RLock(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	anchor, err := os.ReadFile(filepath.Join(path, "owner"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	if after, err := os.ReadFile(path + ".last"); err != nil || string(after) != string(before) {
+		t.Errorf("P.last after a reader left beside another: %q, %v; want the writer's record as before", after, err)
+	}
+	if now, err := os.ReadFile(filepath.Join(path, "owner")); err != nil || string(now) != string(anchor) {
+		t.Errorf("anchor after a reader left beside another: %q, %v; want it unchanged", now, err)
+	}
+	if err := a.RUnlock(); err != nil {
+		t.Fatal(err)
+	}
+	if last, err := os.ReadFile(path + ".last"); err != nil || string(last) != string(anchor) {
+		t.Errorf("P.last after the last reader left: %q, %v; want the group's anchor", last, err)
+	}
+}

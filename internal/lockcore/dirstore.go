@@ -97,6 +97,12 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		if f := foreignNames(names); len(f) > 0 {
 			return false, notLockDir(s.path, f)
 		}
+		if hasReaders(names) {
+			// Shared holders inside: the rmdir would fail and the record
+			// be put back (notEmpty). Leaving it saves two renames, a read
+			// and a second listing at each reader's leave but the last.
+			return false, nil
+		}
 	}
 	moved := false
 	dst, err := retireTarget(s.owner(), func(dst string) error { return d.moveOut(OwnerFile, dst) }, s.path, keep, check == nil)

@@ -153,14 +153,9 @@ func (q *queueListing) anyReader() bool {
 // queue (a group takes them all); else the first live writer, and only
 // the records up to its own are read (and their processes judged), under
 // the guard every waiter needs to queue.
-func (rw *rwSupport) nextTurn() ([]waiter, error) {
-	q, err := rw.openQueue()
-	if q == nil {
-		return nil, err
-	}
-	defer q.close()
+func (q *queueListing) nextTurn() []waiter {
 	readers := q.anyReader()
-	return q.readUntil(func(w waiter) bool { return !readers && w.writer }), nil
+	return q.readUntil(func(w waiter) bool { return !readers && w.writer })
 }
 
 // lastSeq is the highest sequence number of a live waiter's record in the

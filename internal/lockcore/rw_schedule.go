@@ -52,7 +52,17 @@ func (rw *rwSupport) dissolve() error {
 	if err != nil || !ok {
 		return err // readers left, or it changed: leave it
 	}
-	return rw.schedule()
+	// P was just removed: a queue is rarer than a writer that took P
+	// since, so look at the queue first (one call when there is none).
+	q, err := rw.openQueue()
+	if q == nil {
+		return err
+	}
+	if _, err := os.Lstat(rw.dir.Path()); !errors.Is(err, fs.ErrNotExist) {
+		q.close()
+		return err
+	}
+	return rw.handOn(q)
 }
 
 // readerLeft runs under the guard after a reader's record is gone (S5).
@@ -86,10 +96,18 @@ func (rw *rwSupport) schedule() error {
 		// one, and the same token was issued twice (P7).
 		return err
 	}
-	ws, err := rw.nextTurn()
-	if err != nil {
-		return err
+	q, err := rw.openQueue()
+	if q == nil {
+		return err // no queue: no one to hand to
 	}
+	return rw.handOn(q)
+}
+
+// handOn hands the free P to the queue listed in q (S4), and closes q.
+// Under the guard.
+func (rw *rwSupport) handOn(q *queueListing) error {
+	ws := q.nextTurn()
+	q.close() // before the rmdir (Windows)
 	if len(ws) == 0 {
 		rmdir(rw.queue) // only if empty
 		return nil

@@ -90,10 +90,13 @@ func intoSlot(path string, move func(dst string) error, dst string, atomic, own 
 	// Only a record's slot is replaced: anything else there (a user's
 	// file, planted during the hold) is not dotlock's (P10). The slot A3
 	// read, unchanged, is known to be one (seen_unix.go).
-	if !stillRecord(dst) {
-		if _, err := readRecord(dst); err != nil && !errors.Is(err, fs.ErrNotExist) && errors.Is(err, ErrNotLock) {
+	record := stillRecord(dst)
+	if !record {
+		_, err := readRecord(dst)
+		if err != nil && !errors.Is(err, fs.ErrNotExist) && errors.Is(err, ErrNotLock) {
 			return err
 		}
+		record = err == nil
 	}
 	if atomic {
 		return move(dst)
@@ -104,7 +107,11 @@ func intoSlot(path string, move func(dst string) error, dst string, atomic, own 
 	}
 	aside := tempName(path)
 	moved := false
-	if st, err := os.Lstat(dst); err == nil && st.Mode().IsRegular() {
+	if !record { // a record just looked at needs no second look
+		st, err := os.Lstat(dst)
+		record = err == nil && st.Mode().IsRegular()
+	}
+	if record {
 		moved = rename(dst, aside) == nil
 	}
 	err := move(dst)
