@@ -130,6 +130,20 @@ func acquireOrSignal(h *handle, shared, try bool, timeout time.Duration, sigc <-
 		ctx, cancel = context.WithTimeout(context.Background(), timeout)
 	}
 	defer cancel()
+	if try {
+		// Not a wait: a signal that comes meanwhile is seen right after
+		// (no goroutine to watch for it, and no switch to and from one).
+		err := h.acquire(ctx, shared, true)
+		select {
+		case s := <-sigc:
+			if err == nil {
+				h.release(shared)
+			}
+			return s, nil
+		default:
+			return nil, err
+		}
+	}
 	done := make(chan struct{})
 	got := make(chan os.Signal, 1)
 	go func() {
@@ -141,10 +155,8 @@ func acquireOrSignal(h *handle, shared, try bool, timeout time.Duration, sigc <-
 			got <- nil
 		}
 	}()
-	if !try {
-		prog.begin()
-	}
-	err := h.acquire(ctx, shared, try)
+	prog.begin()
+	err := h.acquire(ctx, shared, false)
 	close(done)
 	s := <-got
 	prog.end()

@@ -29,7 +29,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -137,7 +136,6 @@ permission denied.
 `
 
 func main() {
-	runtime.LockOSThread() // the command's parent-death signal follows this thread (Linux)
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
