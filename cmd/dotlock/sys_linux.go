@@ -6,7 +6,8 @@ import "syscall"
 // releasing (SIGKILL): the lock it ran under is then reclaimable. SIGTERM,
 // not SIGKILL, so that it can clean up: one that ignores or handles it runs
 // on unprotected, as do its children, which get nothing (README says so).
-// The signal follows the thread that started the command, which main locks.
+// The signal follows the thread that started the command, which
+// startCommand locks for good.
 func commandAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Pdeathsig: syscall.SIGTERM}
 }
