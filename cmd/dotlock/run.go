@@ -132,7 +132,6 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 	if err != nil {
 		return fail(stderr, code, "%v%s", err, formerHint(inv.path))
 	}
-	signals := catchSignals()
 	t, err := inv.target()
 	if err != nil {
 		return fail(stderr, errorCode(err), "%v", err)
@@ -146,7 +145,7 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 			return runUnlocked(inv.argv, stderr) // FD's lock is had already (a flock lock is its open file's)
 		}
 	}
-	h, sigc, code := take(t, f, f.staleAfter, signals, stdout, stderr)
+	h, sigc, code := take(t, f, f.staleAfter, catchSignals(), stdout, stderr)
 	if h == nil {
 		return code
 	}
@@ -221,7 +220,10 @@ func startCommand(cmd *exec.Cmd) error {
 // goroutine of its own; the function it returns waits for that and gives
 // the channel they arrive on. os/signal's first Notify starts a thread of
 // its own and waits for it to be running: a third of a millisecond here,
-// which would otherwise come on top of the lock path's checks.
+// which so overlaps the opening of the lock's handle. Called only where the
+// lock is taken next (take): a signal caught before then is acted on once
+// the acquire begins; one caught on a path that never reads the channel
+// would be lost.
 func catchSignals() func() chan os.Signal {
 	sigc, ready := make(chan os.Signal, 8), make(chan struct{})
 	go func() {
