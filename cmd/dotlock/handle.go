@@ -130,36 +130,34 @@ func acquireOrSignal(h *handle, shared, try bool, timeout time.Duration, sigc <-
 		ctx, cancel = context.WithTimeout(context.Background(), timeout)
 	}
 	defer cancel()
+	var s os.Signal
+	var err error
 	if try {
 		// Not a wait: a signal that comes meanwhile is seen right after
 		// (no goroutine to watch for it, and no switch to and from one).
-		err := h.acquire(ctx, shared, true)
+		err = h.acquire(ctx, shared, true)
 		select {
-		case s := <-sigc:
-			if err == nil {
-				h.release(shared)
-			}
-			return s, nil
+		case s = <-sigc:
 		default:
-			return nil, err
 		}
+	} else {
+		done := make(chan struct{})
+		got := make(chan os.Signal, 1)
+		go func() {
+			select {
+			case sig := <-sigc:
+				cancel()
+				got <- sig
+			case <-done:
+				got <- nil
+			}
+		}()
+		prog.begin()
+		err = h.acquire(ctx, shared, false)
+		close(done)
+		s = <-got
+		prog.end()
 	}
-	done := make(chan struct{})
-	got := make(chan os.Signal, 1)
-	go func() {
-		select {
-		case s := <-sigc:
-			cancel()
-			got <- s
-		case <-done:
-			got <- nil
-		}
-	}()
-	prog.begin()
-	err := h.acquire(ctx, shared, false)
-	close(done)
-	s := <-got
-	prog.end()
 	if s != nil {
 		if err == nil {
 			h.release(shared)

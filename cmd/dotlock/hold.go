@@ -97,7 +97,7 @@ func holdFor(pid int, t target, f *lockFlags, w keeperWatch, stdout, stderr *os.
 	if lease == 0 {
 		lease = lockcore.DefaultStaleAfter
 	}
-	h, _, code := take(t, f, lease, catchSignals(), stdout, stderr)
+	h, _, code := take(t, f, lease, stdout, stderr)
 	if h == nil {
 		return code
 	}

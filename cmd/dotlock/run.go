@@ -145,7 +145,7 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 			return runUnlocked(inv.argv, stderr) // FD's lock is had already (a flock lock is its open file's)
 		}
 	}
-	h, sigc, code := take(t, f, f.staleAfter, catchSignals(), stdout, stderr)
+	h, sigc, code := take(t, f, f.staleAfter, stdout, stderr)
 	if h == nil {
 		return code
 	}
@@ -177,7 +177,8 @@ func cmdRun(args []string, stdout, stderr *os.File) int {
 
 // take opens the lock t and takes it as f says (saying how long that took
 // with --verbose); a nil handle if it is not had, with the exit status.
-func take(t target, f *lockFlags, lease time.Duration, signals func() chan os.Signal, stdout, stderr *os.File) (*handle, chan os.Signal, int) {
+func take(t target, f *lockFlags, lease time.Duration, stdout, stderr *os.File) (*handle, chan os.Signal, int) {
+	signals := catchSignals() // beside the opening of the handle
 	prog := newProgress(stderr, t.abs, f.verbose)
 	f.exactMode()
 	var h *handle
@@ -220,10 +221,9 @@ func startCommand(cmd *exec.Cmd) error {
 // goroutine of its own; the function it returns waits for that and gives
 // the channel they arrive on. os/signal's first Notify starts a thread of
 // its own and waits for it to be running: a third of a millisecond here,
-// which so overlaps the opening of the lock's handle. Called only where the
-// lock is taken next (take): a signal caught before then is acted on once
-// the acquire begins; one caught on a path that never reads the channel
-// would be lost.
+// which so overlaps the opening of the lock's handle. Only take calls it,
+// and it reads the channel: a signal caught before the acquire begins is
+// acted on then (a path that never read the channel would lose it).
 func catchSignals() func() chan os.Signal {
 	sigc, ready := make(chan os.Signal, 8), make(chan struct{})
 	go func() {

@@ -59,14 +59,7 @@ func TestHandOnNeedsFreeLock(t *testing.T) {
 	defer f.Clear()
 	got := make(chan error, 1)
 	go func() { got <- waiter.Lock(ctx) }()
-	handingOn := func() bool {
-		for _, fl := range f.Faults() {
-			if fl.Rule == 1 {
-				return true
-			}
-		}
-		return false
-	}
+	handingOn := func() bool { return fired(f, "x.lock.last.1") }
 	var lockErr error
 	returned := false
 	for deadline := time.Now().Add(10 * time.Second); !handingOn(); time.Sleep(time.Millisecond) { // polling the fault log, with a deadline

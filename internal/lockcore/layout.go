@@ -115,7 +115,7 @@ func (dirLayout) sharedOK() error                          { return nil }
 func (dirLayout) group(o stale.Owner) bool                 { return o.Mode == stale.ModeShared }
 func (dirLayout) yield(context.Context)                    {} // the queue takes turns (S2)
 func (d dirLayout) handOn()                                { d.rw.kick() }
-func (d dirLayout) freed() error                           { return d.rw.schedule() } // hand the freed lock to the queue
+func (d dirLayout) freed() error                           { return d.rw.scheduleFreed() } // hand the freed lock to the queue
 func (d dirLayout) repairEmpty(ctx context.Context, ws *waitState) (bool, error) {
 	return d.rw.repairAnchor(ctx, ws)
 }

@@ -52,17 +52,7 @@ func (rw *rwSupport) dissolve() error {
 	if err != nil || !ok {
 		return err // readers left, or it changed: leave it
 	}
-	// P was just removed: a queue is rarer than a writer that took P
-	// since, so look at the queue first (one call when there is none).
-	q, err := rw.openQueue()
-	if q == nil {
-		return err
-	}
-	if _, err := os.Lstat(rw.dir.Path()); !errors.Is(err, fs.ErrNotExist) {
-		q.close()
-		return err
-	}
-	return rw.handOn(q)
+	return rw.scheduleFreed()
 }
 
 // readerLeft runs under the guard after a reader's record is gone (S5).
@@ -88,17 +78,36 @@ func (rw *rwSupport) lastMode() (string, bool) {
 // readers together; after readers, the first waiting writer; a writer
 // queued before a reader still goes first when no group preceded. Under
 // the guard.
-func (rw *rwSupport) schedule() error {
+func (rw *rwSupport) schedule() error { return rw.scheduleIf(false) }
+
+// scheduleFreed is schedule right after P was removed (a group dissolved,
+// a dead holder's lock broken): a queue is then rarer than a writer that
+// took P since, so the queue is looked at first — one call when there is
+// none, instead of a lookup of P and then of the queue.
+func (rw *rwSupport) scheduleFreed() error { return rw.scheduleIf(true) }
+
+func (rw *rwSupport) scheduleIf(queueFirst bool) error {
+	var q *queueListing
+	var err error
+	if queueFirst {
+		if q, err = rw.openQueue(); q == nil {
+			return err // no queue: no one to hand to
+		}
+	}
 	if _, err := os.Lstat(rw.dir.Path()); !errors.Is(err, fs.ErrNotExist) {
 		// Held: its holder hands on when it leaves. Or not known (an I/O
 		// error): taken for free, P was handed on with a token read before
 		// its holder's release (which needs no guard) published a greater
 		// one, and the same token was issued twice (P7).
+		if q != nil {
+			q.close()
+		}
 		return err
 	}
-	q, err := rw.openQueue()
 	if q == nil {
-		return err // no queue: no one to hand to
+		if q, err = rw.openQueue(); q == nil {
+			return err // no queue: no one to hand to
+		}
 	}
 	return rw.handOn(q)
 }
