@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
@@ -32,7 +33,7 @@ type target struct {
 type kind int
 
 const (
-	kindFree   kind = iota // nothing: the lock is made at the path
+	kindFree   kind = iota // nothing (any more): the path is free
 	kindLock               // a dotlock lock of the format
 	kindObject             // the user's file or directory: lock beside it
 )
@@ -79,6 +80,9 @@ func classifyFile(abs string, st fs.FileInfo, format string) (kind, error) {
 func classifyDir(abs string, st fs.FileInfo, format string) (kind, error) {
 	ents, err := os.ReadDir(abs)
 	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, syscall.ESTALE) {
+			return kindFree, nil // a lock directory released since the lstat (NFS: ESTALE)
+		}
 		if errors.Is(err, fs.ErrPermission) {
 			return kindObject, nil // dotlock makes its directories searchable by its users
 		}
@@ -139,7 +143,9 @@ func resolve(abs, format string, inspect bool) (target, error) {
 			return target{}, err
 		}
 		switch k {
-		case kindFree, kindLock:
+		case kindFree:
+			continue // gone since the lstat: look again
+		case kindLock:
 			if format == "" {
 				format = detectFormat(abs, false)
 			}

@@ -20,10 +20,7 @@ import (
 // record, A3) while the signal comes.
 func TestTryInterruptedBySignal(t *testing.T) {
 	f := MountT(t, Options{})
-	bin := filepath.Join(t.TempDir(), "dotlock")
-	if out, err := exec.Command("go", "build", "-o", bin, "github.com/dotlock/dotlock/cmd/dotlock").CombinedOutput(); err != nil {
-		t.Fatalf("go build ./cmd/dotlock: %v\n%s", err, out)
-	}
+	bin := buildDotlock(t)
 	// The command is a program on the mount, so that its exec is seen (an
 	// open of it): a command started and at once killed by the SIGTERM
 	// passed on to it leaves no other trace.
@@ -62,7 +59,16 @@ func TestTryInterruptedBySignal(t *testing.T) {
 	}
 }
 
-// delayed reports whether a call on name has been logged by f's rules.
+// buildDotlock builds the command into a temporary directory.
+func buildDotlock(t *testing.T) string {
+	bin := filepath.Join(t.TempDir(), "dotlock")
+	if out, err := exec.Command("go", "build", "-o", bin, "github.com/dotlock/dotlock/cmd/dotlock").CombinedOutput(); err != nil {
+		t.Fatalf("go build ./cmd/dotlock: %v\n%s", err, out)
+	}
+	return bin
+}
+
+// fired reports whether a call on name has been logged by f's rules.
 func fired(f *FS, name string) bool {
 	for _, x := range f.Faults() {
 		if x.Name == name {
