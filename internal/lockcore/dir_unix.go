@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,19 +17,57 @@ import (
 // one a neighbour's symlink points to, nor inside one put at the path
 // later.
 type lockDir struct {
-	path string
-	fd   int
+	path     string
+	fd       int
+	pathOnly bool // fd serves *at calls only (O_PATH): names opens it to list
 }
 
-// openLockDir opens the directory at path. A symlink, or anything else
-// that is not a directory, is refused with an error matching ErrNotLock;
-// nothing at path, with one matching fs.ErrNotExist.
+// openLockDir opens the directory at path for what is done inside it.
+// Where pathOnlyDirs (local, FUSE), the descriptor is O_PATH: only the
+// path is looked up, and the filesystem is not asked to open the
+// directory, which to sshfs is a request to open and one to close it (8
+// of a lockdir lock+unlock's 68). A symlink, or anything else that is not
+// a directory, is refused with an error matching ErrNotLock; nothing at
+// path, with one matching fs.ErrNotExist.
 func openLockDir(path string) (*lockDir, error) {
+	if pathOnlyDirs(filepath.Dir(path)) { // (its parent's filesystem: always there)
+		return openDir(path, oPath, true)
+	}
+	return openLockDirToList(path)
+}
+
+// openLockDirToList is openLockDir for a caller that lists the directory:
+// one descriptor, open for reading (a release must work with few
+// descriptors left).
+func openLockDirToList(path string) (*lockDir, error) {
+	return openDir(path, unix.O_RDONLY|unix.O_NONBLOCK, false)
+}
+
+// openUserDir opens dir, the directory a lock path is in, for calls inside
+// it where dirHandles says they are better made so (FUSE). That directory
+// is the user's, and its path may lead through symlinks (only what is
+// under a lock path is never followed): it is opened as a call by name
+// would resolve it.
+func openUserDir(dir string) (*lockDir, error) {
+	for {
+		fd, err := unix.Open(dir, oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, goneErr(&fs.PathError{Op: "open", Path: dir, Err: err})
+		}
+		return &lockDir{path: dir, fd: fd, pathOnly: oPath != 0}, nil
+	}
+}
+
+func openDir(path string, flags int, pathOnly bool) (*lockDir, error) {
 	for tries := 0; ; tries++ {
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		// (O_PATH|O_NOFOLLOW opens a symlink itself: O_DIRECTORY refuses it.)
+		fd, err := unix.Open(path, flags|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		switch err {
 		case nil:
-			return &lockDir{path: path, fd: fd}, nil
+			return &lockDir{path: path, fd: fd, pathOnly: pathOnly}, nil
 		case unix.EINTR:
 			continue
 		case unix.ELOOP, unix.ENOTDIR:
@@ -47,7 +86,7 @@ func openLockDir(path string) (*lockDir, error) {
 }
 
 func (d *lockDir) close() {
-	if d.fd >= 0 {
+	if d != nil && d.fd >= 0 {
 		unix.Close(d.fd)
 		d.fd = -1 // never a number some other file has by now
 	}
@@ -55,16 +94,21 @@ func (d *lockDir) close() {
 
 func (d *lockDir) join(name string) string { return d.path + "/" + name }
 
-// names lists the directory, through its own descriptor (no second one:
-// a release must work with few descriptors left).
+// names lists the directory: through its own descriptor if it was opened
+// to list (openLockDirToList: no second one, for a release with few
+// descriptors left), else through one opened for the listing.
 func (d *lockDir) names() ([]string, error) {
-	if _, err := unix.Seek(d.fd, 0, 0); err != nil {
-		return nil, &fs.PathError{Op: "readdir", Path: d.path, Err: err}
+	fd, err := d.listable()
+	if err != nil {
+		return nil, err
+	}
+	if fd != d.fd {
+		defer unix.Close(fd)
 	}
 	var names []string
 	buf := make([]byte, 8192)
 	for {
-		n, err := unix.ReadDirent(d.fd, buf)
+		n, err := unix.ReadDirent(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -76,6 +120,28 @@ func (d *lockDir) names() ([]string, error) {
 			return names, nil
 		}
 		_, _, names = unix.ParseDirent(buf[:n], -1, names)
+	}
+}
+
+// listable returns a descriptor of the directory open for reading, at its
+// start: its own, or, for an O_PATH one, a new one the caller closes
+// ("." is opened without looking anything up again).
+func (d *lockDir) listable() (int, error) {
+	if !d.pathOnly {
+		if _, err := unix.Seek(d.fd, 0, 0); err != nil {
+			return -1, &fs.PathError{Op: "readdir", Path: d.path, Err: err}
+		}
+		return d.fd, nil
+	}
+	for {
+		fd, err := unix.Openat(d.fd, ".", unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, goneErr(&fs.PathError{Op: "open", Path: d.path, Err: err})
+		}
+		return fd, nil
 	}
 }
 

@@ -29,6 +29,12 @@ func openLockDir(path string) (*lockDir, error) {
 	return &lockDir{path: path}, nil
 }
 
+// openLockDirToList is openLockDir (see dir_unix.go).
+func openLockDirToList(path string) (*lockDir, error) { return openLockDir(path) }
+
+// openUserDir: not used here (dirHandles is false; see dir_unix.go).
+func openUserDir(dir string) (*lockDir, error) { return &lockDir{path: dir}, nil }
+
 func (d *lockDir) close() {}
 
 func (d *lockDir) join(name string) string { return filepath.Join(d.path, name) }

@@ -79,7 +79,11 @@ func (s *DirStore) ReadLast() ([]byte, error) { return readLast(s.path) }
 func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	// Everything is done inside the directory at the path when we look,
 	// never through a symlink put there.
-	d, err := openLockDir(s.path)
+	open := openLockDir
+	if check != nil {
+		open = openLockDirToList
+	}
+	d, err := open(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
@@ -173,7 +177,7 @@ func (s *DirStore) notEmpty(moved bool, dst string) (bool, error) {
 	// Listed, and the record put back, through a descriptor of the
 	// directory: never through a symlink (nor blocking on a FIFO) that a
 	// neighbour put at the path since it was opened.
-	d, err := openLockDir(s.path)
+	d, err := openLockDirToList(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return moved, nil // removed meanwhile, by a breaker of the empty directory
 	}

@@ -126,7 +126,7 @@ func readInDir(dir, name string) ([]byte, error) {
 
 // listIn lists the protocol's directory dir, never through a symlink.
 func listIn(dir string) ([]string, error) {
-	d, err := openLockDir(dir)
+	d, err := openLockDirToList(dir)
 	if err != nil {
 		return nil, err
 	}

@@ -28,6 +28,7 @@ const (
 	classLocal   fsClass = iota
 	classNetwork         // shared with other hosts
 	classSMB             // and SMB: see noDeferredClose
+	classFUSE            // and FUSE (sshfs): see dirHandles
 )
 
 func fsClassOf(dir string) (fsClass, bool) {
@@ -38,7 +39,9 @@ func fsClassOf(dir string) (fsClass, bool) {
 	switch uint32(st.Type) {
 	case unix.SMB_SUPER_MAGIC, unix.SMB2_SUPER_MAGIC, unix.CIFS_SUPER_MAGIC:
 		return classSMB, true
-	case unix.NFS_SUPER_MAGIC, unix.FUSE_SUPER_MAGIC, unix.V9FS_MAGIC, unix.CEPH_SUPER_MAGIC, unix.AFS_SUPER_MAGIC,
+	case unix.FUSE_SUPER_MAGIC:
+		return classFUSE, true
+	case unix.NFS_SUPER_MAGIC, unix.V9FS_MAGIC, unix.CEPH_SUPER_MAGIC, unix.AFS_SUPER_MAGIC,
 		unix.CODA_SUPER_MAGIC, unix.OCFS2_SUPER_MAGIC, 0x01161970 /* GFS2 */, 0x47504653 /* GPFS */, 0x0BD00BD0 /* Lustre */ :
 		return classNetwork, true
 	}
@@ -114,6 +117,27 @@ func fsClassFor(dir string) fsClass {
 
 // slotFlag is the open flag only last-record slot reads use (readSlot).
 const slotFlag = unix.O_DSYNC
+
+// oPath is O_PATH (pathOnlyDirs).
+const oPath = unix.O_PATH
+
+// pathOnlyDirs reports whether the protocol's directories in dir's
+// filesystem are opened O_PATH (openLockDir): where opening one asks the
+// server for nothing that looking it up does not. Not on NFS, whose client
+// revalidates a directory that is opened (close-to-open) and with it what
+// it has cached of the names inside: the records read there stay fresh.
+// Nor on SMB or other network filesystems (measured: no request less).
+func pathOnlyDirs(dir string) bool {
+	c := fsClassFor(dir)
+	return c == classLocal || c == classFUSE
+}
+
+// dirHandles reports whether calls in dir are better made through one
+// descriptor of it (openUserDir) than by name: where every lookup of it
+// is a request to the server (FUSE; sshfs mounted for sharing looks each
+// name up again). An NFS or SMB client keeps a looked-up directory for a
+// while, and a local lookup costs no request.
+func dirHandles(dir string) bool { return fsClassFor(dir) == classFUSE }
 
 // localFS reports whether dir is on a local filesystem, where an inode's
 // identity at a path can be trusted (no attribute cache stands between).

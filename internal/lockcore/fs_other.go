@@ -14,6 +14,14 @@ func knownNetworkFS(string) bool { return false }
 // slotFlag: reads are exact here (see fs_linux.go).
 const slotFlag = 0
 
+// No O_PATH everywhere here: directories are opened to read them, and
+// calls are made by name (see fs_linux.go).
+const oPath = 0
+
+func pathOnlyDirs(dir string) bool { return false }
+
+func dirHandles(dir string) bool { return false }
+
 // noDeferredClose: see fs_linux.go.
 func noDeferredClose(fd int, dir string) {}
 

@@ -192,6 +192,9 @@ func goneErr(err error) error { return err }
 // slotFlag: reads are exact here (see fs_linux.go).
 const slotFlag = 0
 
+// dirHandles: directories are named by path here (dir_windows.go).
+func dirHandles(dir string) bool { return false }
+
 // noDeferredClose: see fs_linux.go (Windows' own client is not that one).
 func noDeferredClose(fd int, dir string) {}
 

@@ -34,7 +34,9 @@ func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(deadline t
 // stale by another host. It returns errGuardBusy if the guard is held by
 // someone alive.
 func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
-	e, held, err := l.createExcl(l.guard.Create, l.guard.Path())
+	g := l.openGuardFiles()
+	defer g.close()
+	e, held, err := l.createExcl(g.create, l.guard.Path())
 	if err != nil {
 		if !held {
 			return err // no permission to create the guard, or worse
@@ -63,7 +65,7 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		at, known = idAt(id, l.guard.Path())
 	}
 	e.Close()
-	b5 := func() { l.releaseGuard(ctx, ws, rec, o.UUID, werr != nil) }
+	b5 := func() { l.releaseGuard(ctx, ws, g, rec, o.UUID, werr != nil) }
 	if werr != nil {
 		b5()
 		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
@@ -78,7 +80,7 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		return errGuardBusy // not ours: leave it alone
 	}
 	if !known {
-		data, err := l.guard.Read()
+		data, err := g.read()
 		// An SMB client's EINVAL (replacedFile) says only that it holds
 		// an older file once at this name: ours may be there.
 		undecided := undecidedGone(err)
@@ -105,15 +107,16 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 // filesystem, and is nearly always the only one (a goroutine for it cost
 // a wake-up and a switch, twice per shared hold). Only retries go on in
 // the background.
-func (l *Lock) releaseGuard(ctx context.Context, ws *waitState, rec []byte, uuid string, unwritten bool) {
+// The first try is the section's (g); the retries, after it, go by name.
+func (l *Lock) releaseGuard(ctx context.Context, ws *waitState, g *guardFiles, rec []byte, uuid string, unwritten bool) {
+	check := func(moved []byte) bool {
+		return mine(moved, rec, uuid) || (unwritten && len(moved) == 0)
+	}
 	retire := func(context.Context) error {
-		ok, err := l.guard.Retire(false, func(moved []byte) bool {
-			return mine(moved, rec, uuid) || (unwritten && len(moved) == 0)
-		})
-		return doneUnlessLeft(ok, err)
+		return doneUnlessLeft(l.guard.Retire(false, check))
 	}
 	if ctx.Err() == nil {
-		if err := retire(ctx); err == nil || permanent(err) {
+		if err := doneUnlessLeft(g.retire(check)); err == nil || permanent(err) {
 			return
 		}
 	}

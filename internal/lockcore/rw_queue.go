@@ -25,7 +25,7 @@ func (rw *rwSupport) queued() bool {
 
 // hasWaiters reports whether the queue holds a waiter's record.
 func (rw *rwSupport) hasWaiters() bool {
-	d, err := openLockDir(rw.queue)
+	d, err := openLockDirToList(rw.queue)
 	if err != nil {
 		return false
 	}
@@ -94,7 +94,7 @@ type queuedName struct {
 
 // openQueue lists the queue; nil, with no error, if there is none.
 func (rw *rwSupport) openQueue() (*queueListing, error) {
-	d, err := openLockDir(rw.queue) // never a directory a symlink points to
+	d, err := openLockDirToList(rw.queue) // never a directory a symlink points to
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -225,7 +225,7 @@ func (rw *rwSupport) waiterGone(name string, data []byte, o stale.Owner) bool {
 // observeQueue looks at the queue's remote waiters (see waiterGone),
 // changing nothing.
 func (rw *rwSupport) observeQueue() {
-	d, err := openLockDir(rw.queue)
+	d, err := openLockDirToList(rw.queue)
 	if err != nil {
 		return
 	}

@@ -278,6 +278,17 @@ func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
 func (s *FileStore) ReadLast() ([]byte, error) { return readLast(s.path) }
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
+	if !keep && dirHandles(filepath.Dir(s.path)) {
+		// A guard broken, an acquirer giving its entry up: in the user's
+		// directory, through one descriptor of it (see guardFiles).
+		return retireAside(s.path, openUserDir, check)
+	}
+	return retireByName(s.path, keep, check)
+}
+
+// retireByName is FileStore.Retire for the record file at path, by name.
+func retireByName(path string, keep bool, check func([]byte) bool) (bool, error) {
+	s := &FileStore{path: path}
 	dst, err := retireTarget(s.path, func(dst string) error { return rename(s.path, dst) }, s.path, keep, check == nil)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {

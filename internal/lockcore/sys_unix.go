@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path/filepath"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -221,7 +222,11 @@ func rename(from, to string) error {
 // to a descriptor of dir: inside the directory the caller just made, not
 // inside whatever the path names by now.
 func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
-	dfd, err := unix.Open(dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	flags := unix.O_RDONLY
+	if pathOnlyDirs(filepath.Dir(dir)) {
+		flags = oPath // see openLockDir
+	}
+	dfd, err := unix.Open(dir, flags|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 	if err != nil {
 		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
 	}

@@ -58,11 +58,17 @@ func writeNew(name string, rec []byte, l *Lock) error {
 // symlink a neighbour put at P meanwhile (P10).
 func retireFile(p string, keep bool, check func([]byte) bool) (bool, error) {
 	if keep {
-		return NewFileStore(p).Retire(keep, check)
+		return retireByName(p, keep, check)
 	}
-	d, err := openLockDir(filepath.Dir(p))
+	return retireAside(p, openLockDir, check)
+}
+
+// retireAside is Retire without keep for the record file p, inside p's
+// directory opened by open (retireIn).
+func retireAside(p string, open func(string) (*lockDir, error), check func([]byte) bool) (bool, error) {
+	d, err := open(filepath.Dir(p))
 	if byNameInstead(err, filepath.Dir(p)) {
-		return NewFileStore(p).Retire(keep, check)
+		return retireByName(p, false, check)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -71,6 +77,14 @@ func retireFile(p string, keep bool, check func([]byte) bool) (bool, error) {
 		return false, err
 	}
 	defer d.close()
+	return retireIn(d, p, check)
+}
+
+// retireIn is Retire without keep for the record file p inside d, p's
+// directory: a rename to a unique name, a read of what moved if check is
+// not nil, and a remove, none of which looks the directory up again (on
+// sshfs, a request per directory on the path at each call).
+func retireIn(d *lockDir, p string, check func([]byte) bool) (bool, error) {
 	name := filepath.Base(p)
 	dst, err := retireTarget(p, func(dst string) error { return d.rename(name, filepath.Base(dst)) }, p, false, false)
 	if errors.Is(err, fs.ErrNotExist) {

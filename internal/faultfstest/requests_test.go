@@ -1,0 +1,105 @@
+//go:build linux
+
+package faultfstest
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/dotlock/dotlock"
+	"github.com/dotlock/dotlock/lockdir"
+)
+
+// Each call counted here is a request to a network filesystem's server.
+
+// TestSharedHoldLooksUpQueueTwice: with no one waiting, a shared hold
+// needs the queue P.queue twice: to join (no writer waits) and, when the
+// group dissolves, to hand on (no one waits). The dissolve also looked
+// the free P up before the queue and tried to remove the missing queue.
+func TestSharedHoldLooksUpQueueTwice(t *testing.T) {
+	f := MountT(t, Options{})
+	l := newRW(t, f)
+	ctx := context.Background()
+	n := countPerRound(t, f, Rule{Op: OpLookup, Name: "x.lock.queue"}, func() error { return l.RLock(ctx) }, l.RUnlock)
+	t.Logf("per RLock+RUnlock: %.1f lookups of P.queue", n)
+	if n > 2 {
+		t.Errorf("%.1f lookups of P.queue a round: want at most 2 (join, hand on)", n)
+	}
+}
+
+// TestLockDirOpenedOnlyToList: what is done inside a lock directory is
+// done through a descriptor of it, which need not open it: only a listing
+// does (on sshfs an open is an OPENDIR and a CLOSE, on NFS a GETATTR).
+// An exclusive hold lists nothing; a shared hold lists P once, when its
+// group dissolves (S5: nothing foreign in it). They opened P four and six
+// times.
+func TestLockDirOpenedOnlyToList(t *testing.T) {
+	f := MountT(t, Options{})
+	l := newRW(t, f)
+	ctx := context.Background()
+	opendir := Rule{Op: OpReaddir, Name: "x.lock"} // an OPENDIR, counted as a readdir
+	for _, c := range []struct {
+		name       string
+		lock, free func() error
+		want       float64
+	}{
+		{"exclusive", func() error { return l.Lock(ctx) }, l.Unlock, 0},
+		{"shared", func() error { return l.RLock(ctx) }, l.RUnlock, 1},
+	} {
+		n := countPerRound(t, f, opendir, c.lock, c.free)
+		t.Logf("%s: %.1f opens (OPENDIR) of P per lock+unlock", c.name, n)
+		if n != c.want { // exactly: the shared hold's one listing shows the count works
+			t.Errorf("%s: P opened %.1f times a round: want %.0f", c.name, n, c.want)
+		}
+	}
+}
+
+// TestSharedHoldLooksUpItsDirectory counts the lookups of the directory
+// a lock is in (on sshfs each is a request to the server). A guard section
+// (B1 to B5) works inside that directory through one descriptor of it:
+// one lookup, where by name its create, read-back, move aside (which names
+// it twice), read and remove looked it up six times. A shared hold makes
+// two sections: 28 lookups a round before, 18 now (the first round looks
+// it up once more).
+func TestSharedHoldLooksUpItsDirectory(t *testing.T) {
+	f := MountT(t, Options{})
+	l := newRW(t, f, "d")
+	ctx := context.Background()
+	n := countPerRound(t, f, Rule{Op: OpLookup, Name: "d"}, func() error { return l.RLock(ctx) }, l.RUnlock)
+	t.Logf("per RLock+RUnlock: %.1f lookups of the lock's directory", n)
+	if n > 18.5 {
+		t.Errorf("%.1f lookups of the lock's directory a round: want at most 18 (one per guard section)", n)
+	}
+}
+
+func newRW(t *testing.T, f *FS, dir ...string) *dotlock.RWMutex {
+	p := filepath.Join(append(append([]string{f.Mount}, dir...), "x.lock")...)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	l, err := lockdir.New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// countPerRound runs 20 rounds of lock then free, and returns how many
+// calls matching what (its Op and Name; it is made a zero delay, which
+// counts them) each round made on average.
+func countPerRound(t *testing.T, f *FS, what Rule, lock, free func() error) float64 {
+	const rounds = 20
+	f.Set(1, Rule{Op: what.Op, Name: what.Name, Action: Delay})
+	defer f.Clear()
+	for range rounds {
+		if err := lock(); err != nil {
+			t.Fatal(err)
+		}
+		if err := free(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return float64(len(f.Faults())) / rounds
+}
