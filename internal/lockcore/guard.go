@@ -107,7 +107,8 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 // filesystem, and is nearly always the only one (a goroutine for it cost
 // a wake-up and a switch, twice per shared hold). Only retries go on in
 // the background.
-// The first try is the section's (g); the retries, after it, go by name.
+// The first try is the section's (g); the retries, after it, open the
+// directory again (or go by name: FileStore.Retire).
 func (l *Lock) releaseGuard(ctx context.Context, ws *waitState, g *guardFiles, rec []byte, uuid string, unwritten bool) {
 	check := func(moved []byte) bool {
 		return mine(moved, rec, uuid) || (unwritten && len(moved) == 0)

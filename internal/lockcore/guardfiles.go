@@ -56,7 +56,11 @@ func (g *guardFiles) read() ([]byte, error) {
 // retire moves the guard aside and removes it if check approves (B5).
 func (g *guardFiles) retire(check func([]byte) bool) (bool, error) {
 	if g.d != nil {
-		return retireIn(g.d, g.l.guard.Path(), check)
+		ok, err := retireIn(g.d, g.l.guard.Path(), check)
+		if !errors.Is(err, errNoDescriptors) {
+			return ok, err
+		}
+		g.close() // put back: see retireAside
 	}
-	return g.l.guard.Retire(false, check)
+	return retireByName(g.l.guard.Path(), false, check)
 }

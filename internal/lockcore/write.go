@@ -76,8 +76,14 @@ func retireAside(p string, open func(string) (*lockDir, error), check func([]byt
 	if err != nil {
 		return false, err
 	}
-	defer d.close()
-	return retireIn(d, p, check)
+	ok, err := retireIn(d, p, check)
+	d.close()
+	if errors.Is(err, errNoDescriptors) {
+		// Put back (retireIn's read of what moved needs a second one):
+		// by name, with the one the directory's descriptor held.
+		return retireByName(p, false, check)
+	}
+	return ok, err
 }
 
 // retireIn is Retire without keep for the record file p inside d, p's
