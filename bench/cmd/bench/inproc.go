@@ -22,6 +22,43 @@ type UncontendedResult struct {
 	Err     error
 }
 
+// uncontendedRounds measures the Go implementations names (less those
+// excluded, with why) in turn, one batch each per round, so that a machine
+// whose speed drifts moves all of them alike and their ratios to the
+// floors hold: measured one after the other, each for its seven batches,
+// the sshfs floors and dotlock moved apart by up to a quarter between two
+// runs of the same code.
+func uncontendedRounds(names []string, excluded map[string]string, dir string, rounds int, batchDur time.Duration) []UncontendedResult {
+	rs := make([]UncontendedResult, len(names))
+	allocs, bytes := make([][]float64, len(names)), make([][]float64, len(names))
+	for i, name := range names {
+		rs[i] = UncontendedResult{Name: name, Allocs: -1, Bytes: -1}
+		if why := excluded[name]; why != "" {
+			rs[i].Err = fmt.Errorf("excluded: %s", why)
+		}
+	}
+	for range rounds {
+		for i := range rs {
+			if rs[i].Err != nil {
+				continue // excluded, or failed in an earlier round
+			}
+			r := uncontendedGo(rs[i].Name, dir, 1, batchDur)
+			if r.Err != nil {
+				rs[i].Err = r.Err
+				continue
+			}
+			rs[i].Batches = append(rs[i].Batches, r.Batches...)
+			allocs[i], bytes[i] = append(allocs[i], r.Allocs), append(bytes[i], r.Bytes)
+		}
+	}
+	for i := range rs {
+		if rs[i].Err == nil {
+			rs[i].NsOp, rs[i].Allocs, rs[i].Bytes = median(rs[i].Batches), median(allocs[i]), median(bytes[i])
+		}
+	}
+	return rs
+}
+
 // uncontendedGo measures lock+unlock of a Go peer in a worker process of
 // its own (so that a peer that hangs can be given up on): batches of about
 // batchDur each, median ns/op, with allocations from runtime.MemStats.

@@ -196,17 +196,11 @@ func main() {
 
 func scenario1(cfg config, res *Results, fr *FSResults) {
 	logf("1. uncontended on %s", fr.Dir)
-	batches, batchDur := 7, 100*time.Millisecond
+	rounds, batchDur := 7, 100*time.Millisecond
 	if cfg.quick {
-		batches, batchDur = 3, 30*time.Millisecond
+		rounds, batchDur = 3, 30*time.Millisecond
 	}
-	for _, name := range benchUncontended() {
-		if why := fr.Excluded[name]; why != "" {
-			fr.Uncontended = append(fr.Uncontended, UncontendedResult{Name: name, Err: fmt.Errorf("excluded: %s", why)})
-			continue
-		}
-		fr.Uncontended = append(fr.Uncontended, uncontendedGo(name, fr.Dir, batches, batchDur))
-	}
+	fr.Uncontended = append(fr.Uncontended, uncontendedRounds(benchUncontended(), fr.Excluded, fr.Dir, rounds, batchDur)...)
 	ops := 500
 	if cfg.quick {
 		ops = 100
