@@ -122,7 +122,7 @@ func resolve(abs, format string, inspect bool) (target, error) {
 		}
 		return target{abs: abs, format: format}, nil
 	}
-	for {
+	for gone := 0; ; {
 		st, err := os.Lstat(abs)
 		switch {
 		case errors.Is(err, fs.ErrNotExist) && inspect:
@@ -144,7 +144,13 @@ func resolve(abs, format string, inspect bool) (target, error) {
 		}
 		switch k {
 		case kindFree:
-			continue // gone since the lstat: look again
+			// Gone since the lstat: look again. A few times only: a
+			// client's cache may go on answering the lstat for a while
+			// (sshfs: 20 s by default); then the engine decides.
+			if gone++; gone < 3 {
+				continue
+			}
+			fallthrough
 		case kindLock:
 			if format == "" {
 				format = detectFormat(abs, false)

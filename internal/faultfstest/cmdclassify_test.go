@@ -4,10 +4,12 @@ package faultfstest
 
 import (
 	"context"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -67,5 +69,40 @@ func TestLockDirGoneWhileClassified(t *testing.T) {
 				t.Errorf("%s after dotlock's run: %v, %v; want the user's empty file", name, st, err)
 			}
 		})
+	}
+}
+
+// TestLockDirListedGoneAgainAndAgain: a directory that the lstat finds
+// but whose listing says ENOENT every time (a client's cache answering
+// for one the server removed; here the fault filesystem) made the command
+// look again without end. It now looks three times, then leaves the path
+// to the engine, which finds the lock held (exit 1).
+func TestLockDirListedGoneAgainAndAgain(t *testing.T) {
+	f := MountT(t, Options{})
+	bin := buildDotlock(t)
+	lock := filepath.Join(f.Mount, "y.lock")
+	l, err := lockdir.New(lock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Lock(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	f.Set(1, Rule{Op: OpReaddir, Name: "y.lock", Action: Fail, Errno: syscall.ENOENT})
+	defer f.Clear()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "-n", lock, "true")
+	out, err := cmd.CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("dotlock -n still running after 20 s (%d listings failed): looking again without end\n%s", len(f.Faults()), out)
+	}
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Errorf("dotlock -n on a held lock directory that cannot be listed: %v; want exit 1 (held)\n%s", err, out)
+	}
+	if n := len(f.Faults()); n != 3 {
+		t.Errorf("%d listings of y.lock; want 3", n)
 	}
 }

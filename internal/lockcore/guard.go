@@ -35,7 +35,7 @@ func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(deadline t
 // someone alive.
 func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
 	g := l.openGuardFiles()
-	defer g.close()
+	defer g.close() // after b5 (deferred below): its first try uses g
 	e, held, err := l.createExcl(g.create, l.guard.Path())
 	if err != nil {
 		if !held {
@@ -107,6 +107,7 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 // filesystem, and is nearly always the only one (a goroutine for it cost
 // a wake-up and a switch, twice per shared hold). Only retries go on in
 // the background.
+//
 // The first try is the section's (g); the retries, after it, open the
 // directory again (or go by name: FileStore.Retire).
 func (l *Lock) releaseGuard(ctx context.Context, ws *waitState, g *guardFiles, rec []byte, uuid string, unwritten bool) {

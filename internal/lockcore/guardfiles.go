@@ -4,16 +4,18 @@ import (
 	"errors"
 	"io/fs"
 	"path/filepath"
+	"syscall"
 )
 
 // guardFiles is how one guard section (B1 to B5) reaches the guard file:
 // where dirHandles (FUSE), through one descriptor of the directory it is
 // in, opened for the section, rather than by name, which looks the
-// directory up again at each call: a request each to sshfs's server, five
-// per section, ten of a shared hold's 149 requests
-// (TestSharedHoldLooksUpItsDirectory). By name elsewhere, where that open
-// fails (the calls by name then say why), and once descriptors run out: a
-// release must work with one.
+// directory up again at each call: a request each to sshfs's server, six
+// lookups a section where one now does, ten of a shared hold's 149
+// requests (TestSharedHoldLooksUpItsDirectory). By name elsewhere, where
+// that open fails (the calls by name then say why), once descriptors run
+// out (a release must work with one), and once the descriptor is stale (a
+// FUSE filesystem other than sshfs may name files by handle).
 type guardFiles struct {
 	l    *Lock
 	d    *lockDir // nil: by name
@@ -33,14 +35,24 @@ func (g *guardFiles) close() {
 	g.d = nil
 }
 
+// byNameAfter reports whether a call through the descriptor failed for
+// want of a descriptor, or for a stale one, and if so closes it: the
+// section goes on by name, with one descriptor more. (What such a call
+// moved it has put back: see retireAside.)
+func (g *guardFiles) byNameAfter(err error) bool {
+	if !errors.Is(err, errNoDescriptors) && !errors.Is(err, syscall.ESTALE) {
+		return false
+	}
+	g.close()
+	return true
+}
+
 // create creates the guard, exclusively (B1).
 func (g *guardFiles) create(perm fs.FileMode) (Entry, error) {
 	if g.d != nil {
-		e, err := g.d.create(g.name, perm)
-		if !errors.Is(err, errNoDescriptors) {
+		if e, err := g.d.create(g.name, perm); !g.byNameAfter(err) {
 			return e, err
 		}
-		g.close() // the section goes on by name, with one descriptor less
 	}
 	return g.l.guard.Create(perm)
 }
@@ -48,7 +60,9 @@ func (g *guardFiles) create(perm fs.FileMode) (Entry, error) {
 // read reads the guard (B1's check).
 func (g *guardFiles) read() ([]byte, error) {
 	if g.d != nil {
-		return g.d.read(g.name)
+		if b, err := g.d.read(g.name); !g.byNameAfter(err) {
+			return b, err
+		}
 	}
 	return g.l.guard.Read()
 }
@@ -56,11 +70,9 @@ func (g *guardFiles) read() ([]byte, error) {
 // retire moves the guard aside and removes it if check approves (B5).
 func (g *guardFiles) retire(check func([]byte) bool) (bool, error) {
 	if g.d != nil {
-		ok, err := retireIn(g.d, g.l.guard.Path(), check)
-		if !errors.Is(err, errNoDescriptors) {
+		if ok, err := retireIn(g.d, g.l.guard.Path(), check); !g.byNameAfter(err) {
 			return ok, err
 		}
-		g.close() // put back: see retireAside
 	}
 	return retireByName(g.l.guard.Path(), false, check)
 }

@@ -71,7 +71,7 @@ func (l *Lock) breakGroup(ctx context.Context, ws *waitState, force bool) (Broke
 	}
 	err = l.rw.under(ctx, ws, func() error {
 		for _, r := range recs {
-			ok, err := retireFile(r.path, false, func(m []byte) bool { return bytes.Equal(m, r.data) })
+			ok, err := retireFile(r.path, func(m []byte) bool { return bytes.Equal(m, r.data) })
 			if err != nil {
 				return &BreakError{Owner: r.owner, Reason: "forced", Err: unwrapPath(err)}
 			}

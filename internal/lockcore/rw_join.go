@@ -17,7 +17,7 @@ import (
 func (rw *rwSupport) makeShared(h *hold, path string) {
 	h.shared = true
 	h.read = func() ([]byte, error) { return readIn(filepath.Dir(path), filepath.Base(path)) }
-	h.retire = func(check func([]byte) bool) (bool, error) { return retireFile(path, false, check) }
+	h.retire = func(check func([]byte) bool) (bool, error) { return retireFile(path, check) }
 }
 
 // join adds a reader to a group, forming it if P is free (S1). Under the

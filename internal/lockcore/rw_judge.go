@@ -67,7 +67,7 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 		err := rw.under(ctx, ws, func() error {
 			for _, v := range dead {
 				p := filepath.Join(rw.dir.Path(), v.name)
-				if _, err := retireFile(p, false, func(m []byte) bool { return bytes.Equal(m, v.data) }); err != nil {
+				if _, err := retireFile(p, func(m []byte) bool { return bytes.Equal(m, v.data) }); err != nil {
 					return &BreakError{Reason: "dead reader " + v.name, Err: unwrapPath(err)}
 				}
 			}

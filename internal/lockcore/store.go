@@ -294,8 +294,7 @@ func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 
 // retireByName is FileStore.Retire for the record file at path, by name.
 func retireByName(path string, keep bool, check func([]byte) bool) (bool, error) {
-	s := &FileStore{path: path}
-	dst, err := retireTarget(s.path, func(dst string) error { return rename(s.path, dst) }, s.path, keep, check == nil)
+	dst, err := retireTarget(path, func(dst string) error { return rename(path, dst) }, path, keep, check == nil)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
@@ -311,7 +310,7 @@ func retireByName(path string, keep bool, check func([]byte) bool) (bool, error)
 			// replacing it is safe; and while the guard is held no successor
 			// can take the path and leave it again, so what is at dst is
 			// what we moved.
-			if rerr := rename(dst, s.path); rerr != nil {
+			if rerr := rename(dst, path); rerr != nil {
 				return false, rerr
 			}
 			return false, err

@@ -51,15 +51,12 @@ func writeNew(name string, rec []byte, l *Lock) error {
 	return err
 }
 
-// retireFile moves the record file p aside (or to p's last slot if keep)
-// and removes it, if check approves what moved; otherwise puts it back.
-// Without keep (a reader's record, P/r.<uuid>), every step is done inside
-// the directory p is in, through one descriptor of it: never through a
-// symlink a neighbour put at P meanwhile (P10).
-func retireFile(p string, keep bool, check func([]byte) bool) (bool, error) {
-	if keep {
-		return retireByName(p, keep, check)
-	}
+// retireFile moves the record file p (a reader's record, P/r.<uuid>)
+// aside and removes it, if check approves what moved; otherwise puts it
+// back. Every step is done inside the directory p is in, through one
+// descriptor of it: never through a symlink a neighbour put at P
+// meanwhile (P10).
+func retireFile(p string, check func([]byte) bool) (bool, error) {
 	return retireAside(p, openLockDir, check)
 }
 
@@ -89,7 +86,9 @@ func retireAside(p string, open func(string) (*lockDir, error), check func([]byt
 // retireIn is Retire without keep for the record file p inside d, p's
 // directory: a rename to a unique name, a read of what moved if check is
 // not nil, and a remove, none of which looks the directory up again (on
-// sshfs, a request per directory on the path at each call).
+// sshfs, a request per directory on the path at each call). What it
+// should not have moved it puts back, as retireByName does, and for the
+// same reasons.
 func retireIn(d *lockDir, p string, check func([]byte) bool) (bool, error) {
 	name := filepath.Base(p)
 	dst, err := retireTarget(p, func(dst string) error { return d.rename(name, filepath.Base(dst)) }, p, false, false)

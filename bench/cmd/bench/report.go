@@ -61,7 +61,7 @@ func render(res *Results) string {
 	}
 
 	w("## 1. Uncontended lock + unlock\n\n")
-	w("One handle, one path, lock then unlock in a loop; median of the batches' time per lock+unlock. Go peers loop in a worker process of the driver (allocations from `runtime.MemStats` there: what `go test -bench Uncontended -benchmem` reports in bench/), measured in turn: seven rounds, each a batch of about 100 ms from each peer, so that the machine's drift moves the floors and dotlock alike; Node and Python loop in their own process. ")
+	w("One handle, one path, lock then unlock in a loop; median of the batches' time per lock+unlock. Go peers loop in a worker process of the driver (allocations from `runtime.MemStats` there: what `go test -bench Uncontended -benchmem` reports in bench/), measured in turn: seven rounds (three with -quick), each a batch of at least 100 ms (30 ms with -quick) and 20 cycles from each peer, each batch in a new worker process after 20 cycles of warm-up, so that the machine's drift moves the floors and dotlock alike; Node and Python loop in their own process. ")
 	w("The floors write a record of dotlock's size (%d bytes).\n\n", recordSize())
 	for _, f := range res.FS {
 		if len(f.Uncontended) == 0 {
