@@ -44,16 +44,7 @@ func TestLockDirGoneWhileClassified(t *testing.T) {
 			cmd := exec.Command(bin, "-n", lock, "true")
 			var out strings.Builder
 			cmd.Stderr = &out // read only after Wait
-			if err := cmd.Start(); err != nil {
-				t.Fatal(err)
-			}
-			for deadline := time.Now().Add(20 * time.Second); !fired(f, name); time.Sleep(5 * time.Millisecond) {
-				if time.Now().After(deadline) {
-					cmd.Process.Kill()
-					cmd.Wait()
-					t.Fatal("dotlock never listed " + name)
-				}
-			}
+			startHeldAt(t, f, cmd, name)
 			// The listing is held up now: release the lock under it.
 			if err := l.Unlock(); err != nil {
 				t.Fatal(err)

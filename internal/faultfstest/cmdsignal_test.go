@@ -32,16 +32,7 @@ func TestTryInterruptedBySignal(t *testing.T) {
 		Rule{Op: OpOpen, Name: "prog", Action: Delay}) // counted
 	defer f.Clear()
 	cmd := exec.Command(bin, "-n", lock, prog)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	for deadline := time.Now().Add(20 * time.Second); !fired(f, "L.dotlock.last"); time.Sleep(5 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			cmd.Process.Kill()
-			cmd.Wait()
-			t.Fatal("dotlock never looked up L.dotlock.last")
-		}
-	}
+	startHeldAt(t, f, cmd, "L.dotlock.last")
 	// The lookup is held up now, inside the try.
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -56,6 +47,22 @@ func TestTryInterruptedBySignal(t *testing.T) {
 	}
 	if _, err := os.Lstat(lock + ".dotlock"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("lock directory after dotlock gave up: %v; want it removed", err)
+	}
+}
+
+// startHeldAt starts cmd and returns once a rule of f has fired on name:
+// the command is held up there (a Delay), or has been through it.
+func startHeldAt(t *testing.T, f *FS, cmd *exec.Cmd, name string) {
+	t.Helper()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(20 * time.Second); !fired(f, name); time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			cmd.Wait()
+			t.Fatalf("%s never reached %s", cmd.Path, name)
+		}
 	}
 }
 

@@ -4,12 +4,9 @@ package faultfstest
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/dotlock/dotlock"
-	"github.com/dotlock/dotlock/lockdir"
 )
 
 // Each call counted here is a request to a network filesystem's server.
@@ -20,7 +17,7 @@ import (
 // the free P up before the queue and tried to remove the missing queue.
 func TestSharedHoldLooksUpQueueTwice(t *testing.T) {
 	f := MountT(t, Options{})
-	l := newRW(t, f)
+	l := newRW(t, f, "queue")
 	ctx := context.Background()
 	n := countPerRound(t, f, Rule{Op: OpLookup, Name: "x.lock.queue"}, func() error { return l.RLock(ctx) }, l.RUnlock)
 	t.Logf("per RLock+RUnlock: %.1f lookups of P.queue", n)
@@ -37,7 +34,7 @@ func TestSharedHoldLooksUpQueueTwice(t *testing.T) {
 // times.
 func TestLockDirOpenedOnlyToList(t *testing.T) {
 	f := MountT(t, Options{})
-	l := newRW(t, f)
+	l := newRW(t, f, "opendir")
 	ctx := context.Background()
 	opendir := Rule{Op: OpReaddir, Name: "x.lock"} // an OPENDIR, counted as a readdir
 	for _, c := range []struct {
@@ -74,16 +71,9 @@ func TestSharedHoldLooksUpItsDirectory(t *testing.T) {
 	}
 }
 
-func newRW(t *testing.T, f *FS, dir ...string) *dotlock.RWMutex {
-	p := filepath.Join(append(append([]string{f.Mount}, dir...), "x.lock")...)
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	l, err := lockdir.New(p)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return l
+// newRW is a lockdir lock x.lock in the new directory dir of f.
+func newRW(t *testing.T, f *FS, dir string) *dotlock.RWMutex {
+	return lockKinds[1].newIn(t, f, dir).(*dotlock.RWMutex)
 }
 
 // countPerRound runs 20 rounds of lock then free, and returns how many

@@ -1,10 +1,8 @@
 package lockcore
 
 import (
-	"errors"
 	"io/fs"
 	"path/filepath"
-	"syscall"
 )
 
 // guardFiles is how one guard section (B1 to B5) reaches the guard file:
@@ -35,12 +33,11 @@ func (g *guardFiles) close() {
 	g.d = nil
 }
 
-// byNameAfter reports whether a call through the descriptor failed for
-// want of a descriptor, or for a stale one, and if so closes it: the
+// byNameAfter is byNameAfter, and if so closes the descriptor: the
 // section goes on by name, with one descriptor more. (What such a call
 // moved it has put back: see retireAside.)
 func (g *guardFiles) byNameAfter(err error) bool {
-	if !errors.Is(err, errNoDescriptors) && !errors.Is(err, syscall.ESTALE) {
+	if !byNameAfter(err) {
 		return false
 	}
 	g.close()

@@ -280,14 +280,8 @@ func (s *FileStore) ReadLast() ([]byte, error) { return readLast(s.path) }
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	if !keep && dirHandles(filepath.Dir(s.path)) {
 		// A guard broken, an acquirer giving its entry up: in the user's
-		// directory, through one descriptor of it (see guardFiles); by
-		// name if none is left for it (its path may lead through a
-		// symlink, which byNameInstead does not take for a directory).
-		ok, err := retireAside(s.path, openUserDir, check)
-		if errors.Is(err, errNoDescriptors) {
-			return retireByName(s.path, false, check)
-		}
-		return ok, err
+		// directory, through one descriptor of it (see guardFiles).
+		return retireAside(s.path, true, check)
 	}
 	return retireByName(s.path, keep, check)
 }

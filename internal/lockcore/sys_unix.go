@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
-	"path/filepath"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -222,20 +221,12 @@ func rename(from, to string) error {
 // to a descriptor of dir: inside the directory the caller just made, not
 // inside whatever the path names by now.
 func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
-	flags := unix.O_RDONLY
-	if pathOnlyDirs(filepath.Dir(dir)) {
-		flags = oPath // see openLockDir
-	}
-	dfd, err := unix.Open(dir, flags|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	d, err := openLockDir(dir)
 	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: dir, Err: err}
+		return nil, err
 	}
-	defer unix.Close(dfd)
-	fd, err := unix.Openat(dfd, name, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_NOFOLLOW|unix.O_CLOEXEC, uint32(perm.Perm()))
-	if err != nil {
-		return nil, &fs.PathError{Op: "open", Path: dir + "/" + name, Err: err}
-	}
-	return &fdEntry{fd: fd}, nil
+	defer d.close()
+	return d.create(name, perm)
 }
 
 // rmdir is os.Remove for a directory, without its unlink attempt first.

@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 )
 
 // writeEntry writes rec into the new entry e, synced where records must be.
@@ -57,14 +58,23 @@ func writeNew(name string, rec []byte, l *Lock) error {
 // descriptor of it: never through a symlink a neighbour put at P
 // meanwhile (P10).
 func retireFile(p string, check func([]byte) bool) (bool, error) {
-	return retireAside(p, openLockDir, check)
+	return retireAside(p, false, check)
 }
 
 // retireAside is Retire without keep for the record file p, inside p's
-// directory opened by open (retireIn).
-func retireAside(p string, open func(string) (*lockDir, error), check func([]byte) bool) (bool, error) {
-	d, err := open(filepath.Dir(p))
-	if byNameInstead(err, filepath.Dir(p)) {
+// directory (retireIn): a lock directory (P, never through a symlink), or
+// if userDir the user's directory a lock path is in (openUserDir). Out of
+// descriptors, or with a stale one, by name instead.
+func retireAside(p string, userDir bool, check func([]byte) bool) (bool, error) {
+	dir := filepath.Dir(p)
+	open := openLockDir
+	if userDir {
+		open = openUserDir
+	}
+	d, err := open(dir)
+	// (byNameInstead refuses a symlink at dir: a lock directory's; the
+	// user's directory is resolved by name as openUserDir resolved it.)
+	if byNameInstead(err, dir) || (userDir && errors.Is(err, errNoDescriptors)) {
 		return retireByName(p, false, check)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
@@ -75,12 +85,22 @@ func retireAside(p string, open func(string) (*lockDir, error), check func([]byt
 	}
 	ok, err := retireIn(d, p, check)
 	d.close()
-	if errors.Is(err, errNoDescriptors) {
-		// Put back (retireIn's read of what moved needs a second one):
-		// by name, with the one the directory's descriptor held.
+	if errors.Is(err, errNoDescriptors) || (userDir && byNameAfter(err)) {
+		// Put back (retireIn's read of what moved needs a second
+		// descriptor): by name, with the one the directory's held. (A
+		// lock directory's stale descriptor is no reason to go by name:
+		// that could act through a symlink put at P since.)
 		return retireByName(p, false, check)
 	}
 	return ok, err
+}
+
+// byNameAfter reports whether a call through a descriptor of the user's
+// directory failed for want of a descriptor, or for a stale one (a FUSE
+// filesystem other than sshfs may name files by handle): the caller goes
+// on by name, as the calls were made before.
+func byNameAfter(err error) bool {
+	return errors.Is(err, errNoDescriptors) || errors.Is(err, syscall.ESTALE)
 }
 
 // retireIn is Retire without keep for the record file p inside d, p's

@@ -1,0 +1,59 @@
+package lockcore
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestDirectoriesOpenedPerFilesystem pins which filesystems get O_PATH
+// descriptors of the protocol's directories (docs/PROTOCOL.md, Round
+// trips): local ones and FUSE, where an open asks nothing a lookup does
+// not; never NFS, whose revalidation at an open keeps the names cached
+// inside P fresh, nor SMB. And only FUSE gets guard sections through a
+// descriptor of the lock's directory (guardFiles). The class is set by
+// hand for a directory of its own, as fsClassFor would find it.
+func TestDirectoriesOpenedPerFilesystem(t *testing.T) {
+	for _, c := range []struct {
+		name             string
+		class            fsClass
+		pathOnly, handle bool
+	}{
+		{"local", classLocal, true, false},
+		{"fuse", classFUSE, true, true},
+		{"nfs", classNetwork, false, false},
+		{"smb", classSMB, false, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			networkDirs.Store(dir, c.class)
+			p := filepath.Join(dir, "x.lock")
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			d, err := openLockDir(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.close()
+			fl, err := unix.FcntlInt(uintptr(d.fd), unix.F_GETFL, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := fl&unix.O_PATH != 0; got != c.pathOnly || d.pathOnly != c.pathOnly {
+				t.Errorf("P opened O_PATH: %v (lockDir says %v); want %v", got, d.pathOnly, c.pathOnly)
+			}
+			if names, err := d.names(); err != nil || len(names) != 0 {
+				t.Errorf("listing P: %v, %v; want it empty", names, err)
+			}
+			l := newFileLock(t, filepath.Join(dir, "y.lock"))
+			g := l.openGuardFiles()
+			defer g.close()
+			if got := g.d != nil; got != c.handle {
+				t.Errorf("guard section through a descriptor of the directory: %v; want %v", got, c.handle)
+			}
+		})
+	}
+}
