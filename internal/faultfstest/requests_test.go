@@ -71,6 +71,38 @@ func TestSharedHoldLooksUpItsDirectory(t *testing.T) {
 	}
 }
 
+// TestLockLooksUpItsDirectory counts the lookups of the directory a lock
+// is in, per exclusive Lock+Unlock. An attempt and a release each make
+// their calls on the names beside the lock (P, its last-record slots,
+// P.break, P.queue) through one descriptor of that directory: a lookup
+// each, where by name each call looked it up (lockfile 9 a round, lockdir
+// 13). A lock file's W4 looks P.want up by name when it locks again right
+// after its own release: one more. (The first round looks it up twice
+// more: what filesystem P is on is found out once.)
+func TestLockLooksUpItsDirectory(t *testing.T) {
+	f := MountT(t, Options{})
+	ctx := context.Background()
+	for _, c := range []struct {
+		kind string
+		most float64
+	}{{"lockfile", 3.1}, {"lockdir", 2.1}} {
+		t.Run(c.kind, func(t *testing.T) {
+			dir := "lookups-" + c.kind
+			var l dotlock.Locker
+			for _, k := range lockKinds {
+				if k.kind == c.kind {
+					l = k.newIn(t, f, dir)
+				}
+			}
+			n := countPerRound(t, f, Rule{Op: OpLookup, Name: dir}, func() error { return l.Lock(ctx) }, l.Unlock)
+			t.Logf("per Lock+Unlock: %.2f lookups of the lock's directory", n)
+			if n < 2 || n > c.most { // at least the attempt's and the release's: the count works
+				t.Errorf("%.2f lookups of the lock's directory a round: want 2 to %.2f", n, c.most)
+			}
+		})
+	}
+}
+
 // newRW is a lockdir lock x.lock in the new directory dir of f.
 func newRW(t *testing.T, f *FS, dir string) *dotlock.RWMutex {
 	return lockKinds[1].newIn(t, f, dir).(*dotlock.RWMutex)

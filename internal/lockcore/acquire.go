@@ -168,11 +168,14 @@ func (l *Lock) Lock(ctx context.Context) error {
 // who is in the way, or neither when the next try should follow at once
 // (the path became free, or a stale lock was just removed).
 func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError, error) {
-	if blk, err := l.kind.waitersAhead(ctx, ws); blk != nil || err != nil {
+	o := openOpDir(l.store.Path())
+	defer o.close()
+	if blk, err := l.kind.waitersAhead(ctx, ws, o); blk != nil || err != nil {
 		return nil, blk, err
 	}
 	// A1: create the entry.
-	e, held, err := l.createExcl(l.store.Create, l.store.Path())
+	st := l.store.at(o)
+	e, held, err := l.createExcl(st.Create, st.Path())
 	if err == nil && !held && l.cfg.AfterCreate != nil { // model: A1lost
 		if herr := l.cfg.AfterCreate(); herr != nil {
 			e.Close() // the reply was "lost": we no longer know we created it
@@ -184,6 +187,7 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 		return nil, nil, err
 	}
 	if held {
+		o.close() // what follows is by name (the slow path): one descriptor more
 		// A2: someone (perhaps we, through a lost reply) has the path.
 		if ws.probeOK() {
 			ws.net.probed = true // W6: as last seen
@@ -193,7 +197,7 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 		ws.looked(blk)
 		return nil, blk, err
 	}
-	return l.complete(ctx, ws, e)
+	return l.complete(ctx, ws, e, st)
 }
 
 // createExcl runs an exclusive create and sorts its failures (P6): held
@@ -265,16 +269,17 @@ func (l *Lock) maybeHeld(err error) bool {
 	return lerr == nil
 }
 
-// complete turns a created entry into a hold (A3..A6).
-func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *LockedError, error) {
+// complete turns a created entry into a hold (A3..A6); st is the store
+// as the attempt reaches it (at).
+func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry, st Store) (*hold, *LockedError, error) {
 	now := l.cfg.Clock.Now()
 	// A3: the token follows the last hold that left the path, which the
 	// path's departures (release or break) publish atomically as they free it.
-	last, err := l.lastToken(l.store, &ws.last)
+	last, err := l.lastToken(st, &ws.last)
 	if err != nil {
 		// Never a smaller token: give the entry up and come back.
 		e.Close()
-		l.abandon(ctx, ws, nil)
+		l.giveUp(ctx, ws, st, nil)
 		if errors.Is(err, ErrNotLock) {
 			return nil, nil, err
 		}
@@ -283,13 +288,13 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 	token, err := nextToken(last, 1)
 	if err != nil {
 		e.Close()
-		l.abandon(ctx, ws, nil)
+		l.giveUp(ctx, ws, st, nil)
 		return nil, nil, err
 	}
 	owner, err := stale.Self(token, stale.ModeExclusive, now)
 	if err != nil {
 		e.Close()
-		l.abandon(ctx, ws, nil)
+		l.giveUp(ctx, ws, st, nil)
 		return nil, nil, err
 	}
 	rec := owner.Marshal()
@@ -298,19 +303,19 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		err = e.Sync()
 		if err != nil {
 			e.Close()
-			l.abandon(ctx, ws, rec)
+			l.giveUp(ctx, ws, st, rec)
 			return nil, nil, &fs.PathError{Op: "sync", Path: l.store.Path(), Err: unwrapPath(err)}
 		}
 	} else if err != nil {
 		e.Close()
-		l.abandon(ctx, ws, rec)
+		l.giveUp(ctx, ws, st, rec)
 		return nil, nil, &fs.PathError{Op: "write", Path: l.store.Path(), Err: unwrapPath(err)}
 	}
 	// A5: a breaker that saw our entry before the record was written may be
 	// at work; decide nothing until no guard is held.
-	if err := l.waitGuardClear(ctx, ws); err != nil {
+	if err := l.waitGuardClear(ctx, ws, st.opDir()); err != nil {
 		e.Close()
-		l.abandon(ctx, ws, rec)
+		l.giveUp(ctx, ws, st, rec)
 		return nil, nil, err
 	}
 	// A6: verify that the entry at the path is ours: on a local filesystem
@@ -327,7 +332,7 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 			return nil, nil, nil // displaced while undecided; try again
 		}
 	}
-	data, err := l.store.Read()
+	data, err := st.Read()
 	if err == nil && bytes.Equal(data, rec) {
 		return l.newHold(owner, e, now), nil, nil
 	}
@@ -337,13 +342,21 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry) (*hold, *Lo
 		// names a live process, which no one on this host would break.
 		// (An SMB client's EINVAL says only that it holds an older file
 		// once at this name: ours may be there. Try again.)
-		l.abandon(ctx, ws, rec)
+		l.giveUp(ctx, ws, st, rec)
 		if replaced {
 			return nil, nil, nil
 		}
 		return nil, nil, err
 	}
 	return nil, nil, nil // displaced while undecided; try again
+}
+
+// giveUp is abandon, whose calls go by name: the directory the attempt's
+// calls went through (st's) is closed first, so that a process short of
+// descriptors has that one back.
+func (l *Lock) giveUp(ctx context.Context, ws *waitState, st Store, rec []byte) {
+	st.opDir().close()
+	l.abandon(ctx, ws, rec)
 }
 
 // abandon removes an entry this attempt created but will not hold: empty

@@ -254,7 +254,7 @@ func (l *Lock) ReleaseFor(o stale.Owner) error {
 		return l.pathErr("release", err)
 	}
 	if !shared {
-		l.kind.handOn() // hand on to waiters (R3 does not)
+		l.kind.handOn(nil) // hand on to waiters (R3 does not)
 	}
 	l.wake.notify()
 	return nil

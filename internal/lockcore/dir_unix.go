@@ -62,9 +62,15 @@ func openUserDir(dir string) (*lockDir, error) {
 }
 
 func openDir(path string, flags int, pathOnly bool) (*lockDir, error) {
+	return openDirAt(unix.AT_FDCWD, path, path, flags, pathOnly)
+}
+
+// openDirAt is openDir of name relative to the directory dirfd (path
+// names it, for errors).
+func openDirAt(dirfd int, name, path string, flags int, pathOnly bool) (*lockDir, error) {
 	for tries := 0; ; tries++ {
 		// (O_PATH|O_NOFOLLOW opens a symlink itself: O_DIRECTORY refuses it.)
-		fd, err := unix.Open(path, flags|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		fd, err := unix.Openat(dirfd, name, flags|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
 		switch err {
 		case nil:
 			return &lockDir{path: path, fd: fd, pathOnly: pathOnly}, nil
@@ -261,4 +267,58 @@ func renameat(olddir int, old string, newdir int, new, oldPath, newPath string) 
 		}
 		return nil
 	}
+}
+
+// openLockDir is openLockDir of the lock directory name inside this
+// directory (the user's, openUserDir).
+func (d *lockDir) openLockDir(name string) (*lockDir, error) {
+	path := d.join(name)
+	if pathOnlyDirs(d.path) {
+		return openDirAt(d.fd, name, path, oPath, true)
+	}
+	return openDirAt(d.fd, name, path, unix.O_RDONLY|unix.O_NONBLOCK, false)
+}
+
+// lstat is the type and permissions of name inside the directory, not
+// following a symlink.
+func (d *lockDir) lstat(name string) (fs.FileMode, error) {
+	var st unix.Stat_t
+	for {
+		err := unix.Fstatat(d.fd, name, &st, unix.AT_SYMLINK_NOFOLLOW)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return 0, &fs.PathError{Op: "lstat", Path: d.join(name), Err: err}
+		}
+		return unixMode(uint32(st.Mode)) | fs.FileMode(st.Mode&0o777), nil
+	}
+}
+
+// mkdir makes the directory name inside the directory, as os.Mkdir would.
+func (d *lockDir) mkdir(name string, perm fs.FileMode) error {
+	for {
+		err := unix.Mkdirat(d.fd, name, uint32(perm.Perm()))
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return &fs.PathError{Op: "mkdir", Path: d.join(name), Err: err}
+		}
+		return nil
+	}
+}
+
+// rmdir removes the empty directory name inside the directory.
+func (d *lockDir) rmdir(name string) error {
+	if err := unix.Unlinkat(d.fd, name, unix.AT_REMOVEDIR); err != nil {
+		return &fs.PathError{Op: "remove", Path: d.join(name), Err: err}
+	}
+	return nil
+}
+
+// moveOutTo renames name, inside the directory, to the name to inside the
+// directory dst.
+func (d *lockDir) moveOutTo(name string, dst *lockDir, to string) error {
+	return renameat(d.fd, name, dst.fd, to, d.join(name), dst.join(to))
 }

@@ -82,6 +82,25 @@ func (d *lockDir) rename(from, to string) error { return rename(d.join(from), d.
 
 func (d *lockDir) moveIn(src, name string) error { return rename(src, d.join(name)) }
 
+// openLockDir, lstat, mkdir, rmdir and moveOutTo: by name (see dir_unix.go).
+func (d *lockDir) openLockDir(name string) (*lockDir, error) { return openLockDir(d.join(name)) }
+
+func (d *lockDir) lstat(name string) (fs.FileMode, error) {
+	st, err := os.Lstat(d.join(name))
+	if err != nil {
+		return 0, err
+	}
+	return st.Mode(), nil
+}
+
+func (d *lockDir) mkdir(name string, perm fs.FileMode) error { return os.Mkdir(d.join(name), perm) }
+
+func (d *lockDir) rmdir(name string) error { return rmdir(d.join(name)) }
+
+func (d *lockDir) moveOutTo(name string, dst *lockDir, to string) error {
+	return rename(d.join(name), dst.join(to))
+}
+
 // readDirNames lists dir. On Windows a directory being removed by another
 // process cannot be opened for a moment (busyErrno); that is waited out,
 // briefly, rather than reported.

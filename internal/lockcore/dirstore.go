@@ -9,7 +9,10 @@ import (
 // DirStore keeps the lock as a directory created with os.Mkdir; the owner
 // record is the file "owner" inside it. Other names inside are reserved
 // for shared holders.
-type DirStore struct{ path string }
+type DirStore struct {
+	path string
+	in   *opDir // (at)
+}
 
 // NewDirStore returns the store for a lock directory at path.
 func NewDirStore(path string) *DirStore { return &DirStore{path: path} }
@@ -21,13 +24,22 @@ func (s *DirStore) Path() string { return s.path }
 
 func (s *DirStore) owner() string { return s.path + string(os.PathSeparator) + OwnerFile }
 
+func (s *DirStore) at(o *opDir) Store {
+	if o == nil {
+		return s
+	}
+	return &DirStore{path: s.path, in: o}
+}
+
+func (s *DirStore) opDir() *opDir { return s.in }
+
 func (s *DirStore) Create(perm fs.FileMode) (Entry, error) {
-	if err := os.Mkdir(s.path, perm|(perm&0o444)>>2); err != nil {
+	if err := s.in.mkdir(s.path, perm|(perm&0o444)>>2); err != nil {
 		return nil, err
 	}
-	f, err := createExclAt(s.path, OwnerFile, perm)
+	f, err := createExclAt(s.in, s.path, OwnerFile, perm)
 	if err != nil {
-		rmdir(s.path) // our own empty directory; leave no ownerless lock behind
+		s.in.rmdir(s.path) // our own empty directory; leave no ownerless lock behind
 		return nil, &fs.PathError{Op: "create", Path: s.owner(), Err: unwrapPath(err)}
 	}
 	return f, nil
@@ -46,7 +58,7 @@ func (s *DirStore) Read() ([]byte, error) {
 }
 
 func (s *DirStore) read() ([]byte, error) {
-	d, err := openLockDir(s.path) // refuses a symlink, a file, a FIFO at the path
+	d, err := s.in.openLockDir(s.path) // refuses a symlink, a file, a FIFO at the path
 	if err != nil {
 		return nil, err
 	}
@@ -74,12 +86,12 @@ func (s *DirStore) read() ([]byte, error) {
 	return nil, nil
 }
 
-func (s *DirStore) ReadLast() ([]byte, error) { return readLast(s.path) }
+func (s *DirStore) ReadLast() ([]byte, error) { return readLast(s.in, s.path) }
 
 func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	// Everything is done inside the directory at the path when we look,
 	// never through a symlink put there.
-	open := openLockDir
+	open := s.in.openLockDir
 	if check != nil {
 		open = openLockDirToList
 	}
@@ -109,7 +121,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		}
 	}
 	moved := false
-	dst, err := retireTarget(s.owner(), func(dst string) error { return d.moveOut(OwnerFile, dst) }, s.path, keep, check == nil)
+	dst, err := retireTarget(s.in, s.owner(), func(dst string) error { return s.in.moveOut(d, OwnerFile, dst) }, s.path, keep, check == nil)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		// No record: the victim, if approved, is an empty directory.
@@ -162,7 +174,7 @@ func (s *DirStore) removeDir() error {
 	// while it exists, and no one else takes records out of it while we
 	// hold it (or, when breaking, hold the guard). rmdir never removes
 	// anything inside.
-	err := rmdir(s.path)
+	err := s.in.rmdir(s.path)
 	if err == nil || errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

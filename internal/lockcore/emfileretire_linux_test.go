@@ -66,7 +66,7 @@ func emfileRetireChild(t *testing.T, guard string) {
 		l := newFileLock(t, guard[:len(guard)-len(guardSuffix)])
 		g := l.openGuardFiles() // its descriptor of the directory, open
 		defer g.close()
-		if g.d == nil {
+		if d, _ := g.o.at(l.guard.Path()); d == nil {
 			t.Fatal("the section has no descriptor of its directory")
 		}
 		retire = func() (bool, error) { return g.retire(same) }

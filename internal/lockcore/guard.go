@@ -34,6 +34,12 @@ func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(deadline t
 // stale by another host. It returns errGuardBusy if the guard is held by
 // someone alive.
 func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
+	return l.withGuardIn(ctx, ws, func(deadline time.Time, _ *opDir) error { return fn(deadline) })
+}
+
+// withGuardIn is withGuard whose fn is given the directory the section
+// works in (nil: by name), for its own calls beside the lock.
+func (l *Lock) withGuardIn(ctx context.Context, ws *waitState, fn func(deadline time.Time, o *opDir) error) error {
 	g := l.openGuardFiles()
 	defer g.close() // after b5 (deferred below): its first try uses g
 	e, held, err := l.createExcl(g.create, l.guard.Path())
@@ -96,7 +102,7 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 		}
 	}
 	defer b5()
-	return fn(now.Add(l.guardLease() / 2))
+	return fn(now.Add(l.guardLease()/2), g.o)
 }
 
 // releaseGuard is B5: release the guard only if it is still ours, rec
@@ -189,12 +195,13 @@ func (l *Lock) orphanGuard(ws *waitState, data []byte) bool {
 	return ws.orphanObs.See(string(data), l.cfg.Clock.Now()) >= l.guardLease()
 }
 
-// waitGuardClear returns once no breaker guard exists (A5).
-func (l *Lock) waitGuardClear(ctx context.Context, ws *waitState) error {
+// waitGuardClear returns once no breaker guard exists (A5). It looks
+// through o (nil: by name).
+func (l *Lock) waitGuardClear(ctx context.Context, ws *waitState, o *opDir) error {
 	var gw waitState
 	gw.l = l
 	for {
-		if _, err := os.Lstat(l.guard.Path()); errors.Is(err, fs.ErrNotExist) {
+		if _, err := o.lstat(l.guard.Path()); errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
 		if stale, err := l.guardStale(ws); err != nil {

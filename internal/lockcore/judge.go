@@ -112,10 +112,11 @@ func unnamedKey(data []byte, at string) string {
 
 // breakStale removes the stale record victimData from the lock path (B1..B5).
 func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte, victim *stale.Owner, reason string) error {
-	err := l.withGuard(ctx, ws, func(deadline time.Time) error {
+	err := l.withGuardIn(ctx, ws, func(deadline time.Time, o *opDir) error {
+		st := l.store.at(o)
 		// B3: re-verify under the guard that the path still holds exactly
 		// what was judged stale.
-		cur, err := l.store.Read()
+		cur, err := st.Read()
 		if errors.Is(err, fs.ErrNotExist) {
 			return nil
 		}
@@ -127,7 +128,7 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 		}
 		// B4: move the record aside atomically and check what was moved;
 		// a valid record goes to the last-record slot, keeping its token.
-		ok, err := l.store.Retire(victim != nil, func(moved []byte) bool {
+		ok, err := st.Retire(victim != nil, func(moved []byte) bool {
 			return bytes.Equal(moved, victimData)
 		})
 		if err != nil {

@@ -35,7 +35,8 @@ type layout interface {
 	yield(ctx context.Context)
 	// waitersAhead is who is in the way before A1 because others wait
 	// their turn (no barging past them); nil, nil to go on and create.
-	waitersAhead(ctx context.Context, ws *waitState) (*LockedError, error)
+	// It looks through o (nil: by name).
+	waitersAhead(ctx context.Context, ws *waitState, o *opDir) (*LockedError, error)
 	// blocked is Lock's wait once an attempt found blk in the way: it
 	// returns the hold if it got one, or retry to attempt again at once;
 	// with neither, Lock pauses and attempts again.
@@ -45,8 +46,8 @@ type layout interface {
 	// is not to be broken.
 	repairEmpty(ctx context.Context, ws *waitState) (repaired bool, err error)
 	// handOn runs after an exclusive hold left the path (R3 does not
-	// hand on).
-	handOn()
+	// hand on). It looks through o (nil: by name).
+	handOn(o *opDir)
 	// freed runs under the breaker guard once a break freed the path.
 	freed() error
 	// waiting counts the waiters queued (Status).
@@ -77,10 +78,10 @@ func (fileLayout) readerPath(string) (string, error) { return "", errNoShared }
 func (fileLayout) sharedOK() error                   { return errNoShared }
 func (fileLayout) group(stale.Owner) bool            { return false }
 func (f fileLayout) yield(ctx context.Context)       { f.l.yield(ctx) }
-func (fileLayout) handOn()                           {}
+func (fileLayout) handOn(*opDir)                     {}
 func (fileLayout) freed() error                      { return nil }
 func (fileLayout) waiting() int                      { return 0 }
-func (fileLayout) waitersAhead(context.Context, *waitState) (*LockedError, error) {
+func (fileLayout) waitersAhead(context.Context, *waitState, *opDir) (*LockedError, error) {
 	return nil, nil
 }
 
@@ -114,17 +115,18 @@ func (d dirLayout) readerPath(uuid string) (string, error) { return d.rw.readerP
 func (dirLayout) sharedOK() error                          { return nil }
 func (dirLayout) group(o stale.Owner) bool                 { return o.Mode == stale.ModeShared }
 func (dirLayout) yield(context.Context)                    {} // the queue takes turns (S2)
-func (d dirLayout) handOn()                                { d.rw.kick() }
+func (d dirLayout) handOn(o *opDir)                        { d.rw.kick(o) }
 func (d dirLayout) freed() error                           { return d.rw.scheduleFreed() } // hand the freed lock to the queue
 func (d dirLayout) repairEmpty(ctx context.Context, ws *waitState) (bool, error) {
 	return d.rw.repairAnchor(ctx, ws)
 }
 
-func (d dirLayout) waitersAhead(ctx context.Context, ws *waitState) (*LockedError, error) {
+func (d dirLayout) waitersAhead(ctx context.Context, ws *waitState, o *opDir) (*LockedError, error) {
 	rw := d.rw
-	if !rw.queued() {
+	if !rw.queued(o) {
 		return nil, nil
 	}
+	o.close() // what follows is by name (the slow path): one descriptor more
 	// Waiters queue: no barging past them. The queue's own turn-taking
 	// (rw_schedule.go) serves this caller.
 	if _, err := os.Lstat(rw.l.store.Path()); !errors.Is(err, fs.ErrNotExist) {
@@ -136,7 +138,7 @@ func (d dirLayout) waitersAhead(ctx context.Context, ws *waitState) (*LockedErro
 		}
 		return blk, err
 	}
-	rw.kick()
+	rw.kick(nil)
 	// A queue left empty (by a crash, or a neighbour's that this user
 	// may not remove) has no one to pass: go on.
 	if rw.hasWaiters() {

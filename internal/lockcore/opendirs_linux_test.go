@@ -51,8 +51,13 @@ func TestDirectoriesOpenedPerFilesystem(t *testing.T) {
 			l := newFileLock(t, filepath.Join(dir, "y.lock"))
 			g := l.openGuardFiles()
 			defer g.close()
-			if got := g.d != nil; got != c.handle {
-				t.Errorf("guard section through a descriptor of the directory: %v; want %v", got, c.handle)
+			if d, _ := g.o.at(l.guard.Path()); (d != nil) != c.handle {
+				t.Errorf("guard section through a descriptor of the directory: %v; want %v", d != nil, c.handle)
+			}
+			o := openOpDir(l.Path())
+			defer o.close()
+			if d, _ := o.at(l.Path()); (d != nil) != c.handle {
+				t.Errorf("an attempt or release through a descriptor of the directory: %v; want %v", d != nil, c.handle)
 			}
 		})
 	}

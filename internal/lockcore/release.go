@@ -61,6 +61,10 @@ func (l *Lock) release(h *hold) error {
 	// it would leave a record naming this live process, which no one on
 	// this host would break.
 	r := &releaser{l: l, h: h, ws: l.newWaitState(), proven: at}
+	if !h.shared {
+		r.o = openOpDir(l.store.Path())
+		defer r.o.close()
+	}
 	return l.retry(r.try)
 }
 
@@ -72,6 +76,23 @@ type releaser struct {
 	proven bool       // R1 proved the entry ours by its inode (first try only)
 	failed bool       // a try failed: its R2 may have moved the record, its reply lost
 	left   bool       // a shared hold's record has left; what follows (S5) failed
+	o      *opDir     // an exclusive hold's record is reached through it (nil: by name)
+}
+
+// read is the hold's read of its record, through r.o.
+func (r *releaser) read() ([]byte, error) {
+	if r.o == nil {
+		return r.h.read()
+	}
+	return r.l.store.at(r.o).Read()
+}
+
+// retireRecord is the hold's retire, through r.o.
+func (r *releaser) retireRecord(check func([]byte) bool) (bool, error) {
+	if r.o == nil {
+		return r.h.retire(check)
+	}
+	return r.l.store.at(r.o).Retire(true, check)
 }
 
 // try is one try at the release.
@@ -103,11 +124,14 @@ func (r *releaser) try() error {
 	r.proven = false
 	if errors.Is(err, errGuardBusy) {
 		// R3: after a lapse, and always for a shared hold (a change of
-		// the holder set), release under the guard.
+		// the holder set), release under the guard: by name, but for the
+		// guard section's own calls (guardFiles), with the descriptor
+		// r.o held given back.
+		r.o.close()
 		err = l.underGuard(context.Background(), r.ws, r.checkAndRetire)
 	}
 	if err == nil && !h.shared {
-		l.kind.handOn()
+		l.kind.handOn(r.o)
 	}
 	r.failed = r.failed || err != nil
 	return r.withLapse(err)
@@ -115,7 +139,7 @@ func (r *releaser) try() error {
 
 // checkAndRetire is R1 then R2: the record at the path must be ours.
 func (r *releaser) checkAndRetire(deadline time.Time) error {
-	data, err := r.h.read()
+	data, err := r.read()
 	o, perr := stale.Parse(data)
 	if err == nil && perr == nil && o.UUID == r.h.owner.UUID {
 		return r.retire(deadline)
@@ -181,7 +205,7 @@ func (r *releaser) retire(deadline time.Time) error {
 	if r.l.cfg.Clock.Now().After(deadline) {
 		return errGuardBusy
 	}
-	ok, err := r.h.retire(nil)
+	ok, err := r.retireRecord(nil)
 	if err := doneUnlessLeft(ok, err); err != nil {
 		return err
 	}

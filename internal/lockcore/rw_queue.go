@@ -14,13 +14,14 @@ import (
 	"github.com/dotlock/dotlock/stale"
 )
 
-// queued reports whether anyone waits in the queue.
-func (rw *rwSupport) queued() bool {
+// queued reports whether anyone waits in the queue. It looks through o
+// (nil: by name).
+func (rw *rwSupport) queued(o *opDir) bool {
 	// Only a directory is a queue: anything else there is a neighbour's,
 	// which S2 refuses to queue in (ErrNotLock); it does not stop an
 	// uncontended lock.
-	st, err := os.Lstat(rw.queue)
-	return err == nil && st.IsDir()
+	m, err := o.lstat(rw.queue)
+	return err == nil && m.IsDir()
 }
 
 // hasWaiters reports whether the queue holds a waiter's record.

@@ -14,8 +14,8 @@ import (
 // kick hands the lock to waiters if it is free and anyone queues. Called
 // after an exclusive release. If the guard is busy, its holder (or a
 // waiter, woken by its release or polling) hands on.
-func (rw *rwSupport) kick() {
-	if !rw.queued() {
+func (rw *rwSupport) kick(o *opDir) {
+	if !rw.queued(o) {
 		return
 	}
 	rw.l.wake.notify()

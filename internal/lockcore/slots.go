@@ -38,8 +38,8 @@ func lastSlot(path string, i int) string {
 // another user's moves on to the next slot; one refused onto a missing
 // slot, or our own, is a real failure (src is not ours to move), reported
 // with whose it is. own says src is this caller's own record (a release,
-// R2: R1 proved it ours).
-func retireTarget(src string, move func(dst string) error, path string, keep, own bool) (string, error) {
+// R2: R1 proved it ours). The slots are looked at through o (nil: by name).
+func retireTarget(o *opDir, src string, move func(dst string) error, path string, keep, own bool) (string, error) {
 	if !keep {
 		dst := tempName(path)
 		// A rename to a unique name that fails, yet whose target exists,
@@ -60,7 +60,7 @@ func retireTarget(src string, move func(dst string) error, path string, keep, ow
 	atomic := !localFS(filepath.Dir(path))
 	for i := range maxSlots {
 		dst := lastSlot(path, i)
-		err := intoSlot(path, move, dst, atomic, own)
+		err := intoSlot(o, path, move, dst, atomic, own)
 		if err == nil || !errors.Is(err, fs.ErrPermission) {
 			return dst, err
 		}
@@ -86,13 +86,13 @@ func retireTarget(src string, move func(dst string) error, path string, keep, ow
 // fails; in a sticky directory moving aside fails for another user's
 // slot, and the rename onto it then fails too. unlink(2) never removes a
 // directory planted there, and only a file is moved aside.
-func intoSlot(path string, move func(dst string) error, dst string, atomic, own bool) error {
+func intoSlot(o *opDir, path string, move func(dst string) error, dst string, atomic, own bool) error {
 	// Only a record's slot is replaced: anything else there (a user's
 	// file, planted during the hold) is not dotlock's (P10). The slot A3
 	// read, unchanged, is known to be one (seen_unix.go).
 	record := stillRecord(dst)
 	if !record {
-		_, err := readRecord(dst)
+		_, err := o.read(dst)
 		if err != nil && !errors.Is(err, fs.ErrNotExist) && errors.Is(err, ErrNotLock) {
 			return err
 		}
@@ -145,11 +145,12 @@ func putBack(path, aside, dst string) {
 // longer sticky, since it was looked at — would make tokens go backwards.
 // A slot holding anything but a record (a symlink, a FIFO, a user's file:
 // dotlock never makes one) is refused with an error matching ErrNotLock:
-// it is neither read through nor replaced (P10).
-func readSlots(path string) ([][]byte, error) {
+// it is neither read through nor replaced (P10). The slots are read
+// through o (nil: by name).
+func readSlots(o *opDir, path string) ([][]byte, error) {
 	var recs [][]byte
 	for i := range maxSlots {
-		data, err := readSlot(lastSlot(path, i))
+		data, err := o.readSlot(lastSlot(path, i))
 		switch {
 		case errors.Is(err, syscall.ESTALE):
 			// Replaced while read (NFS): a slot is there, and taking it
@@ -213,8 +214,8 @@ func confirmMissing(name string) error {
 // readLast returns the record with the highest token in the chain (or, if
 // none parses, the first that does not, for the caller to judge); it fails
 // with fs.ErrNotExist if there is no last record.
-func readLast(path string) ([]byte, error) {
-	recs, err := readSlots(path)
+func readLast(o *opDir, path string) ([]byte, error) {
+	recs, err := readSlots(o, path)
 	if err != nil {
 		return nil, err
 	}
@@ -243,7 +244,7 @@ func readLast(path string) ([]byte, error) {
 // replaced at the next release. Anything that is not a record at all (a
 // symlink, a FIFO, a user's file) is an error matching ErrNotLock (P10).
 func (l *Lock) lastToken(s Store, ob *stale.Observation) (uint64, error) {
-	recs, err := readSlots(s.Path())
+	recs, err := readSlots(s.opDir(), s.Path())
 	if msg, wait := l.notRecordYet(ob, err); wait {
 		return 0, fmt.Errorf("last record unreadable for now (%s)", msg)
 	}

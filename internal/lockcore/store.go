@@ -46,6 +46,12 @@ type Store interface {
 	// is free, since a successor may already have taken the path and left
 	// it again, replacing what was moved there.
 	Retire(keep bool, check func(moved []byte) bool) (bool, error)
+
+	// at is the store making its calls through o, the directory the lock
+	// path is in, opened for one operation (nil: by name).
+	at(o *opDir) Store
+	// opDir is the directory the store's calls go through (nil: by name).
+	opDir() *opDir
 }
 
 // readRecord reads a record file without following a symlink at name and
@@ -262,20 +268,32 @@ func idAt(id fileID, name string) (at, known bool) {
 
 // FileStore keeps the lock as a file created with O_CREATE|O_EXCL; the
 // file's content is the owner record.
-type FileStore struct{ path string }
+type FileStore struct {
+	path string
+	in   *opDir // (at)
+}
 
 // NewFileStore returns the store for a lock file at path.
 func NewFileStore(path string) *FileStore { return &FileStore{path: path} }
 
 func (s *FileStore) Path() string { return s.path }
 
-func (s *FileStore) Create(perm fs.FileMode) (Entry, error) {
-	return createExclFile(s.path, perm)
+func (s *FileStore) at(o *opDir) Store {
+	if o == nil {
+		return s
+	}
+	return &FileStore{path: s.path, in: o}
 }
 
-func (s *FileStore) Read() ([]byte, error) { return readRecord(s.path) }
+func (s *FileStore) opDir() *opDir { return s.in }
 
-func (s *FileStore) ReadLast() ([]byte, error) { return readLast(s.path) }
+func (s *FileStore) Create(perm fs.FileMode) (Entry, error) {
+	return s.in.create(s.path, perm)
+}
+
+func (s *FileStore) Read() ([]byte, error) { return s.in.read(s.path) }
+
+func (s *FileStore) ReadLast() ([]byte, error) { return readLast(s.in, s.path) }
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	if !keep && dirHandles(filepath.Dir(s.path)) {
@@ -283,12 +301,13 @@ func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		// directory, through one descriptor of it (see guardFiles).
 		return retireAside(s.path, true, check)
 	}
-	return retireByName(s.path, keep, check)
+	return retireByName(s.in, s.path, keep, check)
 }
 
-// retireByName is FileStore.Retire for the record file at path, by name.
-func retireByName(path string, keep bool, check func([]byte) bool) (bool, error) {
-	dst, err := retireTarget(path, func(dst string) error { return rename(path, dst) }, path, keep, check == nil)
+// retireByName is FileStore.Retire for the record file at path, by name,
+// or through o.
+func retireByName(o *opDir, path string, keep bool, check func([]byte) bool) (bool, error) {
+	dst, err := retireTarget(o, path, func(dst string) error { return o.rename(path, dst) }, path, keep, check == nil)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return false, nil
@@ -296,7 +315,7 @@ func retireByName(path string, keep bool, check func([]byte) bool) (bool, error)
 		return false, err
 	}
 	if check != nil {
-		moved, err := readRecord(dst)
+		moved, err := o.read(dst)
 		if err != nil || !check(moved) {
 			// Put back what we should not have moved. Any entry created at
 			// the path meanwhile is undecided (its creator waits for the
@@ -304,7 +323,7 @@ func retireByName(path string, keep bool, check func([]byte) bool) (bool, error)
 			// replacing it is safe; and while the guard is held no successor
 			// can take the path and leave it again, so what is at dst is
 			// what we moved.
-			if rerr := rename(dst, path); rerr != nil {
+			if rerr := o.rename(dst, path); rerr != nil {
 				return false, rerr
 			}
 			return false, err

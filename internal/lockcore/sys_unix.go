@@ -219,9 +219,10 @@ func rename(from, to string) error {
 
 // createExclAt creates name inside the directory dir with O_EXCL, relative
 // to a descriptor of dir: inside the directory the caller just made, not
-// inside whatever the path names by now.
-func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
-	d, err := openLockDir(dir)
+// inside whatever the path names by now. dir is opened through o (nil: by
+// name).
+func createExclAt(o *opDir, dir, name string, perm fs.FileMode) (Entry, error) {
+	d, err := o.openLockDir(dir)
 	if err != nil {
 		return nil, err
 	}

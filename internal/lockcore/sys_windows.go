@@ -27,8 +27,8 @@ func createExclFile(name string, perm fs.FileMode) (Entry, error) {
 }
 
 // createExclAt creates name inside the directory dir, which the caller
-// has just made (see createOwner).
-func createExclAt(dir, name string, perm fs.FileMode) (Entry, error) {
+// has just made (see createOwner); by name (o is not used here).
+func createExclAt(_ *opDir, dir, name string, perm fs.FileMode) (Entry, error) {
 	root, err := os.OpenRoot(dir)
 	if err != nil {
 		return nil, err

@@ -75,7 +75,7 @@ func retireAside(p string, userDir bool, check func([]byte) bool) (bool, error) 
 	// (byNameInstead refuses a symlink at dir: a lock directory's; the
 	// user's directory is resolved by name as openUserDir resolved it.)
 	if byNameInstead(err, dir) || (userDir && errors.Is(err, errNoDescriptors)) {
-		return retireByName(p, false, check)
+		return retireByName(nil, p, false, check)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
@@ -90,7 +90,7 @@ func retireAside(p string, userDir bool, check func([]byte) bool) (bool, error) 
 		// descriptor): by name, with the one the directory's held. (A
 		// lock directory's stale descriptor is no reason to go by name:
 		// that could act through a symlink put at P since.)
-		return retireByName(p, false, check)
+		return retireByName(nil, p, false, check)
 	}
 	return ok, err
 }
@@ -111,7 +111,7 @@ func byNameAfter(err error) bool {
 // same reasons.
 func retireIn(d *lockDir, p string, check func([]byte) bool) (bool, error) {
 	name := filepath.Base(p)
-	dst, err := retireTarget(p, func(dst string) error { return d.rename(name, filepath.Base(dst)) }, p, false, false)
+	dst, err := retireTarget(nil, p, func(dst string) error { return d.rename(name, filepath.Base(dst)) }, p, false, false)
 	if errors.Is(err, fs.ErrNotExist) {
 		return false, nil
 	}
