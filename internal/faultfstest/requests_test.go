@@ -85,7 +85,7 @@ func TestLockLooksUpItsDirectory(t *testing.T) {
 	for _, c := range []struct {
 		kind string
 		most float64
-	}{{"lockfile", 3.1}, {"lockdir", 2.1}} {
+	}{{"lockfile", 3.2}, {"lockdir", 2.2}} {
 		t.Run(c.kind, func(t *testing.T) {
 			dir := "lookups-" + c.kind
 			var l dotlock.Locker

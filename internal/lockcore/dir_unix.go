@@ -98,7 +98,12 @@ func (d *lockDir) close() {
 	}
 }
 
-func (d *lockDir) join(name string) string { return d.path + "/" + name }
+func (d *lockDir) join(name string) string {
+	if d.path == "/" {
+		return "/" + name
+	}
+	return d.path + "/" + name
+}
 
 // names lists the directory: through its own descriptor if it was opened
 // to list (openLockDirToList: no second one, for a release with few
@@ -241,38 +246,54 @@ func (d *lockDir) openRecord(name string) (Entry, []byte, error) {
 // lock): what moves is taken from this directory, not from one a symlink
 // put at its path points to.
 func (d *lockDir) moveOut(name, dst string) error {
-	return renameat(d.fd, name, unix.AT_FDCWD, dst, d.join(name), dst)
+	return renameat(d, name, nil, dst)
 }
 
 // rename renames from to to, both inside the directory.
 func (d *lockDir) rename(from, to string) error {
-	return renameat(d.fd, from, d.fd, to, d.join(from), d.join(to))
+	return renameat(d, from, d, to)
 }
 
 // moveIn renames the path src to name inside the directory.
 func (d *lockDir) moveIn(src, name string) error {
-	return renameat(unix.AT_FDCWD, src, d.fd, name, src, d.join(name))
+	return renameat(nil, src, d, name)
 }
 
-// renameat is renameat(2), tried again on EINTR; oldPath and newPath name
-// the two for errors.
-func renameat(olddir int, old string, newdir int, new, oldPath, newPath string) error {
+// renameat is renameat(2) of old inside olddir to new inside newdir (a
+// nil one: the name is a path), tried again on EINTR. The paths an error
+// names are joined only then.
+func renameat(olddir *lockDir, old string, newdir *lockDir, new string) error {
 	for {
-		err := unix.Renameat(olddir, old, newdir, new)
+		err := unix.Renameat(olddir.fdOrCwd(), old, newdir.fdOrCwd(), new)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return &os.LinkError{Op: "rename", Old: oldPath, New: newPath, Err: err}
+			return &os.LinkError{Op: "rename", Old: olddir.pathOf(old), New: newdir.pathOf(new), Err: err}
 		}
 		return nil
 	}
 }
 
+// fdOrCwd is the directory's descriptor; AT_FDCWD for none.
+func (d *lockDir) fdOrCwd() int {
+	if d == nil {
+		return unix.AT_FDCWD
+	}
+	return d.fd
+}
+
+// pathOf is the path of name inside the directory; name for none.
+func (d *lockDir) pathOf(name string) string {
+	if d == nil {
+		return name
+	}
+	return d.join(name)
+}
+
 // openLockDir is openLockDir of the lock directory name inside this
-// directory (the user's, openUserDir).
-func (d *lockDir) openLockDir(name string) (*lockDir, error) {
-	path := d.join(name)
+// directory (the user's, openUserDir), whose path is path.
+func (d *lockDir) openLockDir(name, path string) (*lockDir, error) {
 	if pathOnlyDirs(d.path) {
 		return openDirAt(d.fd, name, path, oPath, true)
 	}
@@ -320,5 +341,5 @@ func (d *lockDir) rmdir(name string) error {
 // moveOutTo renames name, inside the directory, to the name to inside the
 // directory dst.
 func (d *lockDir) moveOutTo(name string, dst *lockDir, to string) error {
-	return renameat(d.fd, name, dst.fd, to, d.join(name), dst.join(to))
+	return renameat(d, name, dst, to)
 }

@@ -83,7 +83,7 @@ func (d *lockDir) rename(from, to string) error { return rename(d.join(from), d.
 func (d *lockDir) moveIn(src, name string) error { return rename(src, d.join(name)) }
 
 // openLockDir, lstat, mkdir, rmdir and moveOutTo: by name (see dir_unix.go).
-func (d *lockDir) openLockDir(name string) (*lockDir, error) { return openLockDir(d.join(name)) }
+func (d *lockDir) openLockDir(_, path string) (*lockDir, error) { return openLockDir(path) }
 
 func (d *lockDir) lstat(name string) (fs.FileMode, error) {
 	st, err := os.Lstat(d.join(name))

@@ -30,10 +30,6 @@ func TestEMFILENotLost(t *testing.T) {
 		emfileChild(t, kind, path)
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	// "-fuse": its directory taken for FUSE's, where guard sections work
 	// through a descriptor of it (guardFiles), which a release without
 	// descriptors must do without.
@@ -46,9 +42,7 @@ func TestEMFILENotLost(t *testing.T) {
 				dir = shmDir(t)
 			}
 			path := filepath.Join(dir, "x.lock")
-			cmd := exec.Command(exe, "-test.run=^TestEMFILENotLost$", "-test.count=1", "-test.v")
-			cmd.Env = append(os.Environ(), emfileChildEnv+"="+kind+":"+path, "GORACE=atexit_sleep_ms=0")
-			out, err := cmd.CombinedOutput()
+			out, err := inChild(t, "TestEMFILENotLost", emfileChildEnv, kind+":"+path)
 			if err != nil {
 				t.Fatalf("child: %v\n%s", err, out)
 			}
@@ -60,6 +54,18 @@ func TestEMFILENotLost(t *testing.T) {
 			}
 		})
 	}
+}
+
+// inChild runs the test name again in a child process, with the
+// environment variable env set to value, and returns its output.
+func inChild(t *testing.T, name, env, value string) ([]byte, error) {
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe, "-test.run=^"+name+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), env+"="+value, "GORACE=atexit_sleep_ms=0")
+	return cmd.CombinedOutput()
 }
 
 // useUpDescriptors lowers the process's limit of descriptors and opens

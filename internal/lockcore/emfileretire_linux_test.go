@@ -5,8 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,16 +27,10 @@ func TestEMFILERetireInDirectory(t *testing.T) {
 		emfileRetireChild(t, guard)
 		return
 	}
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
 	dir := shmDir(t)
 	for _, how := range []string{"store", "section"} {
 		guard := filepath.Join(dir, how+".lock"+guardSuffix)
-		cmd := exec.Command(exe, "-test.run=^TestEMFILERetireInDirectory$", "-test.count=1", "-test.v")
-		cmd.Env = append(os.Environ(), emfileRetireEnv+"="+guard, "GORACE=atexit_sleep_ms=0")
-		out, err := cmd.CombinedOutput()
+		out, err := inChild(t, "TestEMFILERetireInDirectory", emfileRetireEnv, guard)
 		if err != nil {
 			t.Fatalf("child (%s): %v\n%s", how, err, out)
 		}
@@ -76,5 +70,49 @@ func emfileRetireChild(t *testing.T, guard string) {
 	restore()
 	if !ok || err != nil {
 		t.Fatalf("retire with one descriptor left: %v, %v", ok, err)
+	}
+}
+
+const emfileAcquireEnv = "DOTLOCK_TEST_EMFILE_ACQUIRE" // kind:path, in the child
+
+// TestEMFILEAcquireFUSE: where an attempt's calls go through a descriptor
+// of the lock's directory (opDir: FUSE), a process with two descriptors
+// free still takes the lock, as it did by name: the lock directory's
+// record is created with the one the attempt's directory held, given back
+// (createExclAt), and reads go by name once a descriptor is wanting. The
+// directory is tmpfs taken for FUSE's; the descriptors run out in a child
+// process.
+func TestEMFILEAcquireFUSE(t *testing.T) {
+	if v := os.Getenv(emfileAcquireEnv); v != "" {
+		kind, path, _ := strings.Cut(v, ":")
+		emfileAcquireChild(t, kind, path)
+		return
+	}
+	dir := shmDir(t)
+	for _, kind := range []string{"file", "dir"} {
+		path := filepath.Join(dir, kind+".lock")
+		if out, err := inChild(t, "TestEMFILEAcquireFUSE", emfileAcquireEnv, kind+":"+path); err != nil {
+			t.Errorf("child (%s): %v\n%s", kind, err, out)
+		}
+		if _, err := os.Lstat(path); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("%s: the lock path after the child's release: %v; want it gone", kind, err)
+		}
+	}
+}
+
+func emfileAcquireChild(t *testing.T, kind, path string) {
+	networkDirs.Store(filepath.Dir(path), classFUSE)
+	l := newFileLock(t, path)
+	if kind == "dir" {
+		l = newDirLock(t, path)
+	}
+	_, restore := useUpDescriptors(t, 2)
+	err := l.TryLock()
+	restore()
+	if err != nil {
+		t.Fatalf("TryLock with two descriptors free: %v", err)
+	}
+	if err := l.Unlock(); err != nil {
+		t.Fatalf("Unlock: %v", err)
 	}
 }

@@ -5,12 +5,12 @@ import (
 )
 
 // guardFiles is how one guard section (B1 to B5) reaches the guard file:
-// through the directory it is in, opened for the section (opDir: where
-// dirHandles, FUSE), rather than by name, which looks the directory up
-// again at each call: six lookups a section where one now does, ten of a
-// shared hold's 149 requests on sshfs (TestSharedHoldLooksUpItsDirectory).
-// The section's fn may make its own calls beside the lock through the
-// same directory (withGuardIn).
+// through the directory it is in, opened for the section (an opDir: on
+// FUSE), rather than by name, which looks the directory up again at each
+// call: six lookups a section where one now does, ten of a shared hold's
+// 149 requests on sshfs (TestSharedHoldLooksUpItsDirectory). The
+// section's fn may make its own calls beside the lock through the same
+// directory (withGuardIn).
 type guardFiles struct {
 	l *Lock
 	o *opDir // nil: by name
@@ -32,10 +32,5 @@ func (g *guardFiles) read() ([]byte, error) { return g.o.read(g.l.guard.Path()) 
 
 // retire moves the guard aside and removes it if check approves (B5).
 func (g *guardFiles) retire(check func([]byte) bool) (bool, error) {
-	if d, _ := g.o.at(g.l.guard.Path()); d != nil {
-		if ok, err := retireIn(d, g.l.guard.Path(), check); !g.o.byNameAfter(err) {
-			return ok, err
-		}
-	}
-	return retireByName(nil, g.l.guard.Path(), false, check)
+	return retireAsideIn(g.o, g.l.guard.Path(), check)
 }

@@ -9,20 +9,26 @@ import (
 )
 
 // opDir is the directory a lock path is in, opened once for one operation
-// — an attempt at the lock, a release — where dirHandles (FUSE): the
-// operation's calls on the names beside the lock (P, its last-record
-// slots, P.break, P.queue) are made through it, and so look the directory
-// up once rather than at every call, which on sshfs is a request for each
-// directory between the mount and the lock. As guardFiles' calls, and for
-// the same reasons, they go by name elsewhere, where the open fails (the
-// calls by name then say why), once descriptors run out (a release must
-// work with one), and once the descriptor is stale. A nil *opDir acts by
-// name. It is used by one goroutine at a time.
+// — an attempt at the lock, a release, a guard section — where dirHandles
+// (FUSE). The operation's own calls on the names beside the lock (P, its
+// last-record slots, A5's look for P.break, the guard section's P.break,
+// the look for P.queue) are made relative to it, so that the directory is
+// looked up once rather than at every call: on sshfs mounted for sharing
+// (entry_timeout=0) each lookup is a request, for each directory between
+// the mount and the lock. The directory is the user's, and its path may
+// lead through symlinks (only what is under a lock path is never
+// followed): it is opened as a call by name would resolve it.
+//
+// Calls go by name where the open failed (the calls by name then say
+// why), once a call through it fails for want of a descriptor (a release
+// must work with one: it is closed first) or with ESTALE (a FUSE
+// filesystem other than sshfs may name files by handle), and where the
+// *opDir is nil. An operation gives it back before work that goes by name
+// and may need a descriptor (giveBack). It is used by one goroutine.
 //
 // The directory is the one the path named when the operation began: were
-// the user's directory renamed or replaced during the operation, its
-// calls go on in the one it began in (a guard section's do too; see
-// guardFiles).
+// the user's directory renamed or replaced meanwhile, the operation's
+// calls go on in that one.
 type opDir struct{ d *lockDir }
 
 // openOpDir opens, where dirHandles, the directory the lock path is in.
@@ -38,11 +44,17 @@ func openOpDir(path string) *opDir {
 	return &opDir{d: d}
 }
 
-func (o *opDir) close() {
-	if o != nil {
-		o.d.close()
-		o.d = nil
+func (o *opDir) close() { o.giveBack() }
+
+// giveBack closes the directory, if open, and reports whether it was: the
+// operation goes on by name, and has that descriptor for other calls.
+func (o *opDir) giveBack() bool {
+	if o == nil || o.d == nil {
+		return false
 	}
+	o.d.close()
+	o.d = nil
+	return true
 }
 
 // at is the open directory and name's base name there, if name is in it;
@@ -145,7 +157,7 @@ func (o *opDir) rmdir(name string) error {
 // openLockDir opens the lock directory at name (openLockDir).
 func (o *opDir) openLockDir(name string) (*lockDir, error) {
 	if d, base := o.at(name); d != nil {
-		if ld, err := d.openLockDir(base); !o.byNameAfter(err) {
+		if ld, err := d.openLockDir(base, name); !o.byNameAfter(err) {
 			return ld, err
 		}
 	}

@@ -63,6 +63,7 @@ func (l *Lock) release(h *hold) error {
 	r := &releaser{l: l, h: h, ws: l.newWaitState(), proven: at}
 	if !h.shared {
 		r.o = openOpDir(l.store.Path())
+		r.st = l.store.at(r.o)
 		defer r.o.close()
 	}
 	return l.retry(r.try)
@@ -77,6 +78,7 @@ type releaser struct {
 	failed bool       // a try failed: its R2 may have moved the record, its reply lost
 	left   bool       // a shared hold's record has left; what follows (S5) failed
 	o      *opDir     // an exclusive hold's record is reached through it (nil: by name)
+	st     Store      // the store through o
 }
 
 // read is the hold's read of its record, through r.o.
@@ -84,7 +86,7 @@ func (r *releaser) read() ([]byte, error) {
 	if r.o == nil {
 		return r.h.read()
 	}
-	return r.l.store.at(r.o).Read()
+	return r.st.Read()
 }
 
 // retireRecord is the hold's retire, through r.o.
@@ -92,7 +94,7 @@ func (r *releaser) retireRecord(check func([]byte) bool) (bool, error) {
 	if r.o == nil {
 		return r.h.retire(check)
 	}
-	return r.l.store.at(r.o).Retire(true, check)
+	return r.st.Retire(true, check)
 }
 
 // try is one try at the release.
@@ -185,7 +187,11 @@ func (r *releaser) retiredBefore() bool {
 	if r.h.shared {
 		return false // moved to a unique name, which R2 itself looks for
 	}
-	data, err := r.l.store.ReadLast()
+	st := r.l.store
+	if r.st != nil {
+		st = r.st
+	}
+	data, err := st.ReadLast()
 	if err != nil {
 		return false
 	}

@@ -18,6 +18,7 @@ func (rw *rwSupport) kick(o *opDir) {
 	if !rw.queued(o) {
 		return
 	}
+	o.close() // the hand-on's guard section opens its own
 	rw.l.wake.notify()
 	ctx, cancel := context.WithTimeout(context.Background(), rw.l.cfg.StaleAfter)
 	defer cancel()

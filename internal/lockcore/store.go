@@ -297,8 +297,12 @@ func (s *FileStore) ReadLast() ([]byte, error) { return readLast(s.in, s.path) }
 
 func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	if !keep && dirHandles(filepath.Dir(s.path)) {
-		// A guard broken, an acquirer giving its entry up: in the user's
-		// directory, through one descriptor of it (see guardFiles).
+		// A guard broken, an acquirer giving its entry up, a record
+		// that names no holder broken (B4): in the user's directory,
+		// through one descriptor of it (opDir).
+		if s.in != nil {
+			return retireAsideIn(s.in, s.path, check)
+		}
 		return retireAside(s.path, true, check)
 	}
 	return retireByName(s.in, s.path, keep, check)

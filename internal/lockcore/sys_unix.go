@@ -3,6 +3,7 @@
 package lockcore
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
 	"os"
@@ -227,7 +228,11 @@ func createExclAt(o *opDir, dir, name string, perm fs.FileMode) (Entry, error) {
 		return nil, err
 	}
 	defer d.close()
-	return d.create(name, perm)
+	e, err := d.create(name, perm)
+	if errors.Is(err, errNoDescriptors) && o.giveBack() {
+		e, err = d.create(name, perm) // with the one o held
+	}
+	return e, err
 }
 
 // rmdir is os.Remove for a directory, without its unlink attempt first.

@@ -95,6 +95,17 @@ func retireAside(p string, userDir bool, check func([]byte) bool) (bool, error) 
 	return ok, err
 }
 
+// retireAsideIn is Retire without keep for the record file p beside the
+// lock, through o (retireIn), or by name where o has no directory open.
+func retireAsideIn(o *opDir, p string, check func([]byte) bool) (bool, error) {
+	if d, _ := o.at(p); d != nil {
+		if ok, err := retireIn(d, p, check); !o.byNameAfter(err) {
+			return ok, err
+		}
+	}
+	return retireByName(nil, p, false, check)
+}
+
 // byNameAfter reports whether a call through a descriptor of the user's
 // directory failed for want of a descriptor, or for a stale one (a FUSE
 // filesystem other than sshfs may name files by handle): the caller goes
