@@ -43,21 +43,22 @@ func openLockDirToList(path string) (*lockDir, error) {
 	return openDir(path, unix.O_RDONLY|unix.O_NONBLOCK, false)
 }
 
-// openUserDir opens dir, the directory a lock path is in, for calls inside
-// it where dirHandles says they are better made so (FUSE). That directory
-// is the user's, and its path may lead through symlinks (only what is
-// under a lock path is never followed): it is opened as a call by name
-// would resolve it.
-func openUserDir(dir string) (*lockDir, error) {
+// openUser opens dir, the directory a lock path is in, into d, for calls
+// inside it where dirHandles says they are better made so (FUSE: opDir).
+// That directory is the user's, and its path may lead through symlinks
+// (only what is under a lock path is never followed): it is opened as a
+// call by name would resolve it.
+func (d *lockDir) openUser(dir string) error {
 	for {
 		fd, err := unix.Open(dir, oPath|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
 		if err == unix.EINTR {
 			continue
 		}
 		if err != nil {
-			return nil, goneErr(&fs.PathError{Op: "open", Path: dir, Err: err})
+			return goneErr(&fs.PathError{Op: "open", Path: dir, Err: err})
 		}
-		return &lockDir{path: dir, fd: fd, pathOnly: oPath != 0}, nil
+		*d = lockDir{path: dir, fd: fd, pathOnly: oPath != 0}
+		return nil
 	}
 }
 
@@ -292,7 +293,7 @@ func (d *lockDir) pathOf(name string) string {
 }
 
 // openLockDir is openLockDir of the lock directory name inside this
-// directory (the user's, openUserDir), whose path is path.
+// directory (the user's, opDir), whose path is path.
 func (d *lockDir) openLockDir(name, path string) (*lockDir, error) {
 	if pathOnlyDirs(d.path) {
 		return openDirAt(d.fd, name, path, oPath, true)

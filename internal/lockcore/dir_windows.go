@@ -32,8 +32,11 @@ func openLockDir(path string) (*lockDir, error) {
 // openLockDirToList is openLockDir (see dir_unix.go).
 func openLockDirToList(path string) (*lockDir, error) { return openLockDir(path) }
 
-// openUserDir: not used here (dirHandles is false; see dir_unix.go).
-func openUserDir(dir string) (*lockDir, error) { return &lockDir{path: dir}, nil }
+// openUser: not used here (dirHandles is false; see dir_unix.go).
+func (d *lockDir) openUser(dir string) error {
+	*d = lockDir{path: dir}
+	return nil
+}
 
 func (d *lockDir) close() {}
 

@@ -133,7 +133,7 @@ func pathOnlyDirs(dir string) bool {
 }
 
 // dirHandles reports whether calls in dir are better made through one
-// descriptor of it (openUserDir) than by name: where every lookup of it
+// descriptor of it (opDir) than by name: where every lookup of it
 // is a request to the server (FUSE; sshfs mounted for sharing looks each
 // name up again). An NFS or SMB client keeps a looked-up directory for a
 // while, and a local lookup costs no request.

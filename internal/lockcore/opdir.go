@@ -29,7 +29,10 @@ import (
 // The directory is the one the path named when the operation began: were
 // the user's directory renamed or replaced meanwhile, the operation's
 // calls go on in that one.
-type opDir struct{ d *lockDir }
+type opDir struct {
+	dir  lockDir
+	open bool
+}
 
 // openOpDir opens, where dirHandles, the directory the lock path is in.
 func openOpDir(path string) *opDir {
@@ -37,11 +40,11 @@ func openOpDir(path string) *opDir {
 	if !dirHandles(dir) {
 		return nil
 	}
-	d, err := openUserDir(dir)
-	if err != nil {
+	o := &opDir{open: true}
+	if err := o.dir.openUser(dir); err != nil {
 		return nil
 	}
-	return &opDir{d: d}
+	return o
 }
 
 func (o *opDir) close() { o.giveBack() }
@@ -49,21 +52,21 @@ func (o *opDir) close() { o.giveBack() }
 // giveBack closes the directory, if open, and reports whether it was: the
 // operation goes on by name, and has that descriptor for other calls.
 func (o *opDir) giveBack() bool {
-	if o == nil || o.d == nil {
+	if o == nil || !o.open {
 		return false
 	}
-	o.d.close()
-	o.d = nil
+	o.dir.close()
+	o.open = false
 	return true
 }
 
 // at is the open directory and name's base name there, if name is in it;
 // else nil, to act by name.
 func (o *opDir) at(name string) (*lockDir, string) {
-	if o == nil || o.d == nil || filepath.Dir(name) != o.d.path {
+	if o == nil || !o.open || filepath.Dir(name) != o.dir.path {
 		return nil, ""
 	}
-	return o.d, filepath.Base(name)
+	return &o.dir, filepath.Base(name)
 }
 
 // byNameAfter is byNameAfter (write.go), and if so closes the descriptor:

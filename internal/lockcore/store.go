@@ -300,10 +300,12 @@ func (s *FileStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		// A guard broken, an acquirer giving its entry up, a record
 		// that names no holder broken (B4): in the user's directory,
 		// through one descriptor of it (opDir).
-		if s.in != nil {
-			return retireAsideIn(s.in, s.path, check)
+		o := s.in
+		if o == nil {
+			o = openOpDir(s.path)
+			defer o.close()
 		}
-		return retireAside(s.path, true, check)
+		return retireAsideIn(o, s.path, check)
 	}
 	return retireByName(s.in, s.path, keep, check)
 }

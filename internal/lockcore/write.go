@@ -58,23 +58,9 @@ func writeNew(name string, rec []byte, l *Lock) error {
 // descriptor of it: never through a symlink a neighbour put at P
 // meanwhile (P10).
 func retireFile(p string, check func([]byte) bool) (bool, error) {
-	return retireAside(p, false, check)
-}
-
-// retireAside is Retire without keep for the record file p, inside p's
-// directory (retireIn): a lock directory (P, never through a symlink), or
-// if userDir the user's directory a lock path is in (openUserDir). Out of
-// descriptors, or with a stale one, by name instead.
-func retireAside(p string, userDir bool, check func([]byte) bool) (bool, error) {
 	dir := filepath.Dir(p)
-	open := openLockDir
-	if userDir {
-		open = openUserDir
-	}
-	d, err := open(dir)
-	// (byNameInstead refuses a symlink at dir: a lock directory's; the
-	// user's directory is resolved by name as openUserDir resolved it.)
-	if byNameInstead(err, dir) || (userDir && errors.Is(err, errNoDescriptors)) {
+	d, err := openLockDir(dir)
+	if byNameInstead(err, dir) { // (it refuses a symlink at dir)
 		return retireByName(nil, p, false, check)
 	}
 	if errors.Is(err, fs.ErrNotExist) {
@@ -85,18 +71,20 @@ func retireAside(p string, userDir bool, check func([]byte) bool) (bool, error) 
 	}
 	ok, err := retireIn(d, p, check)
 	d.close()
-	if errors.Is(err, errNoDescriptors) || (userDir && byNameAfter(err)) {
+	if errors.Is(err, errNoDescriptors) {
 		// Put back (retireIn's read of what moved needs a second
-		// descriptor): by name, with the one the directory's held. (A
-		// lock directory's stale descriptor is no reason to go by name:
-		// that could act through a symlink put at P since.)
+		// descriptor): by name, with the one the directory's held. (Its
+		// stale descriptor is no reason to go by name: that could act
+		// through a symlink put at P since.)
 		return retireByName(nil, p, false, check)
 	}
 	return ok, err
 }
 
 // retireAsideIn is Retire without keep for the record file p beside the
-// lock, through o (retireIn), or by name where o has no directory open.
+// lock, through o (retireIn), or by name where o has no directory open,
+// or once a call through it fails for want of a descriptor (its
+// put-back needs one) or with ESTALE.
 func retireAsideIn(o *opDir, p string, check func([]byte) bool) (bool, error) {
 	if d, _ := o.at(p); d != nil {
 		if ok, err := retireIn(d, p, check); !o.byNameAfter(err) {
