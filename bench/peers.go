@@ -53,7 +53,10 @@ type Peer struct {
 	Name    string
 	About   string // what one Lock+Unlock does
 	Polling bool   // waiters poll (their best setting is looked for), rather than block in the kernel
-	New     func(path string, s Settings) (Locker, error)
+	// LocalOnly: measured on local filesystems only (what it does is
+	// what dotlock does there, not on a network filesystem).
+	LocalOnly bool
+	New       func(path string, s Settings) (Locker, error)
 }
 
 // Record is a record of the size dotlock writes (stale.Self padded to 1024

@@ -20,6 +20,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -200,7 +201,11 @@ func scenario1(cfg config, res *Results, fr *FSResults) {
 	if cfg.quick {
 		rounds, batchDur = 3, 30*time.Millisecond
 	}
-	fr.Uncontended = append(fr.Uncontended, uncontendedRounds(benchUncontended(), fr.Excluded, fr.Dir, rounds, batchDur)...)
+	names := benchUncontended()
+	if fr.Alt != "" {
+		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return bench.Peers[n].LocalOnly })
+	}
+	fr.Uncontended = append(fr.Uncontended, uncontendedRounds(names, fr.Excluded, fr.Dir, rounds, batchDur)...)
 	ops := 500
 	if cfg.quick {
 		ops = 100
@@ -213,7 +218,7 @@ func scenario1(cfg config, res *Results, fr *FSResults) {
 		fr.Uncontended = append(fr.Uncontended, uncontendedProc(pyImpl("flock", time.Millisecond, ""), fr.Dir, 5, ops))
 	}
 	if fr.counter != nil {
-		for _, name := range benchUncontended() {
+		for _, name := range names {
 			if fr.Excluded[name] == "" && name != "flock" { // flock(2) is local to a mount: no requests
 				fr.Calls = append(fr.Calls, fr.counter.count(name, 20))
 			}

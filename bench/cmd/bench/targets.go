@@ -74,6 +74,9 @@ func evaluate(res *Results) []Target {
 			if c, cf := callsOf(f, impl), callsOf(f, floor); c > 0 && cf > 0 {
 				s += fmt.Sprintf("; %.0f requests to the server against %s's %.0f", c, floorName, cf)
 			}
+			if raw := nsOf(f, rawCallsOf[impl]); raw > 0 && r > limit {
+				s += fmt.Sprintf("; its system calls alone, made bare, %.2f×", raw/fl)
+			}
 			return s, r <= limit, true
 		}
 	}
@@ -289,8 +292,11 @@ func analysis(res *Results, ts []Target) string {
 	return b.String()
 }
 
+// rawCallsOf is the bare system calls of each dotlock kind that has them.
+var rawCallsOf = map[string]string{"dotlock-lockfile": "raw-lockfile-calls", "dotlock-lockdir": "raw-lockdir-calls"}
+
 func uncontendedWhy(res *Results) string {
-	return syncNote(res) + `**lockfile.** The floor is four system calls: create, write, close, unlink. dotlock's lockfile Lock + Unlock makes 16 on a local filesystem (strace of a lock/unlock loop on tmpfs): A1 the create; A3 reading P.last for the token (open, fstat, one read, close) and a lookup of P.last.1, the end of the slot chain; A4 the write; A5 an lstat of P.break; A6 an fstat of the entry and an lstat of P (the entry's identity: the open descriptor pins its inode); W4 an lstat of P.want, made only by a process that locks again right after its own release; and to release, R1 an lstat of P, the close, an lstat of P.last (P10: never replace what dotlock did not make; it is the file A3 read, unchanged since, by its stamp — until this stop an open, fstat, read and close), the unlink of P.last and the rename of P onto it. Beyond the calls: a UUID (getrandom) and the 1 KiB record to format, and a heartbeat timer per hold. What is left is the protocol's own: the token (four calls to read P.last, and a rename where the floor unlinks) and the checks that make a release safe. Keeping the last token in memory when this process was the last holder, validated by P.last's inode and change time, would save four calls, but inode numbers are reused and change times are coarse, so a token could go backwards: not done.
+	return syncNote(res) + rawCallsNote(res) + `**lockfile.** The floor is four system calls: create, write, close, unlink. dotlock's lockfile Lock + Unlock makes 16 on a local filesystem (strace of a lock/unlock loop on tmpfs): A1 the create; A3 reading P.last for the token (open, fstat, one read, close) and a lookup of P.last.1, the end of the slot chain; A4 the write; A5 an lstat of P.break; A6 an fstat of the entry and an lstat of P (the entry's identity: the open descriptor pins its inode); W4 an lstat of P.want, made only by a process that locks again right after its own release; and to release, R1 an lstat of P, the close, an lstat of P.last (P10: never replace what dotlock did not make; it is the file A3 read, unchanged since, by its stamp — until this stop an open, fstat, read and close), the unlink of P.last and the rename of P onto it. Beyond the calls: a UUID (getrandom) and the 1 KiB record to format, and a heartbeat timer per hold. What is left is the protocol's own: the token (four calls to read P.last, and a rename where the floor unlinks) and the checks that make a release safe. Keeping the last token in memory when this process was the last holder, validated by P.last's inode and change time, would save four calls, but inode numbers are reused and change times are coarse, so a token could go backwards: not done.
 
 **lockdir** makes 23 calls against the mkdir floor's six: mkdir, then a descriptor of the new directory to create owner inside it (open, openat, close) rather than trusting the path, then the same as lockfile (its release renames owner out through a descriptor of P: open, rename, close), plus an lstat of P.queue on Lock and on Unlock (queued waiters and readers) and the rmdir. On a local filesystem and on sshfs those descriptors are O_PATH: the path is looked up, but the filesystem is not asked to open the directory, which to sshfs is an OPENDIR and a CLOSE each (8 of the 68 requests of a lockdir lock+unlock before).
 
@@ -356,6 +362,33 @@ func syncNote(res *Results) string {
 		}
 	}
 	return ""
+}
+
+// rawCallsNote compares, on each local filesystem, dotlock with its own
+// system calls made bare (raw-lockfile-calls, raw-lockdir-calls): what
+// the protocol's steps cost there, and what dotlock's work around them.
+func rawCallsNote(res *Results) string {
+	var b strings.Builder
+	for _, f := range res.FS {
+		ex, mk := nsOf(f, "raw-excl"), nsOf(f, "raw-mkdir")
+		rf, rd := nsOf(f, "raw-lockfile-calls"), nsOf(f, "raw-lockdir-calls")
+		df, dd := nsOf(f, "dotlock-lockfile"), nsOf(f, "dotlock-lockdir")
+		if f.Alt != "" || ex == 0 || mk == 0 || rf == 0 || rd == 0 || df == 0 || dd == 0 {
+			continue
+		}
+		fmt.Fprintf(&b, "**On %s** dotlock's own system calls, made bare (raw-lockfile-calls, raw-lockdir-calls: nothing around them), take %.1f µs for lockfile's (%.2f× the O_EXCL floor) and %.1f µs for lockdir's (%.2f× the mkdir floor): that much the protocol's steps cost there, before any of dotlock's work. dotlock takes %.1f and %.1f µs: %s.\n\n",
+			f.Label(), rf/1e3, rf/ex, rd/1e3, rd/mk, df/1e3, dd/1e3, ownWork(df-rf, dd-rd))
+	}
+	return b.String()
+}
+
+// ownWork says what dotlock's work around its calls cost (lockfile's,
+// lockdir's), where it shows above the noise.
+func ownWork(file, dir float64) string {
+	if file > 0 && dir > 0 {
+		return fmt.Sprintf("its own work around the calls (the record formatted, a UUID, the token parsed, the heartbeat's timer, the checks) is the rest, %.1f and %.1f µs", file/1e3, dir/1e3)
+	}
+	return "no more than its calls alone, within what this filesystem's times vary from batch to batch (a journal's commits)"
 }
 
 // scaleWhy compares dotlock's growth with its floor's on each filesystem.
