@@ -1,0 +1,71 @@
+//go:build linux
+
+package faultfstest
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
+)
+
+// TestNamesBesideLockNotFollowed: on FUSE an attempt reaches the names
+// beside the lock through a descriptor of the lock's directory (opDir);
+// a symlink planted at any of them is never followed through it, nor
+// removed. Behind each symlink is a dead holder's record, which a lock
+// that followed the link would judge and break, or read a token from.
+func TestNamesBesideLockNotFollowed(t *testing.T) {
+	f := MountT(t, Options{})
+	o, err := stale.Self(7, stale.ModeExclusive, time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.PID = 1 << 30 // no such process: dead
+	dead := o.Marshal()
+	for _, c := range lockKinds {
+		names := []string{"x.lock", "x.lock.last", "x.lock.break"}
+		if c.kind == "lockdir" {
+			names = append(names, "x.lock/owner")
+		}
+		for i, name := range names {
+			t.Run(c.kind+"/"+name, func(t *testing.T) {
+				t.Parallel() // each waits notLockSettle (2 s) in Lock
+				dir := filepath.Join(f.Mount, "links-"+c.kind+"-"+string(rune('a'+i)))
+				l := c.newIn(t, f, filepath.Base(dir))
+				target := filepath.Join(f.Mount, "target-"+c.kind+"-"+string(rune('a'+i)))
+				if err := os.WriteFile(target, dead, 0o644); err != nil {
+					t.Fatal(err)
+				}
+				link := filepath.Join(dir, name)
+				if filepath.Dir(link) != dir {
+					if err := os.Mkdir(filepath.Dir(link), 0o755); err != nil {
+						t.Fatal(err)
+					}
+				}
+				if err := os.Symlink(target, link); err != nil {
+					t.Fatal(err)
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				defer cancel()
+				if err := l.TryLock(); err == nil {
+					l.Unlock()
+					t.Errorf("TryLock took the lock with a symlink at %s", name)
+				}
+				if err := l.Lock(ctx); err == nil {
+					l.Unlock()
+					t.Errorf("Lock took the lock with a symlink at %s", name)
+				}
+				if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
+					t.Errorf("the symlink at %s: %v, %v; want it left as it was", name, st, err)
+				}
+				if got, err := os.ReadFile(target); err != nil || !bytes.Equal(got, dead) {
+					t.Errorf("behind the symlink at %s: %v; want the record left as it was", name, err)
+				}
+			})
+		}
+	}
+}
