@@ -17,8 +17,9 @@ import (
 // timer, every call's result but the create's ignored. Beside the floors
 // they show what the protocol's steps cost on that filesystem, and beside
 // dotlock what its own work around them costs. (On a network filesystem
-// dotlock reads records where these compare inodes: they are run on local
-// filesystems only.)
+// dotlock fsyncs its record, checks records by their bytes where these
+// look at inodes, and releases with one rename: these are measured on
+// local filesystems only.)
 
 func init() {
 	Peers["raw-lockfile-calls"] = Peer{Name: "raw-lockfile-calls", Polling: true, LocalOnly: true,

@@ -5,11 +5,13 @@ package faultfstest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/dotlock/dotlock"
 	"github.com/dotlock/dotlock/stale"
 )
 
@@ -49,15 +51,20 @@ func TestNamesBesideLockNotFollowed(t *testing.T) {
 				if err := os.Symlink(target, link); err != nil {
 					t.Fatal(err)
 				}
-				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+				// Lock refuses once the symlink has stood for notLockSettle (2 s).
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 				defer cancel()
-				if err := l.TryLock(); err == nil {
-					l.Unlock()
-					t.Errorf("TryLock took the lock with a symlink at %s", name)
+				if err := l.TryLock(); !errors.Is(err, dotlock.ErrNotLock) {
+					if err == nil {
+						l.Unlock()
+					}
+					t.Errorf("TryLock with a symlink at %s: %v; want ErrNotLock", name, err)
 				}
-				if err := l.Lock(ctx); err == nil {
-					l.Unlock()
-					t.Errorf("Lock took the lock with a symlink at %s", name)
+				if err := l.Lock(ctx); !errors.Is(err, dotlock.ErrNotLock) {
+					if err == nil {
+						l.Unlock()
+					}
+					t.Errorf("Lock with a symlink at %s: %v; want ErrNotLock", name, err)
 				}
 				if st, err := os.Lstat(link); err != nil || st.Mode()&os.ModeSymlink == 0 {
 					t.Errorf("the symlink at %s: %v, %v; want it left as it was", name, st, err)

@@ -195,6 +195,21 @@ func main() {
 	logf("wrote %s (%v)", cfg.out, res.Finished.Sub(res.Started).Round(time.Second))
 }
 
+// local reports whether f is a local filesystem, by its type as findmnt
+// gave it: not the sshfs pair, nor a network or FUSE filesystem.
+func (f *FSResults) local() bool {
+	t := strings.Fields(f.Type)
+	if f.Alt != "" || len(t) == 0 {
+		return false
+	}
+	for _, net := range []string{"nfs", "cifs", "smb", "fuse", "9p", "ceph", "glusterfs", "lustre", "afs", "gpfs", "beegfs", "virtiofs"} {
+		if strings.HasPrefix(t[0], net) {
+			return false
+		}
+	}
+	return true
+}
+
 func scenario1(cfg config, res *Results, fr *FSResults) {
 	logf("1. uncontended on %s", fr.Dir)
 	rounds, batchDur := 7, 100*time.Millisecond
@@ -202,7 +217,7 @@ func scenario1(cfg config, res *Results, fr *FSResults) {
 		rounds, batchDur = 3, 30*time.Millisecond
 	}
 	names := benchUncontended()
-	if fr.Alt != "" {
+	if !fr.local() {
 		names = slices.DeleteFunc(slices.Clone(names), func(n string) bool { return bench.Peers[n].LocalOnly })
 	}
 	fr.Uncontended = append(fr.Uncontended, uncontendedRounds(names, fr.Excluded, fr.Dir, rounds, batchDur)...)
