@@ -162,7 +162,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 		}
 	}
 	if err := s.removeDir(); err != nil {
-		return s.notEmpty(moved, dst)
+		return s.notEmpty(d, moved, dst, check == nil)
 	}
 	return true, nil
 }
@@ -184,19 +184,20 @@ func (s *DirStore) removeDir() error {
 	return err
 }
 
-// notEmpty finishes a Retire whose rmdir found the directory not empty.
-func (s *DirStore) notEmpty(moved bool, dst string) (bool, error) {
-	// Listed, and the record put back, through a descriptor of the
-	// directory: never through a symlink (nor blocking on a FIFO) that a
-	// neighbour put at the path since it was opened.
-	d, err := openLockDirToList(s.path)
-	if errors.Is(err, fs.ErrNotExist) {
-		return moved, nil // removed meanwhile, by a breaker of the empty directory
-	}
-	if err != nil {
-		return moved, err
-	}
-	defer d.close()
+// notEmpty finishes a Retire whose rmdir of d, the directory it moved
+// the record out of, failed while something stands at the path; own says
+// the Retire is a release (R2), made without the guard.
+//
+// It lists d, and puts the record back into d: the directory it took the
+// record from, not whatever the path names now. The rmdir may have gone
+// through with its reply lost (P6), and the path be another's lock
+// directory by now, just made: a new shared group's, whose readers a
+// listing by name showed — the record was put back into it as its anchor,
+// and the release took itself for lost (a fault schedule found it) — or
+// one whose record is not created yet, which was moved aside. The
+// directory removed lists empty. Never through a symlink (nor blocking on
+// a FIFO) that a neighbour put at the path since.
+func (s *DirStore) notEmpty(d *lockDir, moved bool, dst string, own bool) (bool, error) {
 	names, err := d.names()
 	if errors.Is(err, fs.ErrNotExist) {
 		return moved, nil
@@ -205,19 +206,24 @@ func (s *DirStore) notEmpty(moved bool, dst string) (bool, error) {
 		return moved, err
 	}
 	// Shared holders inside: put the record back (unless a new anchor
-	// stands there already), the directory is still held.
+	// stands there already), the directory is still held. Not after a
+	// release: an exclusive hold's directory has no readers, so these
+	// are a new group's, and the rmdir went through (on FUSE, sshfs, a
+	// descriptor names a path, not a directory: d lists what the path
+	// names now).
+	if hasReaders(names) && own {
+		return moved, nil
+	}
 	if hasReaders(names) {
-		if _, lerr := os.Lstat(s.owner()); moved && errors.Is(lerr, fs.ErrNotExist) {
+		if _, lerr := d.lstat(OwnerFile); moved && errors.Is(lerr, fs.ErrNotExist) {
 			if rerr := d.moveIn(dst, OwnerFile); rerr != nil {
 				return false, rerr
 			}
 		}
 		return false, nil
 	}
-	// A record again: this caller was paused past the grace period
-	// between moving its record out and removing the directory, the empty
-	// directory was broken, and the path is someone else's now. Ours is
-	// gone; theirs stays.
+	// A record in it again: someone else's (the directory, empty past the
+	// grace period, was taken over: P5). Ours is gone; theirs stays.
 	for _, n := range names {
 		if n == OwnerFile {
 			return true, nil
@@ -228,9 +234,20 @@ func (s *DirStore) notEmpty(moved bool, dst string) (bool, error) {
 		// remove. The path stays taken, and says why (ErrNotLock).
 		return moved, notLockDir(s.path, f)
 	}
-	// Only what a network filesystem leaves of a removed file still open
-	// (.nfsXXXX): move the directory aside, so that the path is free, and
-	// remove it if it is empty by now (else it stays, as P.gone.<id>).
+	if len(names) == 0 && own {
+		// Removed (its rmdir's reply lost), and the path perhaps another
+		// acquirer's already, which it may verify (A6) before a move
+		// aside: left alone. If it is ours after all (an rmdir that failed
+		// otherwise), the next acquirer frees it after the grace period
+		// (P5), under the guard — as a breaker, below: an acquirer waits
+		// for the guard (A5) before it verifies, so what a breaker moves
+		// aside is never a verified lock.
+		return moved, nil
+	}
+	// Nothing, or only what a network filesystem leaves of a removed
+	// file still open (.nfsXXXX): move the directory aside, so that the
+	// path is free, and remove it if it is empty by now (else it stays,
+	// as P.gone.<id>).
 	aside := tempName(s.path)
 	if err := rename(s.path, aside); err != nil {
 		if _, lerr := os.Lstat(s.path); errors.Is(lerr, fs.ErrNotExist) {

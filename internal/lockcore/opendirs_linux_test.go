@@ -1,7 +1,6 @@
 package lockcore
 
 import (
-	"os"
 	"path/filepath"
 	"testing"
 
@@ -30,14 +29,7 @@ func TestDirectoriesOpenedPerFilesystem(t *testing.T) {
 			dir := t.TempDir()
 			networkDirs.Store(dir, c.class)
 			p := filepath.Join(dir, "x.lock")
-			if err := os.Mkdir(p, 0o755); err != nil {
-				t.Fatal(err)
-			}
-			d, err := openLockDir(p)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer d.close()
+			d := makeLockDir(t, p)
 			fl, err := unix.FcntlInt(uintptr(d.fd), unix.F_GETFL, 0)
 			if err != nil {
 				t.Fatal(err)
