@@ -31,7 +31,7 @@ func TestEMFILENotLost(t *testing.T) {
 		return
 	}
 	// "-fuse": its directory taken for FUSE's, where guard sections work
-	// through a descriptor of it (guardFiles), which a release without
+	// through a descriptor of it (opDir), which a release without
 	// descriptors must do without.
 	for _, kind := range []string{"file", "dir", "shared", "file-early", "shared-early", "file-early-fuse", "shared-early-fuse"} {
 		t.Run(kind, func(t *testing.T) {

@@ -58,12 +58,13 @@ func emfileRetireChild(t *testing.T, guard string) {
 		// it lets the retire go on by name.
 		free = 0
 		l := newFileLock(t, guard[:len(guard)-len(guardSuffix)])
-		g := l.openGuardFiles() // its descriptor of the directory, open
-		defer g.close()
-		if d, _ := g.o.at(l.guard.Path()); d == nil {
+		dir := openOpDir(l.guard.Path()) // the section's descriptor of the directory, open
+		defer dir.close()
+		g := l.guard.at(dir)
+		if d, _ := dir.at(l.guard.Path()); d == nil {
 			t.Fatal("the section has no descriptor of its directory")
 		}
-		retire = func() (bool, error) { return g.retire(same) }
+		retire = func() (bool, error) { return g.Retire(false, same) }
 	}
 	_, restore := useUpDescriptors(t, free)
 	ok, err := retire()

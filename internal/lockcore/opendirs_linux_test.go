@@ -12,7 +12,7 @@ import (
 // trips): local ones and FUSE, where an open asks nothing a lookup does
 // not; never NFS, whose revalidation at an open keeps the names cached
 // inside P fresh, nor SMB. And only FUSE gets guard sections through a
-// descriptor of the lock's directory (guardFiles). The class is set by
+// descriptor of the lock's directory (opDir). The class is set by
 // hand for a directory of its own, as fsClassFor would find it.
 func TestDirectoriesOpenedPerFilesystem(t *testing.T) {
 	for _, c := range []struct {
@@ -41,9 +41,9 @@ func TestDirectoriesOpenedPerFilesystem(t *testing.T) {
 				t.Errorf("listing P: %v, %v; want it empty", names, err)
 			}
 			l := newFileLock(t, filepath.Join(dir, "y.lock"))
-			g := l.openGuardFiles()
+			g := openOpDir(l.guard.Path()) // a guard section's
 			defer g.close()
-			if d, _ := g.o.at(l.guard.Path()); (d != nil) != c.handle {
+			if d, _ := g.at(l.guard.Path()); (d != nil) != c.handle {
 				t.Errorf("guard section through a descriptor of the directory: %v; want %v", d != nil, c.handle)
 			}
 			o := openOpDir(l.Path())

@@ -63,9 +63,9 @@ func (l *Lock) release(h *hold) error {
 	r := &releaser{l: l, h: h, ws: l.newWaitState(), proven: at}
 	if !h.shared {
 		r.o = openOpDir(l.store.Path())
-		r.st = l.store.at(r.o)
 		defer r.o.close()
 	}
+	r.st = l.store.at(r.o)
 	return l.retry(r.try)
 }
 
@@ -77,21 +77,21 @@ type releaser struct {
 	proven bool       // R1 proved the entry ours by its inode (first try only)
 	failed bool       // a try failed: its R2 may have moved the record, its reply lost
 	left   bool       // a shared hold's record has left; what follows (S5) failed
-	o      *opDir     // an exclusive hold's record is reached through it (nil: by name)
-	st     Store      // the store through o
+	o      *opDir     // the lock's directory, for an exclusive hold (nil: by name)
+	st     Store      // the store, reached through o
 }
 
-// read is the hold's read of its record, through r.o.
+// read is the hold's read of its record: an exclusive hold's through r.o.
 func (r *releaser) read() ([]byte, error) {
-	if r.o == nil {
+	if r.h.shared {
 		return r.h.read()
 	}
 	return r.st.Read()
 }
 
-// retireRecord is the hold's retire, through r.o.
+// retireRecord is the hold's retire: an exclusive hold's through r.o.
 func (r *releaser) retireRecord(check func([]byte) bool) (bool, error) {
-	if r.o == nil {
+	if r.h.shared {
 		return r.h.retire(check)
 	}
 	return r.st.Retire(true, check)
@@ -127,7 +127,7 @@ func (r *releaser) try() error {
 	if errors.Is(err, errGuardBusy) {
 		// R3: after a lapse, and always for a shared hold (a change of
 		// the holder set), release under the guard: by name, but for the
-		// guard section's own calls (guardFiles), with the descriptor
+		// guard section's own calls (withGuardIn), with the descriptor
 		// r.o held given back.
 		r.o.close()
 		err = l.underGuard(context.Background(), r.ws, r.checkAndRetire)
@@ -187,11 +187,7 @@ func (r *releaser) retiredBefore() bool {
 	if r.h.shared {
 		return false // moved to a unique name, which R2 itself looks for
 	}
-	st := r.l.store
-	if r.st != nil {
-		st = r.st
-	}
-	data, err := st.ReadLast()
+	data, err := r.st.ReadLast()
 	if err != nil {
 		return false
 	}
