@@ -54,11 +54,12 @@ func TestLockDirOpenedOnlyToList(t *testing.T) {
 }
 
 // TestSharedHoldLooksUpItsDirectory counts the lookups of the directory
-// a lock is in (on sshfs each is a request to the server). A guard section
-// (B1 to B5) works inside that directory through one descriptor of it:
-// one lookup, where by name its create, read-back, move aside (which names
-// it twice), read and remove looked it up six times. A shared hold makes
-// two sections: 28 lookups a round before, 18 now (the first round looks
+// a lock is in (on sshfs each is a request to the server). A shared hold
+// makes two guard sections (B1 to B5), and each works inside that
+// directory through one descriptor of it: one lookup a section, for the
+// guard's own calls and for the group's (S1, S5: P, its records, P.last,
+// P.queue). By name each call looked it up: 28 lookups a round, 18 with
+// the guard's calls through the descriptor, 2 now (the first round looks
 // it up once more).
 func TestSharedHoldLooksUpItsDirectory(t *testing.T) {
 	f := MountT(t, Options{})
@@ -66,8 +67,8 @@ func TestSharedHoldLooksUpItsDirectory(t *testing.T) {
 	ctx := context.Background()
 	n := countPerRound(t, f, Rule{Op: OpLookup, Name: "d"}, func() error { return l.RLock(ctx) }, l.RUnlock)
 	t.Logf("per RLock+RUnlock: %.1f lookups of the lock's directory", n)
-	if n > 18.5 {
-		t.Errorf("%.1f lookups of the lock's directory a round: want at most 18 (one per guard section)", n)
+	if n < 2 || n > 2.2 { // at least the two sections': the count works
+		t.Errorf("%.1f lookups of the lock's directory a round: want 2 to 2.2 (one per guard section)", n)
 	}
 }
 

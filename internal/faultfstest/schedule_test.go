@@ -646,6 +646,9 @@ func TestFaultRegressions(t *testing.T) {
 			[]Rule{{Op: OpGetattr, Name: "x.lock", Errno: eio, After: 1, Times: 3}}},
 		{kindDir, 30278, "S4, as above: the stat failed with EACCES",
 			[]Rule{{Op: OpLookup, Name: "x.lock", Errno: eacces, After: 3, Times: 3}}},
+		{kindRW, 100787, "R2: a release whose rmdir's reply was lost acted on what the path named by then, a new acquirer's directory (DirStore.notEmpty)",
+			[]Rule{{Op: OpRmdir, Action: LostReply, Errno: syscall.EPERM, Prob: 0.5, Times: 3},
+				{Op: OpWrite, Name: "*.w.*", Errno: eio, After: 2, Times: 2}}},
 	}
 	f := MountT(t, Options{})
 	for _, c := range cases {

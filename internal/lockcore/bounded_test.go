@@ -154,7 +154,7 @@ func TestQueueObservationsBounded(t *testing.T) {
 			}
 		}
 	}
-	if _, err := l.rw.waiters(); err != nil {
+	if _, err := l.rw.in(nil).waiters(); err != nil {
 		t.Fatal(err)
 	}
 	if got := count(); got != 0 {

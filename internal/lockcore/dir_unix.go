@@ -301,6 +301,12 @@ func (d *lockDir) openLockDir(name, path string) (*lockDir, error) {
 	return openDirAt(d.fd, name, path, unix.O_RDONLY|unix.O_NONBLOCK, false)
 }
 
+// openLockDirToList is openLockDirToList of the directory name inside this
+// directory, whose path is path.
+func (d *lockDir) openLockDirToList(name, path string) (*lockDir, error) {
+	return openDirAt(d.fd, name, path, unix.O_RDONLY|unix.O_NONBLOCK, false)
+}
+
 // lstat is the type and permissions of name inside the directory, not
 // following a symlink.
 func (d *lockDir) lstat(name string) (fs.FileMode, error) {

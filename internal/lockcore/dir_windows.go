@@ -85,8 +85,13 @@ func (d *lockDir) rename(from, to string) error { return rename(d.join(from), d.
 
 func (d *lockDir) moveIn(src, name string) error { return rename(src, d.join(name)) }
 
-// openLockDir, lstat, mkdir, rmdir and moveOutTo: by name (see dir_unix.go).
+// openLockDir, openLockDirToList, lstat, mkdir, rmdir and moveOutTo: by
+// name (see dir_unix.go).
 func (d *lockDir) openLockDir(_, path string) (*lockDir, error) { return openLockDir(path) }
+
+func (d *lockDir) openLockDirToList(_, path string) (*lockDir, error) {
+	return openLockDirToList(path)
+}
 
 func (d *lockDir) lstat(name string) (fs.FileMode, error) {
 	st, err := os.Lstat(d.join(name))

@@ -24,7 +24,10 @@ func (s *DirStore) Path() string { return s.path }
 
 func (s *DirStore) owner() string { return s.path + string(os.PathSeparator) + OwnerFile }
 
-func (s *DirStore) at(o *opDir) Store {
+func (s *DirStore) at(o *opDir) Store { return s.bound(o) }
+
+// bound is the store reached through o (nil: by name).
+func (s *DirStore) bound(o *opDir) *DirStore {
 	if o == nil {
 		return s
 	}
@@ -50,7 +53,7 @@ func (s *DirStore) Read() ([]byte, error) {
 	if errors.Is(err, errNoDescriptors) {
 		// Out of descriptors: a release must still work, and this way
 		// needs one less. By name, after checking P is no symlink.
-		if b, err = readIn(s.path, OwnerFile); errors.Is(err, fs.ErrNotExist) {
+		if b, err = readIn(nil, s.path, OwnerFile); errors.Is(err, fs.ErrNotExist) {
 			_, err = os.Lstat(s.path)
 		}
 	}
@@ -93,7 +96,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	// never through a symlink put there.
 	open := s.in.openLockDir
 	if check != nil {
-		open = openLockDirToList
+		open = s.in.openLockDirToList
 	}
 	d, err := open(s.path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -134,7 +137,7 @@ func (s *DirStore) Retire(keep bool, check func([]byte) bool) (bool, error) {
 	case err != nil:
 		return false, err
 	case check != nil:
-		got, err := readRecord(dst)
+		got, err := s.in.read(dst)
 		if errors.Is(err, errNoDescriptors) {
 			// Ours is the one descriptor left: read without it, then
 			// take it again (for a put-back).

@@ -33,7 +33,7 @@ func TestEMFILENotLost(t *testing.T) {
 	// "-fuse": its directory taken for FUSE's, where guard sections work
 	// through a descriptor of it (opDir), which a release without
 	// descriptors must do without.
-	for _, kind := range []string{"file", "dir", "shared", "file-early", "shared-early", "file-early-fuse", "shared-early-fuse"} {
+	for _, kind := range []string{"file", "dir", "shared", "file-early", "shared-early", "file-early-fuse", "dir-early-fuse", "shared-early-fuse"} {
 		t.Run(kind, func(t *testing.T) {
 			dir := testdir.New(t)
 			if strings.HasSuffix(kind, "-fuse") {

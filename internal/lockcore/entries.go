@@ -106,17 +106,18 @@ func notOurs(err error) error {
 }
 
 // readIn reads the record file name inside the protocol's directory dir
-// (a lock directory, or the queue), never through a symlink at dir.
-func readIn(dir, name string) ([]byte, error) {
-	b, err := readInDir(dir, name)
+// (a lock directory, or the queue), never through a symlink at dir. dir is
+// opened through o (nil: by name).
+func readIn(o *opDir, dir, name string) ([]byte, error) {
+	b, err := readInDir(o, dir, name)
 	if byNameInstead(err, dir) {
 		return readRecord(dir + string(os.PathSeparator) + name)
 	}
 	return b, err
 }
 
-func readInDir(dir, name string) ([]byte, error) {
-	d, err := openLockDir(dir)
+func readInDir(o *opDir, dir, name string) ([]byte, error) {
+	d, err := o.openLockDir(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -124,9 +125,10 @@ func readInDir(dir, name string) ([]byte, error) {
 	return d.read(name)
 }
 
-// listIn lists the protocol's directory dir, never through a symlink.
-func listIn(dir string) ([]string, error) {
-	d, err := openLockDirToList(dir)
+// listIn lists the protocol's directory dir, never through a symlink,
+// opened through o (nil: by name).
+func listIn(o *opDir, dir string) ([]string, error) {
+	d, err := o.openLockDirToList(dir)
 	if err != nil {
 		return nil, err
 	}

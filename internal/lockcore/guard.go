@@ -18,8 +18,14 @@ var errGuardBusy = errors.New("breaker guard busy")
 
 // underGuard runs fn under the breaker guard, waiting while it is busy.
 func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
+	return l.underGuardIn(ctx, ws, func(deadline time.Time, _ *opDir) error { return fn(deadline) })
+}
+
+// underGuardIn is underGuard whose fn is given the section's directory
+// (withGuardIn).
+func (l *Lock) underGuardIn(ctx context.Context, ws *waitState, fn func(deadline time.Time, o *opDir) error) error {
 	for {
-		err := l.withGuard(ctx, ws, fn)
+		err := l.withGuardIn(ctx, ws, fn)
 		if !errors.Is(err, errGuardBusy) {
 			return err
 		}
@@ -42,8 +48,10 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 //
 // The section reaches the guard through that directory, opened for it (an
 // opDir: on FUSE), rather than by name, which looks the directory up
-// again at each call: six lookups a section where one now does, ten of a
-// shared hold's 149 requests on sshfs (TestSharedHoldLooksUpItsDirectory).
+// again at each call: six lookups a section where one now does. fn's own
+// calls beside the lock go through it too (a shared hold's group
+// changes, rwIn): on sshfs a shared hold sends 123 requests where it sent
+// 149 (TestSharedHoldLooksUpItsDirectory).
 func (l *Lock) withGuardIn(ctx context.Context, ws *waitState, fn func(deadline time.Time, o *opDir) error) error {
 	dir := openOpDir(l.guard.Path())
 	defer dir.close() // after b5 (deferred below): its first try uses g

@@ -138,7 +138,7 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 			l.cfg.OnBreak(victim, reason)
 		}
 		if ok {
-			return l.kind.freed() // a lock directory hands it to the queue
+			return l.kind.freed(o) // a lock directory hands it to the queue
 		}
 		return nil
 	})

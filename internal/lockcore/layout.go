@@ -48,8 +48,9 @@ type layout interface {
 	// handOn runs after an exclusive hold left the path (R3 does not
 	// hand on). It looks through o (nil: by name).
 	handOn(o *opDir)
-	// freed runs under the breaker guard once a break freed the path.
-	freed() error
+	// freed runs under the breaker guard once a break freed the path,
+	// in the guard section's directory o.
+	freed(o *opDir) error
 	// waiting counts the waiters queued (Status).
 	waiting() int
 }
@@ -79,7 +80,7 @@ func (fileLayout) sharedOK() error                   { return errNoShared }
 func (fileLayout) group(stale.Owner) bool            { return false }
 func (f fileLayout) yield(ctx context.Context)       { f.l.yield(ctx) }
 func (fileLayout) handOn(*opDir)                     {}
-func (fileLayout) freed() error                      { return nil }
+func (fileLayout) freed(*opDir) error                { return nil }
 func (fileLayout) waiting() int                      { return 0 }
 func (fileLayout) waitersAhead(context.Context, *waitState, *opDir) (*LockedError, error) {
 	return nil, nil
@@ -116,7 +117,7 @@ func (dirLayout) sharedOK() error                          { return nil }
 func (dirLayout) group(o stale.Owner) bool                 { return o.Mode == stale.ModeShared }
 func (dirLayout) yield(context.Context)                    {} // the queue takes turns (S2)
 func (d dirLayout) handOn(o *opDir)                        { d.rw.kick(o) }
-func (d dirLayout) freed() error                           { return d.rw.scheduleFreed() } // hand the freed lock to the queue
+func (d dirLayout) freed(o *opDir) error                   { return d.rw.in(o).scheduleFreed() } // hand the freed lock to the queue
 func (d dirLayout) repairEmpty(ctx context.Context, ws *waitState) (bool, error) {
 	return d.rw.repairAnchor(ctx, ws)
 }
@@ -158,7 +159,7 @@ func (d dirLayout) blocked(ctx context.Context, ws *waitState, blk *LockedError,
 func (d dirLayout) waiting() int {
 	n := 0
 	// Never through a symlink, never blocking on a FIFO put there.
-	if names, err := listIn(d.rw.queue); err == nil {
+	if names, err := listIn(nil, d.rw.queue); err == nil {
 		for _, name := range names {
 			if f := strings.SplitN(name, ".", 3); len(f) == 3 && (f[1] == "w" || f[1] == "r") {
 				n++

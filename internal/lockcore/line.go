@@ -172,12 +172,12 @@ func (l *Lock) waitInLine(ctx context.Context, ws *waitState, writer bool, blk *
 // (they queued after the group's phase began).
 func (l *Lock) joinAlong(ctx context.Context, ws *waitState) (*hold, error) {
 	var h *hold
-	err := l.rw.under(ctx, ws, func() error {
-		data, err := l.rw.dir.Read()
+	err := l.rw.under(ctx, ws, func(s rwIn) error {
+		data, err := s.dir.Read()
 		if err != nil {
 			return nil // no group: wait in line again
 		}
-		h, _, err = l.rw.joinGroup(data, l.cfg.Clock.Now())
+		h, _, err = s.joinGroup(data, l.cfg.Clock.Now())
 		if errors.Is(err, errNotShared) {
 			return nil
 		}

@@ -54,6 +54,7 @@ type hold struct {
 	read   func() ([]byte, error)
 	retire func(check func([]byte) bool) (bool, error)
 	shared bool
+	record string // a shared hold's record (P/r.<uuid>), which its release reaches through a guard section's directory
 
 	id      fileID // the entry's inode, pinned while it is open
 	idKnown bool   // id is set: a local filesystem, an exclusive hold

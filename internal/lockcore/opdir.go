@@ -167,6 +167,17 @@ func (o *opDir) openLockDir(name string) (*lockDir, error) {
 	return openLockDir(name)
 }
 
+// openLockDirToList opens the directory name beside the lock to list it
+// (openLockDirToList).
+func (o *opDir) openLockDirToList(name string) (*lockDir, error) {
+	if d, base := o.at(name); d != nil {
+		if ld, err := d.openLockDirToList(base, name); !o.byNameAfter(err) {
+			return ld, err
+		}
+	}
+	return openLockDirToList(name)
+}
+
 // moveOut renames name, inside the lock directory ld, to dst beside the
 // lock (lockDir.moveOut).
 func (o *opDir) moveOut(ld *lockDir, name, dst string) error {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path/filepath"
 	"time"
 
 	"github.com/dotlock/dotlock/stale"
@@ -81,18 +82,18 @@ type releaser struct {
 	st     Store      // the store, reached through o
 }
 
-// read is the hold's read of its record: an exclusive hold's through r.o.
+// read is the hold's read of its record, through r.o.
 func (r *releaser) read() ([]byte, error) {
 	if r.h.shared {
-		return r.h.read()
+		return readIn(r.o, filepath.Dir(r.h.record), filepath.Base(r.h.record))
 	}
 	return r.st.Read()
 }
 
-// retireRecord is the hold's retire: an exclusive hold's through r.o.
+// retireRecord is the hold's retire, through r.o.
 func (r *releaser) retireRecord(check func([]byte) bool) (bool, error) {
 	if r.h.shared {
-		return r.h.retire(check)
+		return retireFile(r.o, r.h.record, check)
 	}
 	return r.st.Retire(true, check)
 }
@@ -103,7 +104,7 @@ func (r *releaser) try() error {
 	if r.left {
 		// Only the group's change is left to do (the record is gone: a
 		// check would find it lost).
-		return l.underGuard(context.Background(), r.ws, func(time.Time) error { return l.rw.readerLeft() })
+		return l.rw.under(context.Background(), r.ws, func(s rwIn) error { return s.readerLeft() })
 	}
 	err := errGuardBusy
 	if now := l.cfg.Clock.Now(); !h.shared && !l.lapsed(h, now) {
@@ -126,11 +127,10 @@ func (r *releaser) try() error {
 	r.proven = false
 	if errors.Is(err, errGuardBusy) {
 		// R3: after a lapse, and always for a shared hold (a change of
-		// the holder set), release under the guard: by name, but for the
-		// guard section's own calls (withGuardIn), with the descriptor
-		// r.o held given back.
+		// the holder set), release under the guard, through the guard
+		// section's directory (the descriptor r.o held given back first).
 		r.o.close()
-		err = l.underGuard(context.Background(), r.ws, r.checkAndRetire)
+		err = l.underGuardIn(context.Background(), r.ws, r.checkAndRetireIn)
 	}
 	if err == nil && !h.shared {
 		l.kind.handOn(r.o)
@@ -162,6 +162,17 @@ func (r *releaser) checkAndRetire(deadline time.Time) error {
 		return notOurs(err)
 	}
 	return lostTo(o, perr)
+}
+
+// checkAndRetireIn is checkAndRetire in a guard section (R3), through the
+// section's directory o: the release's calls from now on go through it,
+// or by name once it is closed.
+func (r *releaser) checkAndRetireIn(deadline time.Time, o *opDir) error {
+	r.o = o
+	if !r.h.shared {
+		r.st = r.l.store.at(o)
+	}
+	return r.checkAndRetire(deadline)
 }
 
 // withLapse adds to a LostError how long before the hold last proved
@@ -216,7 +227,7 @@ func (r *releaser) retire(deadline time.Time) error {
 	}
 	if r.h.shared {
 		r.left = true
-		return r.l.rw.readerLeft()
+		return r.l.rw.in(r.o).readerLeft()
 	}
 	return nil
 }

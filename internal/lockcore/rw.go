@@ -40,10 +40,25 @@ type rwSupport struct {
 	queueObs map[string]*stale.Observation // remote waiters' queue records
 }
 
+// rwIn is the shared-lock support at work in one guard section: its calls
+// beside the lock, and into P and the queue, go through the section's
+// directory o (withGuardIn; nil: by name), which on sshfs saves a lookup
+// of the user's directory at each call. Its dir is rwSupport's store bound
+// to o, and shadows it.
+type rwIn struct {
+	*rwSupport
+	o   *opDir
+	dir *DirStore
+}
+
+// in is rw working through o (nil: by name).
+func (rw *rwSupport) in(o *opDir) rwIn { return rwIn{rw, o, rw.dir.bound(o)} }
+
 // under runs fn holding the guard, waiting while it is busy (underGuard,
-// for fns that have no use for the deadline: they do a few operations).
-func (rw *rwSupport) under(ctx context.Context, ws *waitState, fn func() error) error {
-	return rw.l.underGuard(ctx, ws, func(time.Time) error { return fn() })
+// for fns that have no use for the deadline: they do a few operations),
+// and gives it rw at work in the section.
+func (rw *rwSupport) under(ctx context.Context, ws *waitState, fn func(s rwIn) error) error {
+	return rw.l.underGuardIn(ctx, ws, func(_ time.Time, o *opDir) error { return fn(rw.in(o)) })
 }
 
 func (rw *rwSupport) readerPath(uuid string) string {
@@ -55,7 +70,7 @@ func (rw *rwSupport) readerPath(uuid string) string {
 // protocol does not make is not a lock (P10): an error matching ErrNotLock,
 // and nothing in it is judged, repaired or removed.
 func (rw *rwSupport) readerNames() ([]string, error) {
-	names, err := listIn(rw.dir.Path())
+	names, err := listIn(nil, rw.dir.Path())
 	if f := foreignNames(names); len(f) > 0 {
 		return nil, notLockDir(rw.dir.Path(), f)
 	}
@@ -149,9 +164,9 @@ func (l *Lock) rlockOnce(ctx context.Context, ws *waitState) (*hold, error) {
 func (l *Lock) tryShared(ctx context.Context, ws *waitState) (*hold, *LockedError, error) {
 	var h *hold
 	var blk *LockedError
-	err := l.rw.under(ctx, ws, func() error {
+	err := l.rw.under(ctx, ws, func(s rwIn) error {
 		var err error
-		h, blk, err = l.rw.join(ws)
+		h, blk, err = s.join(ws)
 		return err
 	})
 	if errors.Is(err, errNotShared) {
@@ -205,7 +220,7 @@ func (l *Lock) Readers() ([]stale.Owner, error) {
 	}
 	var os []stale.Owner
 	for _, n := range names {
-		data, err := readIn(l.rw.dir.Path(), n)
+		data, err := readIn(nil, l.rw.dir.Path(), n)
 		if err != nil {
 			continue
 		}

@@ -32,7 +32,7 @@ func (l *Lock) breakGroup(ctx context.Context, ws *waitState, force bool) (Broke
 	var recs []rec
 	for _, n := range names {
 		p := filepath.Join(l.rw.dir.Path(), n)
-		data, err := readIn(l.rw.dir.Path(), n)
+		data, err := readIn(nil, l.rw.dir.Path(), n)
 		if err != nil {
 			continue
 		}
@@ -69,9 +69,9 @@ func (l *Lock) breakGroup(ctx context.Context, ws *waitState, force bool) (Broke
 		}
 		return res, nil
 	}
-	err = l.rw.under(ctx, ws, func() error {
+	err = l.rw.under(ctx, ws, func(s rwIn) error {
 		for _, r := range recs {
-			ok, err := retireFile(r.path, func(m []byte) bool { return bytes.Equal(m, r.data) })
+			ok, err := retireFile(s.o, r.path, func(m []byte) bool { return bytes.Equal(m, r.data) })
 			if err != nil {
 				return &BreakError{Owner: r.owner, Reason: "forced", Err: unwrapPath(err)}
 			}
@@ -79,7 +79,7 @@ func (l *Lock) breakGroup(ctx context.Context, ws *waitState, force bool) (Broke
 				gone(r)
 			}
 		}
-		return l.rw.dissolve()
+		return s.dissolve()
 	})
 	res.Reason = "forced"
 	if err != nil {

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"path/filepath"
 	"time"
 
@@ -15,14 +14,14 @@ import (
 
 // makeShared points h at its reader record instead of P's owner record.
 func (rw *rwSupport) makeShared(h *hold, path string) {
-	h.shared = true
-	h.read = func() ([]byte, error) { return readIn(filepath.Dir(path), filepath.Base(path)) }
-	h.retire = func(check func([]byte) bool) (bool, error) { return retireFile(path, check) }
+	h.shared, h.record = true, path
+	h.read = func() ([]byte, error) { return readIn(nil, filepath.Dir(path), filepath.Base(path)) }
+	h.retire = func(check func([]byte) bool) (bool, error) { return retireFile(nil, path, check) }
 }
 
 // join adds a reader to a group, forming it if P is free (S1). Under the
 // guard. It returns who blocks when the reader must wait.
-func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
+func (rw rwIn) join(ws *waitState) (*hold, *LockedError, error) {
 	l := rw.l
 	queue, err := rw.waiters()
 	if err != nil {
@@ -45,6 +44,9 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 		return rw.join(ws)
 	case errors.Is(err, fs.ErrNotExist):
 		last, err := rw.l.lastToken(rw.dir, &ws.last)
+		if errors.Is(err, ErrNotLock) {
+			return nil, nil, err // a neighbour's file (a symlink, say) at P.last: as A3
+		}
 		if err != nil {
 			return nil, &LockedError{Cause: dotlock.LastUnreadable, Reason: err.Error()}, nil
 		}
@@ -71,7 +73,7 @@ func (rw *rwSupport) join(ws *waitState) (*hold, *LockedError, error) {
 
 // joinGroup adds a reader to the group whose anchor record is data (S1),
 // or fails with errNotShared if data is not an anchor. Under the guard.
-func (rw *rwSupport) joinGroup(data []byte, now time.Time) (*hold, *LockedError, error) {
+func (rw rwIn) joinGroup(data []byte, now time.Time) (*hold, *LockedError, error) {
 	o, perr := stale.Parse(data)
 	if perr != nil || o.Mode != stale.ModeShared {
 		// Exclusive, a record being written, or readers without an
@@ -91,8 +93,8 @@ var errNotShared = errors.New("not held in shared mode")
 // place, through a descriptor that it checks still holds data: written by
 // name, a neighbour's hard link or FIFO put in its place would take the
 // write (or block it). Under the guard.
-func (rw *rwSupport) advanceAnchor(o *stale.Owner, data []byte) error {
-	d, err := openLockDir(rw.dir.Path())
+func (rw rwIn) advanceAnchor(o *stale.Owner, data []byte) error {
+	d, err := rw.o.openLockDir(rw.dir.Path())
 	if err != nil {
 		return err
 	}
@@ -113,12 +115,12 @@ func (rw *rwSupport) advanceAnchor(o *stale.Owner, data []byte) error {
 
 var errAnchorMoved = errors.New("the group's anchor changed under the guard")
 
-func (rw *rwSupport) addReader(token uint64, now time.Time) (*hold, *LockedError, error) {
+func (rw rwIn) addReader(token uint64, now time.Time) (*hold, *LockedError, error) {
 	o, err := stale.Self(token, stale.ModeShared, now)
 	if err != nil {
 		return nil, nil, err
 	}
-	d, err := openLockDir(rw.dir.Path())
+	d, err := rw.o.openLockDir(rw.dir.Path())
 	if err != nil {
 		return nil, nil, err
 	}
@@ -154,11 +156,11 @@ func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
 	}
 	var h *hold
 	handed := false
-	err = rw.under(ctx, q.ws, func() error {
-		if _, err := os.Lstat(filepath.Join(rw.queue, name)); err != nil {
+	err = rw.under(ctx, q.ws, func(s rwIn) error {
+		if _, err := s.o.lstat(filepath.Join(rw.queue, name)); err != nil {
 			return nil // handed the lock (the caller adopts), or dropped (it queues again)
 		}
-		waiting, err := rw.waiters()
+		waiting, err := s.waiters()
 		if err != nil {
 			return err
 		}
@@ -178,10 +180,10 @@ func (q *queuedWait) joinFromQueue(ctx context.Context) (*hold, error) {
 		}
 		// Out of the queue first: a queue record left behind would be
 		// handed the lock beside our own hold.
-		if rw.dequeue(name) != nil {
+		if s.dequeue(name) != nil {
 			return nil // still queued: round again
 		}
-		h, _, err = rw.join(q.ws)
+		h, _, err = s.join(q.ws)
 		if errors.Is(err, errNotShared) {
 			err = nil
 		}

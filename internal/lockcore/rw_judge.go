@@ -34,7 +34,7 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 	var dead []victim
 	reason, cause := "", dotlock.Cause(0)
 	for _, n := range names {
-		data, err := readIn(rw.dir.Path(), n)
+		data, err := readIn(nil, rw.dir.Path(), n)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
 		}
@@ -64,15 +64,15 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 		}
 	}
 	if len(dead) > 0 || !blocked {
-		err := rw.under(ctx, ws, func() error {
+		err := rw.under(ctx, ws, func(s rwIn) error {
 			for _, v := range dead {
 				p := filepath.Join(rw.dir.Path(), v.name)
-				if _, err := retireFile(p, func(m []byte) bool { return bytes.Equal(m, v.data) }); err != nil {
+				if _, err := retireFile(s.o, p, func(m []byte) bool { return bytes.Equal(m, v.data) }); err != nil {
 					return &BreakError{Reason: "dead reader " + v.name, Err: unwrapPath(err)}
 				}
 			}
 			if !blocked {
-				return rw.dissolve()
+				return s.dissolve()
 			}
 			return nil
 		})
@@ -98,15 +98,15 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, err
 	if err != nil || len(names) == 0 {
 		return false, nil
 	}
-	return true, rw.under(ctx, ws, func() error {
-		if data, err := rw.dir.Read(); err != nil || len(data) != 0 {
+	return true, rw.under(ctx, ws, func(s rwIn) error {
+		if data, err := s.dir.Read(); err != nil || len(data) != 0 {
 			return nil // gone, or repaired meanwhile
 		}
 		owners, err := rw.l.Readers()
 		if err != nil {
 			return err
 		}
-		token, err := rw.l.lastToken(rw.dir, &ws.last)
+		token, err := rw.l.lastToken(s.dir, &ws.last)
 		if err != nil {
 			return err
 		}
@@ -117,6 +117,6 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, err
 		if err != nil {
 			return err
 		}
-		return ignoreExist(rw.l.writeNewIn(rw.dir.Path(), OwnerFile, anchor.Marshal()))
+		return ignoreExist(rw.l.writeNewIn(s.o, rw.dir.Path(), OwnerFile, anchor.Marshal()))
 	})
 }

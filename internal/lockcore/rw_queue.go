@@ -52,7 +52,7 @@ type waiter struct {
 // waiters lists the queue in order, dropping records of dead same-host
 // waiters (a remote waiter cannot be judged in one look: if it is dead, the
 // lock handed to it lapses like any remote holder's).
-func (rw *rwSupport) waiters() ([]waiter, error) {
+func (rw rwIn) waiters() ([]waiter, error) {
 	q, err := rw.openQueue()
 	if q == nil {
 		return nil, err
@@ -94,8 +94,8 @@ type queuedName struct {
 }
 
 // openQueue lists the queue; nil, with no error, if there is none.
-func (rw *rwSupport) openQueue() (*queueListing, error) {
-	d, err := openLockDirToList(rw.queue) // never a directory a symlink points to
+func (rw rwIn) openQueue() (*queueListing, error) {
+	d, err := rw.o.openLockDirToList(rw.queue) // never a directory a symlink points to
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil
 	}
@@ -111,7 +111,7 @@ func (rw *rwSupport) openQueue() (*queueListing, error) {
 		return nil, err
 	}
 	rw.forgetGoneWaiters(names)
-	q := &queueListing{rw: rw, d: d}
+	q := &queueListing{rw: rw.rwSupport, d: d}
 	for _, n := range names {
 		if seq, writer, _, ok := parseQueueName(n); ok { // else not ours: left alone
 			q.names = append(q.names, queuedName{n, seq, writer})
@@ -162,7 +162,7 @@ func (q *queueListing) nextTurn() []waiter {
 // lastSeq is the highest sequence number of a live waiter's record in the
 // queue (0 if none), read from the back of the queue: a new waiter queues
 // after it.
-func (rw *rwSupport) lastSeq() (uint64, error) {
+func (rw rwIn) lastSeq() (uint64, error) {
 	q, err := rw.openQueue()
 	if q == nil {
 		return 0, err
@@ -274,7 +274,7 @@ func (rw *rwSupport) beatQueued(e Entry, name string, me *stale.Owner, now time.
 // enqueue adds the caller to the queue (S2). Under the guard. It returns
 // the record's name (even on failure: the record may be there all the
 // same) and its entry, kept open for the waiter's heartbeats.
-func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, Entry, error) {
+func (rw rwIn) enqueue(o stale.Owner, writer bool) (string, Entry, error) {
 	last, err := rw.lastSeq()
 	if err != nil {
 		return "", nil, err
@@ -300,12 +300,12 @@ func (rw *rwSupport) enqueue(o stale.Owner, writer bool) (string, Entry, error) 
 // makeQueue makes the queue directory if it is missing and opens it. A
 // waiter that leaves removes it once empty, outside the guard: if it goes
 // between the mkdir and the open, it is made again.
-func (rw *rwSupport) makeQueue() (*lockDir, error) {
+func (rw rwIn) makeQueue() (*lockDir, error) {
 	for try := 0; ; try++ {
-		if err := os.Mkdir(rw.queue, fs.FileMode(rw.l.cfg.Perm)|0o111); err != nil && !errors.Is(err, fs.ErrExist) {
+		if err := rw.o.mkdir(rw.queue, fs.FileMode(rw.l.cfg.Perm)|0o111); err != nil && !errors.Is(err, fs.ErrExist) {
 			return nil, err
 		}
-		d, err := openLockDir(rw.queue)
+		d, err := rw.o.openLockDir(rw.queue)
 		if !errors.Is(err, fs.ErrNotExist) || try == 4 {
 			return d, err
 		}
@@ -329,8 +329,8 @@ func (rw *rwSupport) removeQueued(name string) error {
 // dequeue removes the queue record name; it fails only if the record may
 // still be there. The queue directory goes too once empty (rmdir: never a
 // symlink put in its place, never anything inside).
-func (rw *rwSupport) dequeue(name string) error {
-	d, err := openLockDir(rw.queue)
+func (rw rwIn) dequeue(name string) error {
+	d, err := rw.o.openLockDir(rw.queue)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
@@ -339,7 +339,7 @@ func (rw *rwSupport) dequeue(name string) error {
 	}
 	err = d.remove(name)
 	d.close()
-	rmdir(rw.queue)
+	rw.o.rmdir(rw.queue)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}

@@ -48,7 +48,7 @@ func queuedDirLock(t *testing.T) (*Lock, string) {
 // scheduleTo hands l's free lock on (S4) and checks that it went to want.
 func scheduleTo(t *testing.T, l *Lock, want stale.Owner, who string) {
 	t.Helper()
-	if err := l.rw.schedule(); err != nil {
+	if err := l.rw.in(nil).schedule(); err != nil {
 		t.Fatal(err)
 	}
 	data, err := l.rw.dir.Read()
@@ -126,7 +126,7 @@ func TestEnqueueReadsFromTheBack(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	name, e, err := l.rw.enqueue(me, true)
+	name, e, err := l.rw.in(nil).enqueue(me, true)
 	if e != nil {
 		e.Close()
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"io/fs"
-	"os"
 	"time"
 
 	"github.com/dotlock/dotlock/stale"
@@ -27,7 +26,7 @@ func (rw *rwSupport) kick(o *opDir) {
 
 // schedOnce runs schedule under the guard if the guard is free.
 func (rw *rwSupport) schedOnce(ctx context.Context, ws *waitState) error {
-	err := rw.l.withGuard(ctx, ws, func(time.Time) error { return rw.schedule() })
+	err := rw.l.withGuardIn(ctx, ws, func(_ time.Time, o *opDir) error { return rw.in(o).schedule() })
 	if errors.Is(err, errGuardBusy) {
 		return nil
 	}
@@ -37,7 +36,7 @@ func (rw *rwSupport) schedOnce(ctx context.Context, ws *waitState) error {
 // dissolve removes a group with no readers left (its anchor goes to
 // P.last, publishing the group's last token), then hands the lock on.
 // Under the guard.
-func (rw *rwSupport) dissolve() error {
+func (rw rwIn) dissolve() error {
 	data, err := rw.dir.Read()
 	if errors.Is(err, fs.ErrNotExist) {
 		return rw.schedule()
@@ -57,7 +56,7 @@ func (rw *rwSupport) dissolve() error {
 }
 
 // readerLeft runs under the guard after a reader's record is gone (S5).
-func (rw *rwSupport) readerLeft() error {
+func (rw rwIn) readerLeft() error {
 	if err := rw.dissolve(); err != nil {
 		return err
 	}
@@ -66,7 +65,7 @@ func (rw *rwSupport) readerLeft() error {
 }
 
 // lastMode is the mode of the last hold that left P, if any did.
-func (rw *rwSupport) lastMode() (string, bool) {
+func (rw rwIn) lastMode() (string, bool) {
 	if last, err := rw.dir.ReadLast(); err == nil {
 		if o, err := stale.Parse(last); err == nil {
 			return o.Mode, true
@@ -79,15 +78,15 @@ func (rw *rwSupport) lastMode() (string, bool) {
 // readers together; after readers, the first waiting writer; a writer
 // queued before a reader still goes first when no group preceded. Under
 // the guard.
-func (rw *rwSupport) schedule() error { return rw.scheduleIf(false) }
+func (rw rwIn) schedule() error { return rw.scheduleIf(false) }
 
 // scheduleFreed is schedule right after P was removed (a group dissolved,
 // a dead holder's lock broken): a queue is then rarer than a writer that
 // took P since, so the queue is looked at first — one call when there is
 // none, instead of a lookup of P and then of the queue.
-func (rw *rwSupport) scheduleFreed() error { return rw.scheduleIf(true) }
+func (rw rwIn) scheduleFreed() error { return rw.scheduleIf(true) }
 
-func (rw *rwSupport) scheduleIf(queueFirst bool) error {
+func (rw rwIn) scheduleIf(queueFirst bool) error {
 	var q *queueListing
 	var err error
 	if queueFirst {
@@ -95,7 +94,7 @@ func (rw *rwSupport) scheduleIf(queueFirst bool) error {
 			return err // no queue: no one to hand to
 		}
 	}
-	if _, err := os.Lstat(rw.dir.Path()); !errors.Is(err, fs.ErrNotExist) {
+	if _, err := rw.o.lstat(rw.dir.Path()); !errors.Is(err, fs.ErrNotExist) {
 		// Held: its holder hands on when it leaves. Or not known (an I/O
 		// error): taken for free, P was handed on with a token read before
 		// its holder's release (which needs no guard) published a greater
@@ -115,11 +114,11 @@ func (rw *rwSupport) scheduleIf(queueFirst bool) error {
 
 // handOn hands the free P to the queue listed in q (S4), and closes q.
 // Under the guard.
-func (rw *rwSupport) handOn(q *queueListing) error {
+func (rw rwIn) handOn(q *queueListing) error {
 	ws := q.nextTurn()
 	q.close() // before the rmdir (Windows)
 	if len(ws) == 0 {
-		rmdir(rw.queue) // only if empty
+		rw.o.rmdir(rw.queue) // only if empty
 		return nil
 	}
 	var readers, writers []waiter
@@ -164,7 +163,7 @@ func (rw *rwSupport) handOn(q *queueListing) error {
 		for i, r := range readers {
 			o := r.owner
 			o.Token, o.Acquired, o.Mode = token+uint64(i), now, stale.ModeShared
-			if err := rw.l.writeNewIn(rw.dir.Path(), readerPrefix+o.UUID, o.Marshal()); err != nil {
+			if err := rw.l.writeNewIn(rw.o, rw.dir.Path(), readerPrefix+o.UUID, o.Marshal()); err != nil {
 				return err
 			}
 			rw.dequeue(r.name)
@@ -191,7 +190,7 @@ func ignoreExist(err error) error {
 }
 
 // createP makes P with the given owner record. Under the guard, with P free.
-func (rw *rwSupport) createP(rec []byte) error {
+func (rw rwIn) createP(rec []byte) error {
 	e, err := rw.dir.Create(fs.FileMode(rw.l.cfg.Perm))
 	if err != nil {
 		return err

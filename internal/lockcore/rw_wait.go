@@ -161,13 +161,13 @@ func (q *queuedWait) enqueue(ctx context.Context) error {
 	// once, for good.
 	q.me.Beat++
 	q.me.BeatTime = q.l.cfg.Clock.Now()
-	return q.rw.under(ctx, q.ws, func() error {
+	return q.rw.under(ctx, q.ws, func(s rwIn) error {
 		q.closeRecord()
 		var err error
-		if q.name, q.qe, err = q.rw.enqueue(q.me, q.writer); err != nil {
+		if q.name, q.qe, err = s.enqueue(q.me, q.writer); err != nil {
 			return err
 		}
-		return q.rw.schedule()
+		return s.schedule()
 	})
 }
 
@@ -317,7 +317,7 @@ func (l *Lock) leaveQueue(name, path, uuid string, writer bool, err error) error
 	l.retry(func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
 		defer cancel()
-		if err := l.rw.under(ctx, ws, func() error { return l.rw.dequeue(name) }); err != nil {
+		if err := l.rw.under(ctx, ws, func(s rwIn) error { return s.dequeue(name) }); err != nil {
 			return err
 		}
 		h, err := l.adopt(path, uuid, !writer, time.Time{}) // unproven: R3

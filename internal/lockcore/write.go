@@ -19,8 +19,8 @@ func (l *Lock) writeEntry(e Entry, rec []byte) error {
 
 // writeNewIn creates name exclusively inside the protocol's directory dir
 // (P, or P.queue; never through a symlink at dir) with content rec.
-func (l *Lock) writeNewIn(dir, name string, rec []byte) error {
-	d, err := openLockDir(dir)
+func (l *Lock) writeNewIn(o *opDir, dir, name string, rec []byte) error {
+	d, err := o.openLockDir(dir)
 	if err != nil {
 		return err
 	}
@@ -56,10 +56,10 @@ func writeNew(name string, rec []byte, l *Lock) error {
 // aside and removes it, if check approves what moved; otherwise puts it
 // back. Every step is done inside the directory p is in, through one
 // descriptor of it: never through a symlink a neighbour put at P
-// meanwhile (P10).
-func retireFile(p string, check func([]byte) bool) (bool, error) {
+// meanwhile (P10). That directory is opened through o (nil: by name).
+func retireFile(o *opDir, p string, check func([]byte) bool) (bool, error) {
 	dir := filepath.Dir(p)
-	d, err := openLockDir(dir)
+	d, err := o.openLockDir(dir)
 	if byNameInstead(err, dir) { // (it refuses a symlink at dir)
 		return retireByName(nil, p, false, check)
 	}
