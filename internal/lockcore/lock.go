@@ -48,13 +48,13 @@ type hold struct {
 	beat     uint64     // heartbeat counter (owner stays as acquired: others read it)
 	beatWS   *waitState // what the beats watched of the guard, kept from beat to beat
 
-	// read returns the hold's record as it is on disk now; retire moves it
-	// away if check approves. For an exclusive hold they are the store's;
-	// a shared hold has its own record inside the lock directory.
+	// read returns the hold's record as it is on disk now: for an
+	// exclusive hold the store's; a shared hold has its own record inside
+	// the lock directory, record (P/r.<uuid>), which its release (R3)
+	// reaches through its guard section's directory.
 	read   func() ([]byte, error)
-	retire func(check func([]byte) bool) (bool, error)
 	shared bool
-	record string // a shared hold's record (P/r.<uuid>), which its release reaches through a guard section's directory
+	record string
 
 	id      fileID // the entry's inode, pinned while it is open
 	idKnown bool   // id is set: a local filesystem, an exclusive hold
@@ -68,7 +68,6 @@ func (l *Lock) newHold(o stale.Owner, e Entry, now time.Time) *hold {
 		lost:     make(chan struct{}),
 		lastBeat: now,
 		read:     l.store.Read,
-		retire:   func(check func([]byte) bool) (bool, error) { return l.store.Retire(true, check) },
 	}
 }
 

@@ -12,7 +12,8 @@ import (
 // — an attempt at the lock, a release, a guard section — where dirHandles
 // (FUSE). The operation's own calls on the names beside the lock (P, its
 // last-record slots, A5's look for P.break, the guard section's P.break,
-// the look for P.queue) are made relative to it, so that the directory is
+// P.queue; and, for P and P.queue, the opens through which the records
+// inside them are reached) are made relative to it, so that the directory is
 // looked up once rather than at every call: on sshfs mounted for sharing
 // (entry_timeout=0) each lookup is a request, for each directory between
 // the mount and the lock. The directory is the user's, and its path may

@@ -78,7 +78,7 @@ type releaser struct {
 	proven bool       // R1 proved the entry ours by its inode (first try only)
 	failed bool       // a try failed: its R2 may have moved the record, its reply lost
 	left   bool       // a shared hold's record has left; what follows (S5) failed
-	o      *opDir     // the lock's directory, for an exclusive hold (nil: by name)
+	o      *opDir     // the lock's directory: an exclusive hold's own, or R3's guard section's (nil: by name)
 	st     Store      // the store, reached through o
 }
 

@@ -16,7 +16,6 @@ import (
 func (rw *rwSupport) makeShared(h *hold, path string) {
 	h.shared, h.record = true, path
 	h.read = func() ([]byte, error) { return readIn(nil, filepath.Dir(path), filepath.Base(path)) }
-	h.retire = func(check func([]byte) bool) (bool, error) { return retireFile(nil, path, check) }
 }
 
 // join adds a reader to a group, forming it if P is free (S1). Under the
@@ -34,14 +33,20 @@ func (rw rwIn) join(ws *waitState) (*hold, *LockedError, error) {
 	}
 	now := l.cfg.Clock.Now()
 	data, err := rw.dir.Read()
-	switch {
-	case errors.Is(err, fs.ErrNotExist) && len(queue) > 0:
+	if errors.Is(err, fs.ErrNotExist) && len(queue) > 0 {
 		// Only readers queue (writers were ruled out above): let them in
-		// as a group, then join it.
+		// as a group, then join it. If none was let in (P.last
+		// unreadable, or they died), P is still free: form the group
+		// below, which says why if it cannot (joining again would come
+		// straight back here, for as long as P.last stays so).
 		if err := rw.schedule(); err != nil {
 			return nil, nil, err
 		}
-		return rw.join(ws)
+		if _, lerr := rw.o.lstat(rw.dir.Path()); !errors.Is(lerr, fs.ErrNotExist) {
+			return rw.join(ws)
+		}
+	}
+	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		last, err := rw.l.lastToken(rw.dir, &ws.last)
 		if errors.Is(err, ErrNotLock) {

@@ -40,3 +40,39 @@ func TestSharedSymlinkAtLastNotALock(t *testing.T) {
 		t.Errorf("the symlink at P.last: %q, %v; want it left", got, err)
 	}
 }
+
+// Readers queued before a free P whose P.last is not a record: the
+// hand-on cannot let them in (no token), and a reader trying to join must
+// not join again and again under the guard (it recursed, until the stack
+// overflowed or P.last became readable). A neighbour's file there is
+// ErrNotLock; an empty one (a record being written, for all it knows) is
+// ErrLocked, at once: its grace period here is an hour.
+func TestSharedJoinQueuedLastUnreadable(t *testing.T) {
+	for _, c := range []struct {
+		last string
+		want error
+	}{{"symlink", ErrNotLock}, {"empty", ErrLocked}} {
+		t.Run(c.last, func(t *testing.T) {
+			path := filepath.Join(testdir.New(t), "x.lock")
+			l := newDirLock(t, path, WithGrace(time.Hour))
+			plantWaiter(t, path+".queue", 1, false, false) // a live reader (this process)
+			if c.last == "symlink" {
+				if err := os.Symlink("elsewhere", path+".last"); err != nil {
+					t.Fatal(err)
+				}
+			} else if err := os.WriteFile(path+".last", nil, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- l.TryRLock() }()
+			select {
+			case err := <-done:
+				if !errors.Is(err, c.want) {
+					t.Errorf("TryRLock: %v, want %v", err, c.want)
+				}
+			case <-time.After(20 * time.Second):
+				t.Fatal("TryRLock still running after 20 s")
+			}
+		})
+	}
+}

@@ -131,6 +131,9 @@ func (rw rwIn) handOn(q *queueListing) error {
 	}
 	defer rw.l.wake.notify()
 	last, err := rw.l.lastToken(rw.dir, &rw.last)
+	if errors.Is(err, ErrNotLock) {
+		return err // a neighbour's file at P.last: the waiters are told
+	}
 	if err != nil {
 		return nil // P.last unreadable for now: a later schedule hands on
 	}
