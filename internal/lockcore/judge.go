@@ -46,8 +46,8 @@ func (l *Lock) inspectRead(ctx context.Context, ws *waitState, data []byte, err 
 	// made or released, and listing it on every look would, on Windows,
 	// keep its holder from removing it (a sharing violation).
 	if len(data) == 0 {
-		if repaired, err := l.kind.repairEmpty(ctx, ws); repaired || err != nil {
-			return nil, err
+		if blk, done, err := l.kind.repairEmpty(ctx, ws); done || err != nil {
+			return blk, err
 		}
 	}
 	return nil, l.breakStale(ctx, ws, data, victim, reason)

@@ -42,9 +42,9 @@ type layout interface {
 	// with neither, Lock pauses and attempts again.
 	blocked(ctx context.Context, ws *waitState, blk *LockedError, last *string) (h *hold, retry bool, err error)
 	// repairEmpty runs when the record at the path has stayed empty for
-	// the grace period, before it is broken: repaired (or err) means it
-	// is not to be broken.
-	repairEmpty(ctx context.Context, ws *waitState) (repaired bool, err error)
+	// the grace period, before it is broken: done (with who blocks, if
+	// anyone, or err) means it is not to be broken.
+	repairEmpty(ctx context.Context, ws *waitState) (blk *LockedError, done bool, err error)
 	// handOn runs after an exclusive hold left the path (R3 does not
 	// hand on). It looks through o (nil: by name).
 	handOn(o *opDir)
@@ -86,7 +86,9 @@ func (fileLayout) waitersAhead(context.Context, *waitState, *opDir) (*LockedErro
 	return nil, nil
 }
 
-func (fileLayout) repairEmpty(context.Context, *waitState) (bool, error) { return false, nil }
+func (fileLayout) repairEmpty(context.Context, *waitState) (*LockedError, bool, error) {
+	return nil, false, nil
+}
 
 func (f fileLayout) blocked(ctx context.Context, ws *waitState, blk *LockedError, last *string) (*hold, bool, error) {
 	// Announced before the look that OnWait reports: a releaser that
@@ -118,7 +120,7 @@ func (dirLayout) group(o stale.Owner) bool                 { return o.Mode == st
 func (dirLayout) yield(context.Context)                    {} // the queue takes turns (S2)
 func (d dirLayout) handOn(o *opDir)                        { d.rw.kick(o) }
 func (d dirLayout) freed(o *opDir) error                   { return d.rw.in(o).scheduleFreed() } // hand the freed lock to the queue
-func (d dirLayout) repairEmpty(ctx context.Context, ws *waitState) (bool, error) {
+func (d dirLayout) repairEmpty(ctx context.Context, ws *waitState) (*LockedError, bool, error) {
 	return d.rw.repairAnchor(ctx, ws)
 }
 

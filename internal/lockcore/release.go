@@ -131,6 +131,9 @@ func (r *releaser) try() error {
 		// section's directory (the descriptor r.o held given back first).
 		r.o.close()
 		err = l.underGuardIn(context.Background(), r.ws, r.checkAndRetireIn)
+		if h.shared && !r.left && errors.Is(err, ErrNotLock) {
+			err = r.leaveWithoutGuard(err)
+		}
 	}
 	if err == nil && !h.shared {
 		l.kind.handOn(r.o)
@@ -173,6 +176,25 @@ func (r *releaser) checkAndRetireIn(deadline time.Time, o *opDir) error {
 		r.st = r.l.store.at(o)
 	}
 	return r.checkAndRetire(deadline)
+}
+
+// leaveWithoutGuard retires a shared hold's own record when its guard
+// section could not be had because something not dotlock's stands at
+// P.break (err, ErrNotLock): no one can hold the guard, so no change of
+// the holder set is under way, and a record left would name this live
+// process, holding the lock while it lives, after that file is gone. The
+// group's own change (S5) is left to whoever next holds the guard: a
+// group without readers is dissolved then (S6).
+func (r *releaser) leaveWithoutGuard(err error) error {
+	ok, rerr := retireFile(nil, r.h.record, func(m []byte) bool {
+		o, perr := stale.Parse(m)
+		return perr == nil && o.UUID == r.h.owner.UUID
+	})
+	if rerr != nil || !ok {
+		return err
+	}
+	r.left = true
+	return nil
 }
 
 // withLapse adds to a LostError how long before the hold last proved

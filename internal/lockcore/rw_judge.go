@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"io/fs"
+	"os"
 	"path/filepath"
 
 	"github.com/dotlock/dotlock"
@@ -89,16 +90,21 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 // repairAnchor gives a group whose anchor is missing (its last reader
 // crashed while dissolving it, between moving the anchor out and removing
 // the directory) a new anchor, so that it can be joined and dissolved
-// again. It reports whether it found reader records to repair for.
-func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, error) {
+// again. It reports whether it found reader records to repair for (done),
+// and who blocks if the repair was not its to make.
+func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (*LockedError, bool, error) {
 	names, err := rw.readerNames()
 	if errors.Is(err, ErrNotLock) {
-		return false, err // not ours to repair
+		return nil, false, err // not ours to repair
 	}
 	if err != nil || len(names) == 0 {
-		return false, nil
+		return nil, false, nil
 	}
-	return true, rw.under(ctx, ws, func(s rwIn) error {
+	if _, err := os.Lstat(rw.dir.owner()); err == nil {
+		return rw.anchorStands(ctx, ws)
+	}
+	stood := false
+	err = rw.under(ctx, ws, func(s rwIn) error {
 		if data, err := s.dir.Read(); err != nil || len(data) != 0 {
 			return nil // gone, or repaired meanwhile
 		}
@@ -117,6 +123,22 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (bool, err
 		if err != nil {
 			return err
 		}
-		return ignoreExist(rw.l.writeNewIn(s.o, rw.dir.Path(), OwnerFile, anchor.Marshal()))
+		err = rw.l.writeNewIn(s.o, rw.dir.Path(), OwnerFile, anchor.Marshal())
+		stood = errors.Is(err, fs.ErrExist)
+		return ignoreExist(err)
 	})
+	if stood && err == nil {
+		return rw.anchorStands(ctx, ws)
+	}
+	return nil, true, err
+}
+
+// anchorStands is repairAnchor's answer when an anchor stands, empty (a
+// neighbour's, or one whose write was cut short): it is not replaced, and
+// the readers are judged as a group's (S6), which blocks while any of them
+// lives. (Tried again and again, the repair's guard section woke its own
+// waiter at once, which tried again: it spun until its context ended.)
+func (rw *rwSupport) anchorStands(ctx context.Context, ws *waitState) (*LockedError, bool, error) {
+	blk, err := rw.inspectGroup(ctx, ws)
+	return blk, true, err
 }

@@ -24,7 +24,10 @@ func (rw *rwSupport) queued(o *opDir) bool {
 	return err == nil && m.IsDir()
 }
 
-// hasWaiters reports whether the queue holds a waiter's record.
+// hasWaiters reports whether the queue holds a waiter's record: a record,
+// not just a name a record would have (a neighbour's symlink, FIFO,
+// directory or file so named, which the hand-on leaves alone, would
+// otherwise stop TryLock for good).
 func (rw *rwSupport) hasWaiters() bool {
 	d, err := openLockDirToList(rw.queue)
 	if err != nil {
@@ -33,8 +36,13 @@ func (rw *rwSupport) hasWaiters() bool {
 	defer d.close()
 	names, _ := d.names()
 	for _, n := range names {
-		if _, _, _, ok := parseQueueName(n); ok {
-			return true
+		if _, _, _, ok := parseQueueName(n); !ok {
+			continue
+		}
+		if data, err := d.read(n); err == nil {
+			if _, perr := stale.Parse(data); perr == nil {
+				return true
+			}
 		}
 	}
 	return false
@@ -93,10 +101,13 @@ type queuedName struct {
 	writer bool
 }
 
-// openQueue lists the queue; nil, with no error, if there is none.
+// openQueue lists the queue; nil, with no error, if there is none. A
+// neighbour's file (a symlink, a FIFO) at P.queue is none either: it stops
+// no one from taking the lock, shared or not, nor a release from handing
+// on; only a waiter, which cannot queue there (makeQueue refuses it).
 func (rw rwIn) openQueue() (*queueListing, error) {
 	d, err := rw.o.openLockDirToList(rw.queue) // never a directory a symlink points to
-	if errors.Is(err, fs.ErrNotExist) {
+	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, ErrNotLock) {
 		return nil, nil
 	}
 	if err != nil {
