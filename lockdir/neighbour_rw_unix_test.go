@@ -223,3 +223,39 @@ func cpuTime() time.Duration {
 	syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// A neighbour's directory at P holding only what is named like a reader's
+// record but is none: no group to repair. RLock says ErrNotLock rather
+// than write an anchor into it (and hold it), and the directory is left as
+// it was.
+func TestNeighbourDirectoryNotRepaired(t *testing.T) {
+	for _, kind := range []string{"symlink", "fifo", "dir", "junk"} {
+		t.Run(kind, func(t *testing.T) {
+			p := filepath.Join(testdir.New(t), "x.lock")
+			if err := os.Mkdir(p, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			plantThing(t, filepath.Join(p, "r."+uuid.NewString()), kind)
+			before, err := os.ReadDir(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l := newNeighbourLock(t, p)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			defer cancel()
+			if err := l.RLock(ctx); !errors.Is(err, dotlock.ErrNotLock) {
+				if err == nil {
+					l.RUnlock()
+				}
+				t.Errorf("RLock on a neighbour's directory holding a %s named like a reader's record: %v, want ErrNotLock", kind, err)
+			}
+			after, err := os.ReadDir(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(after) != len(before) || after[0].Name() != before[0].Name() {
+				t.Errorf("the neighbour's directory changed: %v, was %v", after, before)
+			}
+		})
+	}
+}

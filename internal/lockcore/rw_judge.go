@@ -103,6 +103,9 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (*LockedEr
 	if _, err := os.Lstat(rw.dir.owner()); err == nil {
 		return rw.anchorStands(ctx, ws)
 	}
+	if blk, err := rw.readersAreRecords(names, ws); blk != nil || err != nil {
+		return blk, true, err
+	}
 	stood := false
 	err = rw.under(ctx, ws, func(s rwIn) error {
 		if data, err := s.dir.Read(); err != nil || len(data) != 0 {
@@ -131,6 +134,34 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (*LockedEr
 		return rw.anchorStands(ctx, ws)
 	}
 	return nil, true, err
+}
+
+// readersAreRecords checks that what is named like readers' records in P
+// is records: a neighbour's directory holding only such a name on a
+// symlink, a FIFO, a directory or text is no group, and no anchor is
+// written into it (P10). It says ErrNotLock, once what was read has stood
+// for the grace period where a client's cache can show foreign bytes for a
+// moment (notRecordYet): till then, who blocks.
+func (rw *rwSupport) readersAreRecords(names []string, ws *waitState) (*LockedError, error) {
+	if ws.readerObs == nil {
+		ws.readerObs = map[string]*stale.Observation{}
+	}
+	for _, n := range names {
+		_, err := readIn(nil, rw.dir.Path(), n)
+		if !errors.Is(err, ErrNotLock) {
+			continue // a record, or gone, or not to be read now: judged by the repair
+		}
+		ob := ws.readerObs[n]
+		if ob == nil {
+			ob = new(stale.Observation)
+			ws.readerObs[n] = ob
+		}
+		if msg, wait := rw.l.notRecordYet(ob, err); wait {
+			return &LockedError{Cause: dotlock.BeingWritten, Reason: "content no record has, for now: " + msg}, nil
+		}
+		return nil, err
+	}
+	return nil, nil
 }
 
 // anchorStands is repairAnchor's answer when an anchor stands, empty (a
