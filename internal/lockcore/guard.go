@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"time"
@@ -15,6 +16,13 @@ import (
 const guardSuffix = ".break"
 
 var errGuardBusy = errors.New("breaker guard busy")
+
+// errNoGuard wraps the ErrNotLock of a section that could not begin
+// because something not dotlock's stands at P.break: no one can hold the
+// guard, so no change of the holder set can be under way, and what must
+// not be left behind (a reader's record, a queue record naming this live
+// process) may go without it.
+var errNoGuard = errors.New("no guard to be had")
 
 // underGuard runs fn under the breaker guard, waiting while it is busy.
 func (l *Lock) underGuard(ctx context.Context, ws *waitState, fn func(deadline time.Time) error) error {
@@ -62,6 +70,9 @@ func (l *Lock) withGuardIn(ctx context.Context, ws *waitState, fn func(deadline 
 			return err // no permission to create the guard, or worse
 		}
 		if _, err := l.guardStale(ws); err != nil {
+			if errors.Is(err, ErrNotLock) {
+				return fmt.Errorf("%w: %w", errNoGuard, err)
+			}
 			return err
 		}
 		return errGuardBusy // held, or just broken: the caller comes round again

@@ -131,7 +131,7 @@ func (r *releaser) try() error {
 		// section's directory (the descriptor r.o held given back first).
 		r.o.close()
 		err = l.underGuardIn(context.Background(), r.ws, r.checkAndRetireIn)
-		if h.shared && !r.left && errors.Is(err, ErrNotLock) {
+		if h.shared && errors.Is(err, errNoGuard) {
 			err = r.leaveWithoutGuard(err)
 		}
 	}
@@ -179,12 +179,10 @@ func (r *releaser) checkAndRetireIn(deadline time.Time, o *opDir) error {
 }
 
 // leaveWithoutGuard retires a shared hold's own record when its guard
-// section could not be had because something not dotlock's stands at
-// P.break (err, ErrNotLock): no one can hold the guard, so no change of
-// the holder set is under way, and a record left would name this live
-// process, holding the lock while it lives, after that file is gone. The
-// group's own change (S5) is left to whoever next holds the guard: a
-// group without readers is dissolved then (S6).
+// section could not begin (err, errNoGuard): a record left would name this
+// live process, holding the lock while it lives, after the file at P.break
+// is gone. The group's own change (S5) is left to whoever next holds the
+// guard: a group without readers is dissolved then (S6).
 func (r *releaser) leaveWithoutGuard(err error) error {
 	ok, rerr := retireFile(nil, r.h.record, func(m []byte) bool {
 		o, perr := stale.Parse(m)

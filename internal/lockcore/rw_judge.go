@@ -23,9 +23,6 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 		}
 		return nil, err
 	}
-	if ws.readerObs == nil {
-		ws.readerObs = map[string]*stale.Observation{}
-	}
 	var alive []stale.Owner
 	blocked := false
 	type victim struct {
@@ -42,11 +39,7 @@ func (rw *rwSupport) inspectGroup(ctx context.Context, ws *waitState) (*LockedEr
 		if err != nil {
 			return nil, err
 		}
-		ob := ws.readerObs[n]
-		if ob == nil {
-			ob = new(stale.Observation)
-			ws.readerObs[n] = ob
-		}
+		ob := ws.readerOb(n)
 		_, why, blk := rw.l.judge(ob, "", data, rw.l.cfg.Grace, rw.l.cfg.StaleAfter) // names used once
 		if blk != nil {
 			blocked = true
@@ -143,19 +136,12 @@ func (rw *rwSupport) repairAnchor(ctx context.Context, ws *waitState) (*LockedEr
 // for the grace period where a client's cache can show foreign bytes for a
 // moment (notRecordYet): till then, who blocks.
 func (rw *rwSupport) readersAreRecords(names []string, ws *waitState) (*LockedError, error) {
-	if ws.readerObs == nil {
-		ws.readerObs = map[string]*stale.Observation{}
-	}
 	for _, n := range names {
 		_, err := readIn(nil, rw.dir.Path(), n)
 		if !errors.Is(err, ErrNotLock) {
 			continue // a record, or gone, or not to be read now: judged by the repair
 		}
-		ob := ws.readerObs[n]
-		if ob == nil {
-			ob = new(stale.Observation)
-			ws.readerObs[n] = ob
-		}
+		ob := ws.readerOb(n)
 		if msg, wait := rw.l.notRecordYet(ob, err); wait {
 			return &LockedError{Cause: dotlock.BeingWritten, Reason: "content no record has, for now: " + msg}, nil
 		}

@@ -223,14 +223,7 @@ func (rw *rwSupport) waiterGone(name string, data []byte, o stale.Owner) bool {
 	}
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
-	if rw.queueObs == nil {
-		rw.queueObs = map[string]*stale.Observation{}
-	}
-	ob := rw.queueObs[name]
-	if ob == nil {
-		ob = new(stale.Observation)
-		rw.queueObs[name] = ob
-	}
+	ob := observationOf(&rw.queueObs, name)
 	return ob.See(string(data), rw.l.cfg.Clock.Now()) >= rw.l.cfg.StaleAfter
 }
 

@@ -318,11 +318,10 @@ func (l *Lock) leaveQueue(name, path, uuid string, writer bool, err error) error
 		ctx, cancel := context.WithTimeout(context.Background(), l.cfg.StaleAfter)
 		defer cancel()
 		err := l.rw.under(ctx, ws, func(s rwIn) error { return s.dequeue(name) })
-		if errors.Is(err, ErrNotLock) {
-			// Something not dotlock's at P.break: no guard to be had, by
-			// anyone. Out of the queue without it, as a waiter handed the
+		if errors.Is(err, errNoGuard) {
+			// Out of the queue without the guard, as a waiter handed the
 			// lock leaves it (handedOver): a record left would be handed
-			// the lock once that file is gone, and never taken.
+			// the lock once the file at P.break is gone, and never taken.
 			err = l.rw.removeQueued(name)
 		}
 		if err != nil {

@@ -147,3 +147,20 @@ func (ws *waitState) pauseGuard(ctx context.Context) error {
 		return nil
 	}
 }
+
+// readerOb is what this wait observed of the reader record n.
+func (s *waitState) readerOb(n string) *stale.Observation { return observationOf(&s.readerObs, n) }
+
+// observationOf is the observation kept in *m for the record n, made (and
+// the map) if there is none yet.
+func observationOf(m *map[string]*stale.Observation, n string) *stale.Observation {
+	if *m == nil {
+		*m = map[string]*stale.Observation{}
+	}
+	ob := (*m)[n]
+	if ob == nil {
+		ob = new(stale.Observation)
+		(*m)[n] = ob
+	}
+	return ob
+}
