@@ -2,7 +2,7 @@
  * dotlock.pml: the dotlock lock protocol (docs/PROTOCOL.md,
  * internal/lockcore, acquire.go to release.go) as a Promela model for spin.
  * README.md beside this file says what is modelled and what abstracted;
- * labels carry the Go step names (A1..A6, B1..B5, H1..H3, R1..R3).
+ * labels carry the Go step names (A1..A6, B1..B6, H1..H3, R1..R3).
  *
  * Bounds (spin -DNAME=value): N processes (2 or 3), ROUNDS holds each,
  * STALE ticks of lease, GRACE ticks for empty records, MAXCRASH crashes,
@@ -176,6 +176,19 @@ inline judge(R, ob, age, lease, guard, v) {
 	fi
 }
 
+/* The hold begins (A6, or B6 proved): P1 and P7 are checked here. */
+inline takeHold() {
+	holding[me] = 1; lost[me] = 0; beatAge[me] = opAge[me]; hbc = 0; beats = 0;
+	assert(OTHERS_INVALID(me));   /* P1 within the lease */
+	assert(mytok[me] > maxTok);   /* P7 */
+	printf("MSC: p%d HOLD f%d tok%d\n", me, myf[me], mytok[me]);
+	maxTok = mytok[me]; holds++;
+	opAge[me] = 0; timing[me] = 0; q = 0;
+	CLR(obs[me]); oage[me] = 0; CLR(gobs[me]); goage[me] = 0;
+	inCS[me] = 1;
+	goto CS
+}
+
 /* What withGuard runs, and what runs guardStale. */
 #define W_BREAK 0
 #define W_BEAT 1
@@ -191,6 +204,7 @@ active [N] proctype Proc() provided (!crashed[_pid] && !paused[_pid])
 	bit guarded;     /* the current proof or release runs under the guard */
 	bit gbusy;       /* the guard turned out not to be ours */
 	bit brkErr, brkErr_; /* B4 failed with an error */
+	bit took, proved;   /* B6 made our entry; wrote it within the deadline */
 	byte res;        /* fn's result: 0 ok, 1 lost, 2 come round again */
 	byte k;
 
@@ -270,15 +284,8 @@ A6:	/* verify: only our record at P is a hold */
 		if
 		:: P.f == myf[me] ->
 #endif
-			holding[me] = 1; lost[me] = 0; beatAge[me] = opAge[me]; hbc = 0; beats = 0;
-			assert(OTHERS_INVALID(me));   /* P1 within the lease */
-			assert(mytok[me] > maxTok);   /* P7 */
-			printf("MSC: p%d A6 HOLD f%d tok%d\n", me, myf[me], mytok[me]);
-			maxTok = mytok[me]; holds++;
-			opAge[me] = 0; timing[me] = 0; q = 0;
-			CLR(obs[me]); oage[me] = 0; CLR(gobs[me]); goage[me] = 0;
-			inCS[me] = 1;
-			goto CS
+			printf("MSC: p%d A6 verified\n", me);
+			takeHold()
 		:: else -> opAge[me] = 0; timing[me] = 0; goto retryNow /* displaced while undecided */
 		fi
 	};
@@ -529,7 +536,7 @@ B4:	/* Retire(keep): remove P.last, rename P to P.last, check what moved */
 		:: L.f == 0 -> brkErr = 1; goto B5
 		:: L.f != 0 && SAME(L, V) ->
 			assert(!(VALID(OWNER(V.f)) && myf[OWNER(V.f)] == V.f)); /* P3: never a live hold */
-			goto B5
+			goto B6
 		:: else
 		fi
 	};
@@ -537,6 +544,33 @@ B4:	/* Retire(keep): remove P.last, rename P to P.last, check what moved */
 		if
 		:: L.f == 0 -> brkErr = 1
 		:: else -> printf("MSC: p%d B4 put back f%d\n", me, L.f); COPY(P, L); L.f = 0
+		fi;
+		goto B5
+	};
+B6:	/* take over: create P under the guard, within its deadline (a lost
+	 * reply leaves the entry to be judged as any other's) */
+	atomic {
+		if
+		:: P.f == 0 && gage[me] <= GDEAD ->
+			opAge[me] = 0; timing[me] = 1;
+			newfid(myf[me]); P.f = myf[me]; P.w = 0; P.tok = 0; P.hb = 0;
+			printf("MSC: p%d B6 take P f%d\n", me, P.f);
+			if
+			:: lostBudget > 0 -> lostBudget--; printf("MSC: p%d B6 reply lost\n", me); myf[me] = 0
+			:: true -> took = 1
+			fi
+		:: else -> skip /* taken meanwhile (A1 does not wait for the guard), or too late */
+		fi
+	};
+B6w:	/* write: the token after V's, which B4 published; proved if the
+	 * write ended within the deadline */
+	atomic {
+		if
+		:: took ->
+			mytok[me] = V.tok + 1;
+			writeTo(myf[me], 1, mytok[me], 0);
+			proved = (gage[me] <= GDEAD)
+		:: else
 		fi;
 		goto B5
 	};
@@ -570,8 +604,10 @@ B5end:
 		myg[me] = 0; guarded = 0; gage[me] = 0; CLR(V); brkErr_ = brkErr; brkErr = 0;
 		if
 		:: gbusy -> gbusy = 0; goto guardBusy
-		:: !gbusy && why == W_BREAK && brkErr_ -> brkErr_ = 0; goto lockFailed
-		:: !gbusy && why == W_BREAK && !brkErr_ -> goto retryNow
+		:: !gbusy && why == W_BREAK && took && proved -> took = 0; proved = 0; printf("MSC: p%d B6 proved\n", me); takeHold()
+		:: !gbusy && why == W_BREAK && took && !proved -> took = 0; goto A5 /* verify as A1's entry */
+		:: !gbusy && why == W_BREAK && !took && brkErr_ -> brkErr_ = 0; goto lockFailed
+		:: !gbusy && why == W_BREAK && !took && !brkErr_ -> goto retryNow
 		:: !gbusy && why == W_BEAT -> goto Hdone
 		:: !gbusy && why == W_REL -> goto Rdone
 		fi

@@ -193,9 +193,9 @@ func (l *Lock) attempt(ctx context.Context, ws *waitState) (*hold, *LockedError,
 			ws.net.probed = true // W6: as last seen
 			return nil, ws.net.seen, nil
 		}
-		blk, err := l.inspect(ctx, ws)
+		h, blk, err := l.inspectFor(ctx, ws, l.kind.takesOver())
 		ws.looked(blk)
-		return nil, blk, err
+		return h, blk, err
 	}
 	return l.complete(ctx, ws, e, st)
 }
@@ -291,26 +291,18 @@ func (l *Lock) complete(ctx context.Context, ws *waitState, e Entry, st Store) (
 		l.giveUp(ctx, ws, st, nil)
 		return nil, nil, err
 	}
-	owner, err := stale.Self(token, stale.ModeExclusive, now)
+	owner, rec, err := l.writeHold(e, token, now)
 	if err != nil {
 		e.Close()
-		l.giveUp(ctx, ws, st, nil)
+		l.giveUp(ctx, ws, st, rec)
 		return nil, nil, err
 	}
-	rec := owner.Marshal()
-	// A4: write the record; on a network filesystem, make it visible.
-	if _, err := e.WriteAt(rec, 0); err == nil && l.sync {
-		err = e.Sync()
-		if err != nil {
-			e.Close()
-			l.giveUp(ctx, ws, st, rec)
-			return nil, nil, &fs.PathError{Op: "sync", Path: l.store.Path(), Err: unwrapPath(err)}
-		}
-	} else if err != nil {
-		e.Close()
-		l.giveUp(ctx, ws, st, rec)
-		return nil, nil, &fs.PathError{Op: "write", Path: l.store.Path(), Err: unwrapPath(err)}
-	}
+	return l.verify(ctx, ws, e, st, owner, rec, now)
+}
+
+// verify is A5 and A6 for the entry e, written with rec: it returns the
+// hold if the entry at the path is ours once no breaker is at work.
+func (l *Lock) verify(ctx context.Context, ws *waitState, e Entry, st Store, owner stale.Owner, rec []byte, now time.Time) (*hold, *LockedError, error) {
 	// A5: a breaker that saw our entry before the record was written may be
 	// at work; decide nothing until no guard is held.
 	if err := l.waitGuardClear(ctx, ws, st.opDir()); err != nil {

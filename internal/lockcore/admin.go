@@ -327,7 +327,7 @@ func (l *Lock) Break(ctx context.Context, force bool) (Broken, error) {
 				continue
 			}
 		}
-		if err := l.breakStale(ctx, ws, data, victim, reason); err != nil {
+		if _, err := l.breakStale(ctx, ws, data, victim, reason, false); err != nil {
 			return res, l.pathErr("break", err)
 		}
 		cur, err := l.store.Read()

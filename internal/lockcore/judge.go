@@ -15,30 +15,43 @@ import (
 // inspect reads the record at the path and decides: held by the living
 // (who is returned), being written (within grace), or stale — then broken.
 func (l *Lock) inspect(ctx context.Context, ws *waitState) (*LockedError, error) {
+	_, blk, err := l.inspectFor(ctx, ws, false)
+	return blk, err
+}
+
+// inspectFor is inspect by an attempt that takes the path over if it
+// breaks a stale record (take: B6), returning the hold it then has.
+func (l *Lock) inspectFor(ctx context.Context, ws *waitState, take bool) (*hold, *LockedError, error) {
 	data, err := l.store.Read()
-	return l.inspectRead(ctx, ws, data, err)
+	return l.inspectReadFor(ctx, ws, data, err, take)
 }
 
 // inspectRead is inspect of what the store's Read just returned.
 func (l *Lock) inspectRead(ctx context.Context, ws *waitState, data []byte, err error) (*LockedError, error) {
+	_, blk, err := l.inspectReadFor(ctx, ws, data, err, false)
+	return blk, err
+}
+
+func (l *Lock) inspectReadFor(ctx context.Context, ws *waitState, data []byte, err error, take bool) (*hold, *LockedError, error) {
 	if errors.Is(err, fs.ErrNotExist) {
 		// Whatever stands here next is a new record: an empty one must
 		// not inherit the age of an empty one seen before.
 		ws.holder.Reset()
-		return nil, nil
+		return nil, nil, nil
 	}
 	if err != nil {
 		if msg, wait := l.notRecordYet(&ws.holder, err); wait {
-			return &LockedError{Cause: dotlock.BeingWritten, Reason: "content no record has, for now: " + msg}, nil
+			return nil, &LockedError{Cause: dotlock.BeingWritten, Reason: "content no record has, for now: " + msg}, nil
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if o, err := stale.Parse(data); err == nil && l.kind.group(o) {
-		return l.rw.inspectGroup(ctx, ws)
+		blk, err := l.rw.inspectGroup(ctx, ws)
+		return nil, blk, err
 	}
 	victim, reason, blk := l.judge(&ws.holder, l.store.Path(), data, l.cfg.Grace, l.cfg.StaleAfter)
 	if blk != nil {
-		return blk, nil
+		return nil, blk, nil
 	}
 	// A lock directory without a record for the grace period: a group
 	// whose last reader crashed while dissolving it is repaired, not
@@ -47,10 +60,11 @@ func (l *Lock) inspectRead(ctx context.Context, ws *waitState, data []byte, err 
 	// keep its holder from removing it (a sharing violation).
 	if len(data) == 0 {
 		if blk, done, err := l.kind.repairEmpty(ctx, ws); done || err != nil {
-			return blk, err
+			return nil, blk, err
 		}
 	}
-	return nil, l.breakStale(ctx, ws, data, victim, reason)
+	h, err := l.breakStale(ctx, ws, data, victim, reason, take)
+	return h, nil, err
 }
 
 // judge decides about a record seen at a path. It returns who blocks, or
@@ -110,8 +124,11 @@ func unnamedKey(data []byte, at string) string {
 	return string(data) + "\x00" + stamp
 }
 
-// breakStale removes the stale record victimData from the lock path (B1..B5).
-func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte, victim *stale.Owner, reason string) error {
+// breakStale removes the stale record victimData from the lock path
+// (B1..B5); with take, it takes the path it freed (B6) and returns the
+// hold.
+func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte, victim *stale.Owner, reason string, take bool) (*hold, error) {
+	var t *takeover
 	err := l.withGuardIn(ctx, ws, func(deadline time.Time, o *opDir) error {
 		st := l.store.at(o)
 		// B3: re-verify under the guard that the path still holds exactly
@@ -137,21 +154,30 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 		if ok && l.cfg.OnBreak != nil {
 			l.cfg.OnBreak(victim, reason)
 		}
-		if ok {
-			return l.kind.freed(o) // a lock directory hands it to the queue
+		if !ok {
+			return nil
+		}
+		if err := l.kind.freed(o); err != nil { // a lock directory hands it to the queue
+			return err
+		}
+		if take {
+			t = l.takeFreed(st, victim, deadline)
 		}
 		return nil
 	})
+	if t != nil {
+		return l.tookOver(ctx, ws, t)
+	}
 	var be *BreakError
 	switch {
 	case err == nil, errors.Is(err, errGuardBusy):
-		return nil
+		return nil, nil
 	case errors.As(err, &be):
-		return err
+		return nil, err
 	}
 	// No guard for us (no permission to create it, say): say whose lock
 	// could not be broken, and why it had to be.
-	return &BreakError{Owner: victim, Reason: reason, Err: err}
+	return nil, &BreakError{Owner: victim, Reason: reason, Err: err}
 }
 
 // notRecordYet reports whether err, a read that found content no record

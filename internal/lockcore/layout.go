@@ -51,6 +51,9 @@ type layout interface {
 	// freed runs under the breaker guard once a break freed the path,
 	// in the guard section's directory o.
 	freed(o *opDir) error
+	// takesOver reports whether an attempt that breaks a stale record
+	// takes the path it freed under the guard (B6).
+	takesOver() bool
 	// waiting counts the waiters queued (Status).
 	waiting() int
 }
@@ -81,6 +84,7 @@ func (fileLayout) group(stale.Owner) bool            { return false }
 func (f fileLayout) yield(ctx context.Context)       { f.l.yield(ctx) }
 func (fileLayout) handOn(*opDir)                     {}
 func (fileLayout) freed(*opDir) error                { return nil }
+func (fileLayout) takesOver() bool                   { return true }
 func (fileLayout) waiting() int                      { return 0 }
 func (fileLayout) waitersAhead(context.Context, *waitState, *opDir) (*LockedError, error) {
 	return nil, nil
@@ -120,6 +124,7 @@ func (dirLayout) group(o stale.Owner) bool                 { return o.Mode == st
 func (dirLayout) yield(context.Context)                    {} // the queue takes turns (S2)
 func (d dirLayout) handOn(o *opDir)                        { d.rw.kick(o) }
 func (d dirLayout) freed(o *opDir) error                   { return d.rw.in(o).scheduleFreed() } // hand the freed lock to the queue
+func (dirLayout) takesOver() bool                          { return false }                      // the queue's head takes it
 func (d dirLayout) repairEmpty(ctx context.Context, ws *waitState) (*LockedError, bool, error) {
 	return d.rw.repairAnchor(ctx, ws)
 }

@@ -6,6 +6,9 @@ import (
 	"os"
 	"path/filepath"
 	"syscall"
+	"time"
+
+	"github.com/dotlock/dotlock/stale"
 )
 
 // writeEntry writes rec into the new entry e, synced where records must be.
@@ -15,6 +18,27 @@ func (l *Lock) writeEntry(e Entry, rec []byte) error {
 		err = e.Sync()
 	}
 	return err
+}
+
+// writeHold is A4: it writes the record of a hold with token into the
+// entry e just created, and on a network filesystem makes it visible. The
+// record is returned even when its write failed, for the entry to be
+// recognised as ours when it is given up (nil: none was made).
+func (l *Lock) writeHold(e Entry, token uint64, now time.Time) (stale.Owner, []byte, error) {
+	owner, err := stale.Self(token, stale.ModeExclusive, now)
+	if err != nil {
+		return owner, nil, err
+	}
+	rec := owner.Marshal()
+	if _, err := e.WriteAt(rec, 0); err != nil {
+		return owner, rec, &fs.PathError{Op: "write", Path: l.store.Path(), Err: unwrapPath(err)}
+	}
+	if l.sync {
+		if err := e.Sync(); err != nil {
+			return owner, rec, &fs.PathError{Op: "sync", Path: l.store.Path(), Err: unwrapPath(err)}
+		}
+	}
+	return owner, rec, nil
 }
 
 // writeNewIn creates name exclusively inside the protocol's directory dir
