@@ -38,9 +38,16 @@ func lookupProc(pid int) (Process, bool, error) {
 	b, err := readProc("/proc/"+strconv.Itoa(pid)+"/stat", buf[:])
 	if errors.Is(err, fs.ErrNotExist) || errors.Is(err, errSRCH) {
 		if _, serr := os.Stat("/proc/self/stat"); serr != nil {
-			return Process{}, false, nil // no procfs: fall back to gopsutil
+			return Process{}, false, nil // no procfs: lookupFallback
 		}
-		return Process{}, true, nil
+		// Not listed: gone, or hidden. procfs mounted with hidepid=2
+		// (invisible) lists only the reader's own processes, and a live
+		// holder of another user's, judged gone, would lose its lock.
+		// kill(pid, 0) tells (EPERM: there, another user's); such a
+		// holder's start time cannot be read, so a reused PID keeps its
+		// lock held while the process that has it lives.
+		p, err := lookupFallback(pid)
+		return p, true, err
 	}
 	if err != nil {
 		return Process{}, false, nil
@@ -61,6 +68,22 @@ func lookupProc(pid int) (Process, bool, error) {
 		}
 	}
 	return p, true, nil
+}
+
+// lookupFallback is a lookup where no procfs is mounted (a chroot, a
+// sandbox): kill(pid, 0) tells whether the process exists (EPERM: another
+// user's), without its start time, as gopsutil would have (whose process
+// package is not linked on Linux: its start-up read /proc/stat twice, for
+// CPU times no one here asks for, in every program that imports stale).
+func lookupFallback(pid int) (Process, error) {
+	switch err := unix.Kill(pid, 0); err {
+	case nil, unix.EPERM:
+		return Process{Exists: true}, nil
+	case unix.ESRCH:
+		return Process{}, nil
+	default:
+		return Process{}, os.NewSyscallError("kill", err)
+	}
 }
 
 // readProc reads a /proc file's first len(buf) bytes with plain system

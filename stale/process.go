@@ -1,14 +1,8 @@
 package stale
 
-import (
-	"strconv"
-	"time"
-
-	"github.com/shirou/gopsutil/v3/process"
-)
-
-// SystemProcesses is the host's real process table, read through gopsutil
-// (and, on Linux, /proc/PID/stat for an exact start time and zombie state).
+// SystemProcesses is the host's real process table: on Linux read from
+// /proc/PID/stat (an exact start time, and zombies), elsewhere through
+// gopsutil.
 type SystemProcesses struct{}
 
 // Lookup implements ProcessTable.
@@ -19,16 +13,5 @@ func (SystemProcesses) Lookup(pid int) (Process, error) {
 	if p, ok, err := lookupProc(pid); ok {
 		return p, err
 	}
-	exists, err := process.PidExists(int32(pid))
-	if err != nil || !exists {
-		return Process{Exists: exists}, err
-	}
-	p := Process{Exists: true}
-	if proc, err := process.NewProcess(int32(pid)); err == nil {
-		if ms, err := proc.CreateTime(); err == nil {
-			p.Started = time.UnixMilli(ms)
-			p.StartID = strconv.FormatInt(ms, 10)
-		}
-	}
-	return p, nil
+	return lookupFallback(pid)
 }

@@ -23,6 +23,8 @@ func TestMain(m *testing.M) {
 	switch os.Getenv(helperEnv) {
 	case "":
 		os.Exit(m.Run())
+	case "hidepid":
+		os.Exit(hidepidJudge(os.Getenv("STALE_HIDEPID")))
 	case "block":
 		// Say we run, then block until stdin closes (or we are killed).
 		fmt.Println("ready")

@@ -14,7 +14,6 @@ import (
 
 	"github.com/dotlock/dotlock/internal/lockcore"
 	"github.com/dotlock/dotlock/stale"
-	"github.com/shirou/gopsutil/v3/process"
 )
 
 // --- lock and unlock ---
@@ -403,14 +402,4 @@ func ancestors() map[int]bool {
 		}
 	}
 	return m
-}
-
-// parentOf is process pid's parent.
-func parentOf(pid int) (int, bool) {
-	p, err := process.NewProcess(int32(pid))
-	if err != nil {
-		return 0, false
-	}
-	pp, err := p.Ppid()
-	return int(pp), err == nil
 }
