@@ -204,7 +204,7 @@ active [N] proctype Proc() provided (!crashed[_pid] && !paused[_pid])
 	bit guarded;     /* the current proof or release runs under the guard */
 	bit gbusy;       /* the guard turned out not to be ours */
 	bit brkErr, brkErr_; /* B4 failed with an error */
-	bit took, proved;   /* B6 made our entry; wrote it within the deadline */
+	bit took, late, proved; /* B6 made our entry; after the deadline; wrote it within */
 	byte res;        /* fn's result: 0 ok, 1 lost, 2 come round again */
 	byte k;
 
@@ -547,26 +547,35 @@ B4:	/* Retire(keep): remove P.last, rename P to P.last, check what moved */
 		fi;
 		goto B5
 	};
-B6:	/* take over: create P under the guard, within its deadline (a lost
-	 * reply leaves the entry to be judged as any other's) */
+B6:	/* take over: only within the guard's deadline (the clock read before
+	 * the create) */
 	atomic {
 		if
-		:: P.f == 0 && gage[me] <= GDEAD ->
+		:: gage[me] <= GDEAD -> skip
+		:: else -> goto B5
+		fi
+	};
+B6c:	/* create P (a lost reply leaves the entry to be judged as any
+	 * other's); the clock read after it: a create that returned past the
+	 * deadline is A1's entry, A3 on */
+	atomic {
+		if
+		:: P.f == 0 ->
 			opAge[me] = 0; timing[me] = 1;
 			newfid(myf[me]); P.f = myf[me]; P.w = 0; P.tok = 0; P.hb = 0;
 			printf("MSC: p%d B6 take P f%d\n", me, P.f);
 			if
 			:: lostBudget > 0 -> lostBudget--; printf("MSC: p%d B6 reply lost\n", me); myf[me] = 0
-			:: true -> took = 1
+			:: true -> took = 1; late = (gage[me] > GDEAD)
 			fi
-		:: else -> skip /* taken meanwhile (A1 does not wait for the guard), or too late */
+		:: else -> skip /* taken meanwhile: A1 does not wait for the guard */
 		fi
 	};
 B6w:	/* write: the token after V's, which B4 published; proved if the
 	 * write ended within the deadline */
 	atomic {
 		if
-		:: took ->
+		:: took && !late ->
 			mytok[me] = V.tok + 1;
 			writeTo(myf[me], 1, mytok[me], 0);
 			proved = (gage[me] <= GDEAD)
@@ -604,8 +613,9 @@ B5end:
 		myg[me] = 0; guarded = 0; gage[me] = 0; CLR(V); brkErr_ = brkErr; brkErr = 0;
 		if
 		:: gbusy -> gbusy = 0; goto guardBusy
-		:: !gbusy && why == W_BREAK && took && proved -> took = 0; proved = 0; printf("MSC: p%d B6 proved\n", me); takeHold()
-		:: !gbusy && why == W_BREAK && took && !proved -> took = 0; goto A5 /* verify as A1's entry */
+		:: !gbusy && why == W_BREAK && took && late -> took = 0; late = 0; goto A3 /* as A1's entry */
+		:: !gbusy && why == W_BREAK && took && !late && proved -> took = 0; proved = 0; printf("MSC: p%d B6 proved\n", me); takeHold()
+		:: !gbusy && why == W_BREAK && took && !late && !proved -> took = 0; goto A5 /* verify as A1's entry */
 		:: !gbusy && why == W_BREAK && !took && brkErr_ -> brkErr_ = 0; goto lockFailed
 		:: !gbusy && why == W_BREAK && !took && !brkErr_ -> goto retryNow
 		:: !gbusy && why == W_BEAT -> goto Hdone

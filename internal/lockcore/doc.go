@@ -4,7 +4,7 @@
 // primitive. docs/PROTOCOL.md explains it; the step names there (A1..A6,
 // B1..B6, H1..H3, R1..R3, S1..S6, W1..W6) appear in the comments here, and
 // label the steps of its model, docs/model/dotlock.pml (which splits some:
-// A1lost, B1w, B1v, B2, B4tmp, B6w; "model: X" below names them).
+// A1lost, B1w, B1v, B2, B4tmp, B6c, B6w; "model: X" below names them).
 //
 // The engine is split by phase, one file each:
 //

@@ -2,10 +2,12 @@ package lockcore
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -229,4 +231,54 @@ func beatOnDisk(t *testing.T, l *Lock) uint64 {
 		t.Fatal(err)
 	}
 	return o.Beat
+}
+
+const takeoverEMFILEEnv = "DOTLOCK_TAKEOVER_EMFILE"
+
+// A takeover keeps its entry's descriptor open through B5, whose read
+// back of the guard needs one more: with one descriptor free, B5 failed,
+// the guard stayed naming this live process (every acquirer on this host
+// behind it) while its retries went on, and TryLock named this process's
+// own abandoned entry as the holder (a review's probe). B6 keeps one
+// spare, or does not take over. With 1 to 3 descriptors free, TryLock
+// must hold (token 31) or fail, and leave no guard: locally, and on FUSE,
+// where there is no takeover (the breaker acquires after B5).
+func TestTakeoverOutOfDescriptors(t *testing.T) {
+	if v := os.Getenv(takeoverEMFILEEnv); v != "" {
+		takeoverEMFILEChild(t, v)
+		return
+	}
+	for _, where := range []string{"local", "fuse"} {
+		for free := 1; free <= 3; free++ {
+			path := filepath.Join(shmDir(t), "x.lock")
+			out, err := inChild(t, "TestTakeoverOutOfDescriptors", takeoverEMFILEEnv, fmt.Sprintf("%s:%d:%s", where, free, path))
+			if err != nil {
+				t.Errorf("%s, %d descriptors free: %v\n%s", where, free, err, out)
+			}
+		}
+	}
+}
+
+func takeoverEMFILEChild(t *testing.T, v string) {
+	f := strings.SplitN(v, ":", 3)
+	free, _ := strconv.Atoi(f[1])
+	path := f[2]
+	if f[0] == "fuse" {
+		networkDirs.Store(filepath.Dir(path), classFUSE)
+	}
+	plantDeadHolder(t, path, 30)
+	l := newFileLock(t, path, WithStaleAfter(400*time.Millisecond), WithGrace(100*time.Millisecond))
+	_, restore := useUpDescriptors(t, free)
+	err := l.TryLock()
+	_, gerr := os.Lstat(path + guardSuffix)
+	restore()
+	if err == nil {
+		defer l.Unlock()
+		if tok := l.Token(); tok != 31 {
+			t.Errorf("token %d, want 31", tok)
+		}
+	}
+	if gerr == nil {
+		t.Errorf("TryLock with %d descriptors free (%v) left the guard standing", free, err)
+	}
 }

@@ -61,28 +61,37 @@ func (l *Lock) withGuard(ctx context.Context, ws *waitState, fn func(deadline ti
 // changes, rwIn): on sshfs a shared hold sends 123 requests where it sent
 // 149 (TestSharedHoldLooksUpItsDirectory).
 func (l *Lock) withGuardIn(ctx context.Context, ws *waitState, fn func(deadline time.Time, o *opDir) error) error {
+	_, err := l.withGuardReleased(ctx, ws, fn)
+	return err
+}
+
+// withGuardReleased is withGuardIn that also reports whether the guard
+// was gone when it returned: B5's first try released it (or found it no
+// longer ours). Its retries otherwise go on in the background, while the
+// guard still names this process.
+func (l *Lock) withGuardReleased(ctx context.Context, ws *waitState, fn func(deadline time.Time, o *opDir) error) (released bool, err error) {
 	dir := openOpDir(l.guard.Path())
 	defer dir.close() // after b5 (deferred below): its first try uses g
 	g := l.guard.at(dir)
 	e, held, err := l.createExcl(g.Create, l.guard.Path())
 	if err != nil {
 		if !held {
-			return err // no permission to create the guard, or worse
+			return false, err // no permission to create the guard, or worse
 		}
 		if _, err := l.guardStale(ws); err != nil {
 			if errors.Is(err, ErrNotLock) {
-				return fmt.Errorf("%w: %w", errNoGuard, err)
+				return false, fmt.Errorf("%w: %w", errNoGuard, err)
 			}
-			return err
+			return false, err
 		}
-		return errGuardBusy // held, or just broken: the caller comes round again
+		return false, errGuardBusy // held, or just broken: the caller comes round again
 	}
 	now := l.cfg.Clock.Now()
 	o, err := stale.Self(0, stale.ModeBreaker, now)
 	if err != nil {
 		e.Close()
 		os.Remove(l.guard.Path())
-		return err
+		return false, err
 	}
 	rec := o.Marshal()
 	_, werr := e.WriteAt(rec, 0) // model: B1w
@@ -96,10 +105,10 @@ func (l *Lock) withGuardIn(ctx context.Context, ws *waitState, fn func(deadline 
 		at, known = idAt(id, l.guard.Path())
 	}
 	e.Close()
-	b5 := func() { l.releaseGuard(ctx, ws, g, rec, o.UUID, werr != nil) }
+	b5 := func() bool { return l.releaseGuard(ctx, ws, g, rec, o.UUID, werr != nil) }
 	if werr != nil {
 		b5()
-		return &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
+		return false, &fs.PathError{Op: "write", Path: l.guard.Path(), Err: unwrapPath(werr)}
 	}
 	// B1 (model: B1v): verify, as A6 does for the lock. Until written, our
 	// guard was empty, and an observer that had watched an earlier empty
@@ -108,7 +117,7 @@ func (l *Lock) withGuardIn(ctx context.Context, ws *waitState, fn func(deadline 
 	// only if the guard is ours now; a breaker that moves it later finds
 	// it changed and puts it back.
 	if known && !at {
-		return errGuardBusy // not ours: leave it alone
+		return false, errGuardBusy // not ours: leave it alone
 	}
 	if !known {
 		data, err := g.Read()
@@ -116,18 +125,18 @@ func (l *Lock) withGuardIn(ctx context.Context, ws *waitState, fn func(deadline 
 		// an older file once at this name: ours may be there.
 		undecided := undecidedGone(err)
 		if !undecided && (errors.Is(err, fs.ErrNotExist) || (err == nil && !bytes.Equal(data, rec))) {
-			return errGuardBusy // not ours: leave it alone
+			return false, errGuardBusy // not ours: leave it alone
 		}
 		if err != nil {
 			b5()
 			if undecided {
-				return errGuardBusy
+				return false, errGuardBusy
 			}
-			return err
+			return false, err
 		}
 	}
-	defer b5()
-	return fn(now.Add(l.guardLease()/2), dir)
+	defer func() { released = b5() }()
+	return false, fn(now.Add(l.guardLease()/2), dir)
 }
 
 // releaseGuard is B5: release the guard only if it is still ours, rec
@@ -142,7 +151,9 @@ func (l *Lock) withGuardIn(ctx context.Context, ws *waitState, fn func(deadline 
 // The first try is the section's (g, the guard reached through the
 // section's directory); the retries, after it, open the directory again
 // (or go by name: FileStore.Retire).
-func (l *Lock) releaseGuard(ctx context.Context, ws *waitState, g Store, rec []byte, uuid string, unwritten bool) {
+//
+// It reports whether the first try left no guard of ours standing.
+func (l *Lock) releaseGuard(ctx context.Context, ws *waitState, g Store, rec []byte, uuid string, unwritten bool) bool {
 	check := func(moved []byte) bool {
 		return mine(moved, rec, uuid) || (unwritten && len(moved) == 0)
 	}
@@ -150,13 +161,15 @@ func (l *Lock) releaseGuard(ctx context.Context, ws *waitState, g Store, rec []b
 		return doneUnlessLeft(l.guard.Retire(false, check))
 	}
 	if ctx.Err() == nil {
-		if err := doneUnlessLeft(g.Retire(false, check)); err == nil || permanent(err) {
-			return
+		err := doneUnlessLeft(g.Retire(false, check))
+		if err == nil || permanent(err) {
+			return err == nil
 		}
 	}
 	cctx, cancel := ws.cleanupCtx(ctx)
 	defer cancel()
 	l.cleanup(cctx, retire)
+	return false
 }
 
 // guardLease is how long a remote breaker's guard stays unchanged before it

@@ -129,7 +129,7 @@ func unnamedKey(data []byte, at string) string {
 // hold.
 func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte, victim *stale.Owner, reason string, take bool) (*hold, error) {
 	var t *takeover
-	err := l.withGuardIn(ctx, ws, func(deadline time.Time, o *opDir) error {
+	released, err := l.withGuardReleased(ctx, ws, func(deadline time.Time, o *opDir) error {
 		st := l.store.at(o)
 		// B3: re-verify under the guard that the path still holds exactly
 		// what was judged stale.
@@ -166,7 +166,7 @@ func (l *Lock) breakStale(ctx context.Context, ws *waitState, victimData []byte,
 		return nil
 	})
 	if t != nil {
-		return l.tookOver(ctx, ws, t)
+		return l.tookOver(ctx, ws, t, released)
 	}
 	var be *BreakError
 	switch {

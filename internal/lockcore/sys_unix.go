@@ -252,3 +252,14 @@ func entryStamp(name string) (string, bool) {
 	}
 	return fmt.Sprint(stampOf(&st)), true
 }
+
+// spareDescriptor holds a descriptor (of /dev/null) until the returned
+// function gives it back, so that a call made after that has one even
+// when the process is at its limit meanwhile; nil if none is free.
+func spareDescriptor() func() {
+	fd, err := unix.Open(os.DevNull, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil
+	}
+	return func() { unix.Close(fd) }
+}

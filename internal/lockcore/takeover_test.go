@@ -169,3 +169,63 @@ func TestTakeoverPastDeadlineVerified(t *testing.T) {
 		t.Errorf("the live holder's record: %q, %v; want it untouched", data, err)
 	}
 }
+
+// plantSlot writes a dead holder's record with token at the last-record
+// slot name.
+func plantSlot(t *testing.T, name string, token uint64) {
+	t.Helper()
+	o, err := stale.Self(token, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	o.StartID = "1"
+	if err := os.WriteFile(name, o.Marshal(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A takeover's create that returns past the guard's deadline (the breaker
+// paused, or its create hung behind a partition) may come after another
+// host counted the guard abandoned, held the path and left it: P.last
+// then holds a greater token than the victim's. The entry is taken as
+// A1's, from A3 on (a review found the takeover holding 31 after 32).
+func TestTakeoverCreateLandsLate(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	plantDeadHolder(t, path, 30)
+	clk := &stepClock{t: time.Now()}
+	var l *Lock
+	g := &guardAtCreates{guard: path + guardSuffix, then: func(i int) error {
+		if i == 0 {
+			clk.add(l.guardLease())
+			plantSlot(t, path+".last", 32) // 31 and 32 came and went
+		}
+		return nil
+	}}
+	l = newFileLock(t, path, WithCreateHook(g.hook), WithClock(clk))
+	if err := l.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if tok := l.Token(); tok != 33 {
+		t.Errorf("token %d after 32 was published, want 33 (P7)", tok)
+	}
+}
+
+// The victim's token is the chain's highest only if the chain is its
+// slot alone: a slot after it (another user's, in a sticky directory) may
+// hold a greater one — a victim that started again at 1 after P.last was
+// removed by hand, a record planted with a low token. A3 reads the chain;
+// there is no takeover then.
+func TestTakeoverReadsLongerChain(t *testing.T) {
+	path := filepath.Join(testdir.New(t), "x.lock")
+	plantDeadHolder(t, path, 1)
+	plantSlot(t, path+".last.1", 50)
+	l := newFileLock(t, path)
+	if err := l.TryLock(); err != nil {
+		t.Fatal(err)
+	}
+	defer l.Unlock()
+	if tok := l.Token(); tok != 51 {
+		t.Errorf("token %d with P.last.1 at 50, want 51 (P7)", tok)
+	}
+}
