@@ -170,20 +170,6 @@ func TestTakeoverPastDeadlineVerified(t *testing.T) {
 	}
 }
 
-// plantSlot writes a dead holder's record with token at the last-record
-// slot name.
-func plantSlot(t *testing.T, name string, token uint64) {
-	t.Helper()
-	o, err := stale.Self(token, stale.ModeExclusive, time.Now())
-	if err != nil {
-		t.Fatal(err)
-	}
-	o.StartID = "1"
-	if err := os.WriteFile(name, o.Marshal(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
 // A takeover's create that returns past the guard's deadline (the breaker
 // paused, or its create hung behind a partition) may come after another
 // host counted the guard abandoned, held the path and left it: P.last
@@ -197,7 +183,7 @@ func TestTakeoverCreateLandsLate(t *testing.T) {
 	g := &guardAtCreates{guard: path + guardSuffix, then: func(i int) error {
 		if i == 0 {
 			clk.add(l.guardLease())
-			plantSlot(t, path+".last", 32) // 31 and 32 came and went
+			plantDeadHolder(t, path+".last", 32) // 31 and 32 came and went
 		}
 		return nil
 	}}
@@ -219,7 +205,7 @@ func TestTakeoverCreateLandsLate(t *testing.T) {
 func TestTakeoverReadsLongerChain(t *testing.T) {
 	path := filepath.Join(testdir.New(t), "x.lock")
 	plantDeadHolder(t, path, 1)
-	plantSlot(t, path+".last.1", 50)
+	plantDeadHolder(t, path+".last.1", 50)
 	l := newFileLock(t, path)
 	if err := l.TryLock(); err != nil {
 		t.Fatal(err)
