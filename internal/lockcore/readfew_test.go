@@ -91,3 +91,36 @@ func TestReadAllRule(t *testing.T) {
 		}
 	}
 }
+
+// TestCutShort: a record read short of what the server has is read again
+// (a client's cached size cut it: TestTwoHosts/CachedEmpty); a whole
+// record asks the server nothing, and an entry being written, whose
+// server has no more, is not read again.
+func TestCutShort(t *testing.T) {
+	o, err := stale.Self(7, stale.ModeExclusive, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := o.Marshal()
+	for _, c := range []struct {
+		name   string
+		got    []byte
+		size   int64
+		ok     bool
+		asked  bool
+		reread bool
+	}{
+		{"whole record", rec, 0, true, false, false},
+		{"empty, server has the record", nil, int64(len(rec)), true, true, true},
+		{"prefix, server has the record", rec[:100], int64(len(rec)), true, true, true},
+		{"empty at the server too", nil, 0, true, true, false},
+		{"prefix, all the server has", rec[:100], 100, true, true, false},
+		{"server not asked", nil, 0, false, true, false},
+	} {
+		asked := false
+		got := cutShort(c.got, func() (int64, bool) { asked = true; return c.size, c.ok })
+		if got != c.reread || asked != c.asked {
+			t.Errorf("%s: cutShort = %v (server asked: %v), want %v (asked: %v)", c.name, got, asked, c.reread, c.asked)
+		}
+	}
+}

@@ -31,6 +31,22 @@ func fstatRecord(fd int, st *unix.Stat_t, cached bool) error {
 	return nil
 }
 
+// serverSize is the size of the file open at fd as its server has it:
+// statx with AT_STATX_FORCE_SYNC, past the client's attribute cache. A
+// network client reads no further than the size it has cached (FUSE's
+// direct I/O too), and sshfs with its default caches kept the size another
+// host's file had when first looked at — 0, an entry created and not yet
+// written — for 20 s: the record written since read as empty, and one
+// host broke another's live entry as abandoned half made (P5;
+// TestTwoHosts/CachedEmpty). ok is false where it cannot be asked.
+func serverSize(fd int) (size int64, ok bool) {
+	var sx unix.Statx_t
+	if err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_FORCE_SYNC, unix.STATX_SIZE, &sx); err != nil || sx.Mask&unix.STATX_SIZE == 0 {
+		return 0, false
+	}
+	return int64(sx.Size), true
+}
+
 // setDev sets a Stat_t's Dev, a uint32 on some architectures (mips).
 func setDev[T ~uint32 | ~uint64](p *T, v uint64) { *p = T(v) }
 
@@ -53,6 +69,16 @@ func statOpened(f *os.File) (*openedStat, error) {
 		return nil, &fs.PathError{Op: "stat", Path: f.Name(), Err: serr}
 	}
 	return s, nil
+}
+
+// serverSizeOf is serverSize of f.
+func serverSizeOf(f *os.File) (size int64, ok bool) {
+	rc, err := f.SyscallConn()
+	if err != nil {
+		return 0, false
+	}
+	rc.Control(func(fd uintptr) { size, ok = serverSize(int(fd)) })
+	return size, ok
 }
 
 func (s *openedStat) mode() fs.FileMode { return unixMode(s.st.Mode) | fs.FileMode(s.st.Mode&0o777) }

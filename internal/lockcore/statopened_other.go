@@ -19,6 +19,15 @@ func statOpened(f *os.File) (*openedStat, error) {
 	return &openedStat{fi}, nil
 }
 
+// serverSizeOf is the size fstat reports of f (see the Linux one).
+func serverSizeOf(f *os.File) (int64, bool) {
+	fi, err := f.Stat()
+	if err != nil {
+		return 0, false
+	}
+	return fi.Size(), true
+}
+
 func (s *openedStat) mode() fs.FileMode { return s.fi.Mode() }
 func (s *openedStat) owner() string     { return ownedBy(s.fi.Sys()) }
 

@@ -156,6 +156,11 @@ func readRecordFileFlags(name string, extra int) ([]byte, *openedStat, error) {
 		return nil, nil, &fs.PathError{Op: "read", Path: name, Err: ErrNotRecord{Msg: "not a lock record: " + describe(st.mode())}}
 	}
 	b, err := readFew(f)
+	if err == nil && cutShort(b, func() (int64, bool) { return serverSizeOf(f) }) {
+		if _, err = f.Seek(0, io.SeekStart); err == nil {
+			b, err = readFew(f)
+		}
+	}
 	if err != nil {
 		return nil, nil, goneErr(err) // an *fs.PathError naming the file
 	}
@@ -192,6 +197,20 @@ func readFew(r io.Reader) ([]byte, error) {
 // what follows "end"; so no read more is needed to see the end of file.
 func readAll(got []byte, size int) bool {
 	return len(got) < size && bytes.HasSuffix(got, recordEnd)
+}
+
+// cutShort reports whether got, read from a record file on a network
+// filesystem, is short of a whole record (empty, or no end line) while
+// the server has more of the file (serverSize, called only then): the
+// client cut the read to a size it had cached, and the file must be read
+// again. An entry being written reads short at the server too, and costs
+// that one question more.
+func cutShort(got []byte, serverSize func() (int64, bool)) bool {
+	if bytes.HasSuffix(got, recordEnd) {
+		return false
+	}
+	size, ok := serverSize()
+	return ok && size > int64(len(got))
 }
 
 // recordEnd is how every record ends (package stale).

@@ -5,6 +5,7 @@ package lockcore
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"sync"
@@ -137,7 +138,8 @@ func readRecordLocalStat(name string, seen *unix.Stat_t) ([]byte, error) {
 // at most MaxRecordSize+1 bytes. With trustSize, reading stops at the size
 // fstat reports (one read less); not on a network filesystem, whose
 // attribute cache may report an old size (there the fstat is the client's
-// cached one: fstatRecord). If seen is not nil, it is set to the fstat.
+// cached one: fstatRecord), and a read cut short to such a size is read
+// again (cutShort). If seen is not nil, it is set to the fstat.
 func readRecordFD(fd int, name string, trustSize bool, seen *unix.Stat_t) ([]byte, error) {
 	var st unix.Stat_t
 	if err := fstatRecord(fd, &st, !trustSize); err != nil {
@@ -155,7 +157,23 @@ func readRecordFD(fd int, name string, trustSize bool, seen *unix.Stat_t) ([]byt
 	if trustSize {
 		size = min(max(st.Size, 0), stale.MaxRecordSize)
 	}
-	buf := make([]byte, size+1)
+	b, err := readFD(fd, size+1, trustSize, st.Size)
+	if err == nil && !trustSize && cutShort(b, func() (int64, bool) { return serverSize(fd) }) {
+		if _, err = unix.Seek(fd, 0, io.SeekStart); err == nil {
+			b, err = readFD(fd, size+1, false, 0)
+		}
+	}
+	if err != nil {
+		return nil, goneErr(&fs.PathError{Op: "read", Path: name, Err: err})
+	}
+	return vetRecord(name, b, func() string { return ownedBy(&st) })
+}
+
+// readFD reads what readRecordFD returns from fd's offset on, into a
+// buffer of bufSize bytes grown up to the bound; with trustSize, no
+// further than statSize.
+func readFD(fd int, bufSize int64, trustSize bool, statSize int64) ([]byte, error) {
+	buf := make([]byte, bufSize)
 	n := 0
 	for n < len(buf) {
 		m, err := unix.Read(fd, buf[n:])
@@ -163,13 +181,13 @@ func readRecordFD(fd int, name string, trustSize bool, seen *unix.Stat_t) ([]byt
 			continue
 		}
 		if err != nil {
-			return nil, goneErr(&fs.PathError{Op: "read", Path: name, Err: err})
+			return nil, err
 		}
 		if m == 0 {
 			break
 		}
 		n += m
-		if trustSize && int64(n) == st.Size {
+		if trustSize && int64(n) == statSize {
 			break
 		}
 		if readAll(buf[:n], len(buf)) {
@@ -180,7 +198,7 @@ func readRecordFD(fd int, name string, trustSize bool, seen *unix.Stat_t) ([]byt
 			buf = append(buf, make([]byte, stale.MaxRecordSize+1-len(buf))...)
 		}
 	}
-	return vetRecord(name, buf[:n], func() string { return ownedBy(&st) })
+	return buf[:n], nil
 }
 
 // unixMode is the fs.FileMode type bits of a stat mode.

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -52,6 +51,8 @@ const thSlack = 10 * time.Second
 //     at once;
 //   - CachedTokens: fencing tokens stay increasing on mounts that cache
 //     attributes;
+//   - CachedEmpty: a record written is not broken as the empty entry a
+//     cache still shows;
 //   - Chaos, ChaosCached: workers on both hosts under random SIGKILLs and
 //     host crashes, without and with sshfs's caches;
 //   - lockdir only: SharedAcrossHosts, ChaosRW (chaos with shared and
@@ -67,17 +68,9 @@ func RunTwoHosts(t *testing.T, k Kind) {
 	t.Run("Killed", func(t *testing.T) { thKilled(t, k) })
 	t.Run("Reboot", func(t *testing.T) { thReboot(t, k) })
 	t.Run("CachedTokens", func(t *testing.T) { thCachedTokens(t, k) })
+	t.Run("CachedEmpty", func(t *testing.T) { thCachedEmpty(t, k) })
 	t.Run("Chaos", func(t *testing.T) { thChaos(t, k, false, 15*time.Second) })
-	t.Run("ChaosCached", func(t *testing.T) {
-		if k.Name == "lockdir" {
-			// Not a supported setup (docs/PROTOCOL.md, "Summary"): with
-			// sshfs's default caches, lockdir's chaos runs logged one dead
-			// holder's lock broken twice in 2 runs of 4 (exclusion, counter
-			// and tokens held), and the cause is not yet understood.
-			t.Skip("lockdir on sshfs with default caching is not supported: a dead lock was seen broken twice; mount with the cache-off options")
-		}
-		thChaos(t, k, true, 20*time.Second)
-	})
+	t.Run("ChaosCached", func(t *testing.T) { thChaos(t, k, true, 20*time.Second) })
 	if k.Name == "lockdir" {
 		// Shared/exclusive locks and the command (which builds its
 		// binary once: here, not for lockfile too).
@@ -679,76 +672,4 @@ func thReboot(t *testing.T, k Kind) {
 			t.Errorf("token %d, want > %d", o.Token, tok)
 		}
 	})
-}
-
-// thCachedHostB returns a host name for host B longer than host A's by
-// more than any difference of PID digits, so that host B's records are
-// always longer than host A's.
-func thCachedHostB(hostA string) string {
-	return "dotlock-b-" + strings.Repeat("x", min(len(hostA)+8, 50))
-}
-
-// thCachedTokens: fencing tokens stay increasing on mounts with attribute
-// caching (sshfs's default caches, like an NFS client's attribute cache).
-// Host A releases (its record, shorter than host B's, goes to P.last),
-// host B takes and releases (its longer record replaces P.last), and once
-// host A's kernel attribute cache (1 s) has expired — while sshfs's own
-// 20 s attribute cache still holds the size of host A's record — host A
-// takes the lock again. Its token must follow host B's.
-func thCachedTokens(t *testing.T, k Kind) {
-	hostA := thHostname(t)
-	c := sshfstest.Start(t, sshfstest.Options{Cached: true, HostB: thCachedHostB(hostA)})
-	pa, pb, pe := thPaths(c, "x.lock")
-
-	l := procNewLock(t, k, pa, lockcore.WithStaleAfter(time.Hour))
-	if err := l.TryLock(); err != nil {
-		t.Fatalf("host A's first TryLock: %v", err)
-	}
-	tok1 := l.Token()
-	if err := l.Unlock(); err != nil {
-		t.Fatalf("host A's Unlock: %v", err)
-	}
-	last1, _ := os.ReadFile(pe + ".last")
-
-	b := thStart(t, "b-holder", c.CommandB, k, HelperSpec{Role: RoleHold, Path: pb})
-	procReady(t, b)
-	tokB, _ := procHolding(t, b, "held")
-	procReleased(t, b)
-	lastB, _ := os.ReadFile(pe + ".last")
-	if tokB <= tok1 {
-		t.Fatalf("host B's token %d after host A's %d", tokB, tok1)
-	}
-	if len(lastB) <= len(last1) {
-		// Records of one length cannot be cut by a stale size.
-		t.Logf("host B's record (%d bytes) is not longer than host A's (%d)", len(lastB), len(last1))
-	}
-
-	// Let host A's kernel attribute cache (attr_timeout, 1 s by default)
-	// expire. This ages a cache; it synchronises nothing.
-	time.Sleep(1500 * time.Millisecond)
-
-	if err := l.TryLock(); err != nil {
-		t.Fatalf("host A's second TryLock: %v", err)
-	}
-	defer l.Unlock()
-	if tok := l.Token(); tok <= tokB {
-		t.Errorf("host A's token after host B's %d is %d: the fencing token went backwards", tokB, tok)
-		// Why: host A's client still has the size of its own record for
-		// P.last, and reads host B's longer record cut to that size.
-		lastNow, _ := os.ReadFile(pe + ".last")
-		if data, err := readTruncated(pa + ".last"); err == nil && len(data) != len(lastNow) {
-			t.Logf("host A reads %d bytes of the %d-byte %s.last (a stale cached size)", len(data), len(lastNow), filepath.Base(pa))
-		}
-	}
-}
-
-// readTruncated reads name without asking for its size first (as
-// os.ReadFile would), as the lock reads records.
-func readTruncated(name string) ([]byte, error) {
-	f, err := os.Open(name)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	return io.ReadAll(f)
 }
