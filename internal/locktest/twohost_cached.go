@@ -124,7 +124,6 @@ func thCachedEmpty(t *testing.T, k Kind) {
 	if err := l.TryLock(); !errors.As(err, &le) {
 		t.Fatalf("host A's TryLock on an empty entry = %v, want ErrLocked", err)
 	}
-	os.Lstat(k.RecordPath(pa)) // EXPERIMENT
 
 	// Host B writes its record (A4): a holder on host B, judged by its
 	// lease (an hour).
